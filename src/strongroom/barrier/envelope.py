@@ -1,0 +1,99 @@
+"""Sealing records: one data key per record, wrapped by the master key.
+
+A sealed record is
+
+    b"SR1" | master key id (4) | AES-KW(master, data key) (40) | nonce (12) | AES-256-GCM ciphertext+tag
+
+and the GCM associated data is the record's storage key, so a ciphertext moved
+to another row (another vault, name or version) fails to open.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+
+from strongroom.barrier.keyring import Keyring, MasterKey
+from strongroom.storage import Storage, Write
+
+MAGIC = b"SR1"
+_KID = slice(3, 7)
+_WRAPPED = slice(7, 47)
+_NONCE = slice(47, 59)
+_BODY = 59
+
+
+class BarrierError(Exception):
+    """A sealed record could not be opened: wrong key, tampered, or moved."""
+
+
+class Barrier:
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def seal(self, aad: str, plaintext: bytes) -> bytes:
+        master = self.keyring.active
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(12)
+        body = AESGCM(data_key).encrypt(nonce, plaintext, aad.encode())
+        return MAGIC + master.key_id + aes_key_wrap(master.material, data_key) + nonce + body
+
+    def open(self, aad: str, sealed: bytes) -> bytes:
+        if len(sealed) < _BODY + 16 or not sealed.startswith(MAGIC):
+            raise BarrierError("not a sealed record")
+        master = self.keyring.find(sealed[_KID])
+        if master is None:
+            raise BarrierError("sealed under a master key this server does not hold")
+        try:
+            data_key = aes_key_unwrap(master.material, sealed[_WRAPPED])
+            return AESGCM(data_key).decrypt(sealed[_NONCE], sealed[_BODY:], aad.encode())
+        except (InvalidUnwrap, InvalidTag):
+            raise BarrierError("sealed record failed its integrity check") from None
+
+    def rewrap(self, sealed: bytes, new: MasterKey) -> bytes:
+        """Re-wrap the record's data key under `new`; the ciphertext is untouched."""
+        master = self.keyring.find(sealed[_KID])
+        if master is None:
+            raise BarrierError("sealed under a master key this server does not hold")
+        try:
+            data_key = aes_key_unwrap(master.material, sealed[_WRAPPED])
+        except InvalidUnwrap:
+            raise BarrierError("data key failed its integrity check") from None
+        return MAGIC + new.key_id + aes_key_wrap(new.material, data_key) + sealed[_NONCE] + sealed[_BODY:]
+
+
+class SealedStore:
+    """Storage seen through the barrier: plaintext in, sealed bytes out."""
+
+    def __init__(self, storage: Storage, barrier: Barrier) -> None:
+        self.storage = storage
+        self.barrier = barrier
+
+    def get(self, key: str) -> bytes | None:
+        sealed = self.storage.get(key)
+        return None if sealed is None else self.barrier.open(key, sealed)
+
+    def scan(self, prefix: str, after: str | None = None, limit: int | None = None) -> Iterator[tuple[str, bytes]]:
+        for key, sealed in self.storage.scan(prefix, after, limit):
+            yield key, self.barrier.open(key, sealed)
+
+    def write(self, changes: dict[str, bytes | None]) -> None:
+        self.storage.write(
+            [Write(k, None if v is None else self.barrier.seal(k, v)) for k, v in changes.items()]
+        )
+
+    def rewrap_all(self, new: MasterKey, batch_size: int = 500) -> int:
+        """Re-wrap every record under `new`; returns how many were re-wrapped."""
+        count = 0
+        after: str | None = None
+        while True:
+            rows = list(self.storage.scan("", after, batch_size))
+            if not rows:
+                return count
+            self.storage.write([Write(k, self.barrier.rewrap(v, new)) for k, v in rows])
+            count += len(rows)
+            after = rows[-1][0]

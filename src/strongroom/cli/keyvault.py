@@ -1,0 +1,161 @@
+"""`strongroom keyvault create|list|show|delete|purge|recover` (az keyvault ...)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from strongroom.cli.client import Client
+from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, client, parse_tags
+from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
+
+app = typer.Typer(help="Manage vaults (az keyvault).", no_args_is_help=True)
+
+DEFAULT_RESOURCE_GROUP = "strongroom"
+NameOpt = Annotated[str, typer.Option("--name", "-n", help="Name of the vault.")]
+GroupOpt = Annotated[
+    str | None, typer.Option("--resource-group", "-g", help=f"Resource group (default: {DEFAULT_RESOURCE_GROUP}).")
+]
+
+
+def _vault_path(c: Client, group: str, name: str) -> str:
+    return f"/subscriptions/{c.subscription_id}/resourceGroups/{group}/providers/Microsoft.KeyVault/vaults/{name}"
+
+
+def _with_group(vault: dict[str, Any]) -> dict[str, Any]:
+    """az adds `resourceGroup` to ARM's vault JSON."""
+    vault["resourceGroup"] = vault["id"].split("/")[4]
+    return vault
+
+
+def find_vault(c: Client, name: str, group: str | None = None) -> dict[str, Any]:
+    if group:
+        return _with_group(c.arm("GET", _vault_path(c, group, name)))
+    for v in c.arm("GET", f"/subscriptions/{c.subscription_id}/providers/Microsoft.KeyVault/vaults")["value"]:
+        if v["name"].lower() == name.lower():
+            return _with_group(v)
+    from strongroom.cli.client import CLIError
+
+    raise CLIError(f"The Vault '{name}' not found within subscription.", "ResourceNotFound")
+
+
+@app.command("create")
+def create(
+    name: NameOpt,
+    resource_group: GroupOpt = None,
+    location: Annotated[str, typer.Option("--location", "-l")] = "local",
+    retention_days: Annotated[int | None, typer.Option("--retention-days", help="Soft-delete retention, 7-90.")] = None,
+    enable_purge_protection: Annotated[bool | None, typer.Option("--enable-purge-protection")] = None,
+    enable_rbac_authorization: Annotated[
+        bool, typer.Option("--enable-rbac-authorization", help="true (default) or false.", parser=lambda s: s.lower() in ("true", "1", "yes"))
+    ] = True,
+    tags: TagsOpt = None,
+    state_dir: StateDirOpt = None,
+    server: ServerOpt = None,
+    output: OutputOpt = OutputFormat.json,
+    query: QueryOpt = None,
+) -> None:
+    """Create a vault."""
+    c = client(state_dir, server)
+    body: dict[str, Any] = {
+        "location": location,
+        "properties": {
+            "tenantId": c.tenant_id or c.metadata()["tenantId"],
+            "sku": {"family": "A", "name": "standard"},
+            "enableRbacAuthorization": enable_rbac_authorization,
+        },
+    }
+    if retention_days is not None:
+        body["properties"]["softDeleteRetentionInDays"] = retention_days
+    if enable_purge_protection is not None:
+        body["properties"]["enablePurgeProtection"] = enable_purge_protection
+    if tags is not None:
+        body["tags"] = parse_tags(tags)
+    result = c.arm("PUT", _vault_path(c, resource_group or DEFAULT_RESOURCE_GROUP, name), json=body)
+    emit(_with_group(result), output, query)
+
+
+@app.command("show")
+def show(
+    name: NameOpt,
+    resource_group: GroupOpt = None,
+    state_dir: StateDirOpt = None,
+    server: ServerOpt = None,
+    output: OutputOpt = OutputFormat.json,
+    query: QueryOpt = None,
+) -> None:
+    """Show a vault."""
+    emit(find_vault(client(state_dir, server), name, resource_group), output, query)
+
+
+@app.command("list")
+def list_(
+    resource_group: GroupOpt = None,
+    state_dir: StateDirOpt = None,
+    server: ServerOpt = None,
+    output: OutputOpt = OutputFormat.json,
+    query: QueryOpt = None,
+) -> None:
+    """List vaults."""
+    c = client(state_dir, server)
+    path = (
+        f"/subscriptions/{c.subscription_id}/resourceGroups/{resource_group}/providers/Microsoft.KeyVault/vaults"
+        if resource_group
+        else f"/subscriptions/{c.subscription_id}/providers/Microsoft.KeyVault/vaults"
+    )
+    emit([_with_group(v) for v in c.arm("GET", path)["value"]], output, query)
+
+
+@app.command("list-deleted")
+def list_deleted(
+    state_dir: StateDirOpt = None,
+    server: ServerOpt = None,
+    output: OutputOpt = OutputFormat.json,
+    query: QueryOpt = None,
+) -> None:
+    """List soft-deleted vaults."""
+    c = client(state_dir, server)
+    emit(c.arm("GET", f"/subscriptions/{c.subscription_id}/providers/Microsoft.KeyVault/deletedVaults")["value"], output, query)
+
+
+@app.command("delete")
+def delete(
+    name: NameOpt,
+    resource_group: GroupOpt = None,
+    state_dir: StateDirOpt = None,
+    server: ServerOpt = None,
+) -> None:
+    """Delete a vault (soft delete: purge or recover it later)."""
+    c = client(state_dir, server)
+    vault = find_vault(c, name, resource_group)
+    c.arm("DELETE", vault["id"])
+
+
+@app.command("purge")
+def purge(
+    name: NameOpt,
+    location: Annotated[str, typer.Option("--location", "-l")] = "local",
+    state_dir: StateDirOpt = None,
+    server: ServerOpt = None,
+) -> None:
+    """Permanently delete a soft-deleted vault and everything in it."""
+    c = client(state_dir, server)
+    c.arm("POST", f"/subscriptions/{c.subscription_id}/providers/Microsoft.KeyVault/locations/{location}/deletedVaults/{name}/purge")
+
+
+@app.command("recover")
+def recover(
+    name: NameOpt,
+    resource_group: GroupOpt = None,
+    state_dir: StateDirOpt = None,
+    server: ServerOpt = None,
+    output: OutputOpt = OutputFormat.json,
+    query: QueryOpt = None,
+) -> None:
+    """Recover a soft-deleted vault."""
+    c = client(state_dir, server)
+    deleted = c.arm("GET", f"/subscriptions/{c.subscription_id}/providers/Microsoft.KeyVault/locations/local/deletedVaults/{name}")
+    group = resource_group or deleted["properties"]["vaultId"].split("/")[4]
+    body = {"location": "local", "properties": {"createMode": "recover"}}
+    emit(_with_group(c.arm("PUT", _vault_path(c, group, name), json=body)), output, query)

@@ -1,0 +1,59 @@
+"""Entry point of the `strongroom` command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from strongroom.cli import admin, keyvault, secret
+from strongroom.cli.client import CLIError
+from strongroom.cli.up import up
+
+app = typer.Typer(
+    help="Strongroom: Azure Key Vault, workload identity and the Secrets Store CSI provider, self-hosted.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("up")(up)
+keyvault.app.add_typer(secret.app, name="secret")
+app.add_typer(keyvault.app, name="keyvault")
+app.add_typer(admin.app, name="admin")
+
+# Flags that take several space-separated values, as az's do (`--tags a=1 b=2`).
+MULTI_VALUE_FLAGS = {"--tags"}
+
+
+def expand_multi_value_flags(argv: list[str]) -> list[str]:
+    """Rewrite `--tags a b` as `--tags a --tags b` so click can parse it."""
+    out: list[str] = []
+    flag: str | None = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return out + argv[i:]
+        if arg in MULTI_VALUE_FLAGS:
+            flag = arg
+            out.append(arg)
+            continue
+        if flag and not arg.startswith("-") and out[-1] != flag:
+            out.extend([flag, arg])
+            continue
+        if arg.startswith("-"):
+            flag = None
+        out.append(arg)
+    return out
+
+
+def main() -> None:
+    argv = expand_multi_value_flags(sys.argv[1:])
+    try:
+        app(args=argv, prog_name="strongroom", standalone_mode=True)
+    except CLIError as exc:
+        code = f"({exc.code}) " if exc.code else ""
+        print(f"ERROR: {code}{exc.message}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

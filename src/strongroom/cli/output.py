@@ -1,0 +1,75 @@
+"""az-style output: `-o json|jsonc|table|tsv|yaml|none` and `--query` (JMESPath)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+
+class OutputFormat(str, Enum):
+    json = "json"
+    jsonc = "jsonc"
+    table = "table"
+    tsv = "tsv"
+    yaml = "yaml"
+    none = "none"
+
+
+OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format.")]
+QueryOpt = Annotated[str | None, typer.Option("--query", help="JMESPath query string (as in az).")]
+
+
+def _scalar(value: Any) -> bool:
+    return not isinstance(value, (dict, list))
+
+
+def _rows(data: Any) -> list[dict[str, Any]]:
+    items = data if isinstance(data, list) else [data]
+    return [i if isinstance(i, dict) else {"Result": i} for i in items]
+
+
+def _tsv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    return str(value)
+
+
+def emit(data: Any, output: OutputFormat = OutputFormat.json, query: str | None = None) -> None:
+    """Print a command's result the way az would."""
+    if query:
+        import jmespath
+
+        data = jmespath.search(query, data)
+    if output is OutputFormat.none or data is None and output is not OutputFormat.json:
+        return
+    if output in (OutputFormat.json, OutputFormat.jsonc):
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    elif output is OutputFormat.yaml:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    elif output is OutputFormat.tsv:
+        for row in _rows(data):
+            sys.stdout.write("\t".join(_tsv_value(v) for v in row.values() if _scalar(v)) + "\n")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        rows = _rows(data)
+        columns: list[str] = []
+        for row in rows:
+            for k, v in row.items():
+                if _scalar(v) and k not in columns:
+                    columns.append(k)
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for c in columns:
+            table.add_column(c[:1].upper() + c[1:])
+        for row in rows:
+            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        Console(soft_wrap=True).print(table)

@@ -1,0 +1,61 @@
+"""`strongroom up`: start the server on the embedded default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from strongroom.settings import DEFAULT_PORT, Settings
+
+
+def _banner(settings: Settings, admin: dict) -> None:
+    console = Console(stderr=True, highlight=False)
+    ca = (settings.state_dir / "ca.pem").resolve()
+    console.print(f"[bold]Strongroom[/bold] listening on {settings.scheme}://{settings.bind}:{settings.port}")
+    console.print(f"  authority (AZURE_AUTHORITY_HOST)  {settings.authority}")
+    console.print(f"  tenant                            {admin['tenantId']}")
+    console.print(f"  vault URLs                        {settings.vault_url('<name>')}")
+    console.print(f"  token audience                    {settings.vault_resource}")
+    if not settings.insecure_http:
+        console.print(f"  CA file (trust this)              {ca}")
+    console.print(f"  admin credentials                 {(settings.state_dir / 'admin.json').resolve()}")
+    console.print("Quickstart (in another shell):")
+    console.print("  .venv/bin/strongroom keyvault create --name kv1")
+    console.print("  .venv/bin/strongroom keyvault secret set --vault-name kv1 --name db-password --value s3cret")
+    console.print("  .venv/bin/strongroom keyvault secret show --vault-name kv1 --name db-password --query value")
+
+
+def up(
+    state_dir: Annotated[Path, typer.Option("--state-dir", envvar="STRONGROOM_STATE_DIR", help="Where state lives.")] = Path(".strongroom"),
+    bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port for everything (vaults, identity, management).")] = DEFAULT_PORT,
+    storage: Annotated[str | None, typer.Option("--storage", help="sqlite:///PATH (default: <state-dir>/strongroom.db).")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    dns_suffix: Annotated[str, typer.Option("--dns-suffix", help="Vaults answer at <name>.vault.<suffix>.")] = "localhost",
+    insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Plain HTTP (benchmarks, behind a TLS proxy).")] = False,
+    default_vault: Annotated[str | None, typer.Option("--default-vault", help="Vault served at localhost/127.0.0.1.")] = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Start the server: vaults, identity and management on one port."""
+    from strongroom.server.run import StateDirBusy, serve
+
+    settings = Settings(
+        state_dir=state_dir,
+        bind=bind,
+        port=port,
+        storage_url=storage,
+        workers=workers,
+        dns_suffix=dns_suffix.lower().strip("."),
+        insecure_http=insecure_http,
+        default_vault=default_vault.lower() if default_vault else None,
+        log_level=log_level,
+    )
+    os.umask(0o077)
+    try:
+        serve(settings, on_ready=lambda admin: _banner(settings, admin))
+    except StateDirBusy as exc:
+        raise typer.BadParameter(str(exc)) from None

@@ -1,0 +1,21 @@
+"""JSON records kept behind the barrier."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from strongroom.barrier import SealedStore
+
+
+def load(store: SealedStore, key: str) -> dict[str, Any] | None:
+    raw = store.get(key)
+    return None if raw is None else json.loads(raw)
+
+
+def json_load(raw: bytes) -> dict[str, Any]:
+    return json.loads(raw)
+
+
+def dump(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()

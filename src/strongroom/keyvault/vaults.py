@@ -1,0 +1,176 @@
+"""Vaults: the containers, their properties, soft delete and purge."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from strongroom.barrier import SealedStore
+from strongroom.keyvault import records
+from strongroom.keyvault.errors import KeyVaultError
+from strongroom.keyvault.validation import check_vault_name
+from strongroom.util.clock import now
+
+DAY = 86400
+
+
+@dataclass
+class Vault:
+    name: str
+    subscription_id: str
+    resource_group: str
+    tenant_id: str
+    location: str = "local"
+    retention_days: int = 90
+    purge_protection: bool = False
+    rbac_authorization: bool = True
+    created_by: str = ""
+    created: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+    deleted: int | None = None
+    scheduled_purge: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.KeyVault/vaults/{self.name}"
+        )
+
+    @property
+    def recovery_level(self) -> str:
+        base = "Recoverable" if self.retention_days == 90 else "CustomizedRecoverable"
+        return base if self.purge_protection else base + "+Purgeable"
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _vault_key(name: str) -> str:
+    return f"vaults/{name.lower()}"
+
+
+class VaultRegistry:
+    def __init__(self, store: SealedStore) -> None:
+        self.store = store
+
+    def get(self, name: str, include_deleted: bool = False) -> Vault | None:
+        rec = records.load(self.store, _vault_key(name))
+        if rec is None:
+            return None
+        vault = Vault(**rec)
+        if vault.deleted is not None and not include_deleted:
+            return None
+        return vault
+
+    def list(self, include_deleted: bool = False) -> list[Vault]:
+        vaults = [Vault(**records.json_load(raw)) for _, raw in self.store.scan("vaults/")]
+        return [v for v in vaults if (v.deleted is not None) == include_deleted]
+
+    def create_or_update(
+        self,
+        name: str,
+        *,
+        subscription_id: str,
+        resource_group: str,
+        tenant_id: str,
+        created_by: str,
+        location: str = "local",
+        retention_days: int | None = None,
+        purge_protection: bool | None = None,
+        rbac_authorization: bool | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> tuple[Vault, bool]:
+        """Create the vault or update its properties; returns (vault, created)."""
+        check_vault_name(name)
+        existing = self.get(name, include_deleted=True)
+        if existing is not None and existing.deleted is not None:
+            raise KeyVaultError(
+                409,
+                "ConflictError",
+                f"Exist soft deleted vault with the same name '{name}'. Purge it or recover it before re-using the name.",
+            )
+        if retention_days is not None and not 7 <= retention_days <= 90:
+            raise KeyVaultError(400, "BadRequest", "softDeleteRetentionInDays must be between 7 and 90.")
+        if existing is None:
+            vault = Vault(
+                name=name,
+                subscription_id=subscription_id,
+                resource_group=resource_group,
+                tenant_id=tenant_id,
+                location=location,
+                retention_days=retention_days or 90,
+                purge_protection=bool(purge_protection),
+                rbac_authorization=True if rbac_authorization is None else rbac_authorization,
+                created_by=created_by,
+                created=now(),
+                tags=tags or {},
+            )
+        else:
+            vault = existing
+            if existing.resource_group.lower() != resource_group.lower():
+                raise KeyVaultError(
+                    409,
+                    "VaultAlreadyExists",
+                    f"The vault name '{name}' is already in use in resource group '{existing.resource_group}'.",
+                )
+            if retention_days is not None:
+                vault.retention_days = retention_days
+            if purge_protection is not None:
+                if vault.purge_protection and not purge_protection:
+                    raise KeyVaultError(
+                        400, "BadRequest", "Purge protection cannot be disabled once it has been enabled."
+                    )
+                vault.purge_protection = purge_protection
+            if rbac_authorization is not None:
+                vault.rbac_authorization = rbac_authorization
+            if tags is not None:
+                vault.tags = tags
+        self.store.write({_vault_key(name): records.dump(vault.to_record())})
+        return vault, existing is None
+
+    def delete(self, name: str) -> Vault:
+        vault = self.get(name)
+        if vault is None:
+            raise vault_resource_not_found(name)
+        vault.deleted = now()
+        vault.scheduled_purge = vault.deleted + vault.retention_days * DAY
+        self.store.write({_vault_key(name): records.dump(vault.to_record())})
+        return vault
+
+    def recover(self, name: str) -> Vault:
+        vault = self.get(name, include_deleted=True)
+        if vault is None or vault.deleted is None:
+            raise KeyVaultError(404, "ResourceNotFound", f"Deleted vault '{name}' was not found.")
+        vault.deleted = vault.scheduled_purge = None
+        self.store.write({_vault_key(name): records.dump(vault.to_record())})
+        return vault
+
+    def purge(self, name: str) -> None:
+        """Erase a soft-deleted vault and everything in it."""
+        vault = self.get(name, include_deleted=True)
+        if vault is None or vault.deleted is None:
+            raise KeyVaultError(404, "ResourceNotFound", f"Deleted vault '{name}' was not found.")
+        if vault.purge_protection and (vault.scheduled_purge or 0) > now():
+            raise KeyVaultError(
+                409,
+                "VaultPurgeProtected",
+                f"Vault '{name}' has purge protection enabled; it is purged automatically on its scheduled purge date.",
+            )
+        changes: dict[str, bytes | None] = {_vault_key(name): None}
+        for prefix in (f"secrets/{vault.key}/", f"secretversions/{vault.key}/"):
+            for key, _ in self.store.storage.scan(prefix):
+                changes[key] = None
+        self.store.write(changes)
+
+
+def vault_resource_not_found(name: str) -> KeyVaultError:
+    return KeyVaultError(
+        404,
+        "ResourceNotFound",
+        f"The Resource 'Microsoft.KeyVault/vaults/{name}' under resource group was not found.",
+    )

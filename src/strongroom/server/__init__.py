@@ -1,0 +1,1 @@
+"""HTTP assembly: app factory, TLS, host routing, middleware, lifecycle. No business rules."""

@@ -1,0 +1,58 @@
+"""First start: the state dir and everything `strongroom up` promises to write there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from strongroom.barrier import Barrier, SealedStore
+from strongroom.barrier.keyring import load_or_create_keyring
+from strongroom.identity.directory import Directory
+from strongroom.identity.tokens import SigningKeys
+from strongroom.keyvault.backup import BackupSealer
+from strongroom.server.tls import ensure_certificates
+from strongroom.settings import Settings
+from strongroom.storage import open_storage
+from strongroom.util.files import write_private_file
+
+ADMIN_FILE = "admin.json"
+
+
+def bootstrap(settings: Settings) -> dict:
+    """Create what is missing (CA, certificates, master key, schema, tenant, admin); return admin.json's content."""
+    state = settings.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o700)
+    if not settings.insecure_http:
+        ensure_certificates(state, settings.dns_suffix)
+    keyring = load_or_create_keyring(state)
+    storage = open_storage(settings.storage)  # runs schema migrations
+    try:
+        store = SealedStore(storage, Barrier(keyring))
+        directory = Directory(store)
+        SigningKeys(store).ensure()
+        BackupSealer(store)  # creates the instance backup key before any worker starts
+        admin_path = state / ADMIN_FILE
+        tenant = directory.tenant()
+        if tenant is None:
+            tenant, admin, secret = directory.bootstrap()
+            admin_doc = {
+                "server": settings.authority,
+                "tenantId": tenant.tenant_id,
+                "clientId": admin.client_id,
+                "clientSecret": secret,
+                "subscriptionId": tenant.subscription_id,
+                "caFile": str((state / "ca.pem").resolve()) if not settings.insecure_http else None,
+            }
+            write_private_file(admin_path, json.dumps(admin_doc, indent=2).encode() + b"\n")
+        admin_doc = json.loads(admin_path.read_text())
+        if admin_doc.get("server") != settings.authority:  # port or scheme changed since first start
+            admin_doc["server"] = settings.authority
+            write_private_file(admin_path, json.dumps(admin_doc, indent=2).encode() + b"\n")
+        return admin_doc
+    finally:
+        storage.close()
+
+
+def read_admin(state_dir: Path) -> dict:
+    return json.loads((state_dir / ADMIN_FILE).read_text())

@@ -1,0 +1,85 @@
+"""HTTP plumbing shared by the API modules: JSON bodies, responses, request ids."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import parse_qsl
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from strongroom.keyvault.errors import KeyVaultError, bad_parameter
+
+
+class JSON(Response):
+    """Compact JSON, as Azure sends it."""
+
+    media_type = "application/json; charset=utf-8"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def error_response(err: KeyVaultError, headers: dict[str, str] | None = None) -> JSON:
+    return JSON(err.body(), status_code=err.status, headers=headers)
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise bad_parameter("The request body is required.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_parameter("The request body is not valid JSON.") from None
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (OAuth2's only encoding); the last value of a field wins."""
+    raw = await request.body()
+    try:
+        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+    except UnicodeDecodeError:
+        return {}
+
+
+def int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_parameter(f"Query parameter '{name}' must be an integer.") from None
+
+
+class RequestIdMiddleware:
+    """Gives every response `x-ms-request-id` and echoes `x-ms-client-request-id`."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = str(uuid.uuid4())
+        scope["strongroom.request_id"] = request_id
+        client_request_id = None
+        for k, v in scope["headers"]:
+            if k == b"x-ms-client-request-id":
+                client_request_id = v
+                break
+
+        async def send_with_ids(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-ms-request-id", request_id.encode()))
+                if client_request_id is not None:
+                    headers.append((b"x-ms-client-request-id", client_request_id))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_ids)

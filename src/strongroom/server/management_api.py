@@ -1,0 +1,207 @@
+"""A slice of Azure Resource Manager: Microsoft.KeyVault/vaults and deletedVaults.
+
+The CLI's `keyvault create|list|show|delete|purge|recover` use these paths, as az does.
+Errors use ARM's shape (`{"error": {"code", "message"}}`) with ARM's codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from strongroom.authz import Caller
+from strongroom.identity.tokens import TokenError
+from strongroom.keyvault.errors import KeyVaultError
+from strongroom.keyvault.vaults import Vault, vault_resource_not_found
+from strongroom.server.http import JSON, json_body
+from strongroom.server.runtime import Runtime
+
+PROVIDER = "providers/Microsoft.KeyVault"
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _authenticate(request: Request) -> Caller:
+    rt = runtime(request)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise KeyVaultError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+    try:
+        claims = rt.management_tokens.verify(token.strip())
+    except TokenError as exc:
+        raise KeyVaultError(401, "InvalidAuthenticationToken", f"The access token is invalid. {exc}") from None
+    return Caller.from_claims(claims)
+
+
+def _check_subscription(rt: Runtime, subscription: str) -> None:
+    if subscription.lower() != rt.tenant.subscription_id:
+        raise KeyVaultError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
+
+
+def _may_manage(rt: Runtime, caller: Caller, vault: Vault, action: str) -> None:
+    if rt.authorizer.is_admin(caller) or caller.object_id == vault.created_by:
+        return
+    raise KeyVaultError(
+        403,
+        "AuthorizationFailed",
+        f"The client '{caller.app_id}' with object id '{caller.object_id}' does not have authorization to perform "
+        f"action '{action}' over scope '{vault.resource_id}' or the scope is invalid.",
+    )
+
+
+def vault_json(rt: Runtime, vault: Vault) -> dict[str, Any]:
+    return {
+        "id": vault.resource_id,
+        "name": vault.name,
+        "type": "Microsoft.KeyVault/vaults",
+        "location": vault.location,
+        "tags": vault.tags,
+        "properties": {
+            "tenantId": vault.tenant_id,
+            "sku": {"family": "A", "name": "standard"},
+            "accessPolicies": [],
+            "vaultUri": rt.settings.vault_url(vault.name) + "/",
+            "enabledForDeployment": False,
+            "enabledForDiskEncryption": False,
+            "enabledForTemplateDeployment": False,
+            "enableSoftDelete": True,
+            "softDeleteRetentionInDays": vault.retention_days,
+            "enableRbacAuthorization": vault.rbac_authorization,
+            "enablePurgeProtection": True if vault.purge_protection else None,
+            "provisioningState": "Succeeded",
+            "publicNetworkAccess": "Enabled",
+        },
+        "systemData": {"createdBy": vault.created_by, "createdByType": "Application", "createdAt": vault.created},
+    }
+
+
+def deleted_vault_json(vault: Vault) -> dict[str, Any]:
+    return {
+        "id": f"/subscriptions/{vault.subscription_id}/{PROVIDER}/locations/{vault.location}/deletedVaults/{vault.name}",
+        "name": vault.name,
+        "type": "Microsoft.KeyVault/deletedVaults",
+        "properties": {
+            "vaultId": vault.resource_id,
+            "location": vault.location,
+            "deletionDate": vault.deleted,
+            "scheduledPurgeDate": vault.scheduled_purge,
+            "tags": vault.tags,
+            "purgeProtectionEnabled": vault.purge_protection,
+        },
+    }
+
+
+def _vault_in(rt: Runtime, request: Request) -> Vault:
+    p = request.path_params
+    _check_subscription(rt, p["subscription"])
+    vault = rt.vaults.get(p["name"])
+    if vault is None or vault.resource_group.lower() != p["rg"].lower():
+        raise vault_resource_not_found(p["name"])
+    return vault
+
+
+async def put_vault(request: Request) -> Response:
+    rt = runtime(request)
+    caller = _authenticate(request)
+    p = request.path_params
+    _check_subscription(rt, p["subscription"])
+    body = await json_body(request)
+    props = body.get("properties") or {} if isinstance(body, dict) else None
+    if not isinstance(props, dict):
+        raise KeyVaultError(400, "BadRequest", "The request body must be an object with 'properties'.")
+    existing = rt.vaults.get(p["name"])
+    if props.get("createMode") == "recover":
+        vault = await run_in_threadpool(rt.vaults.recover, p["name"])
+        return JSON(vault_json(rt, vault))
+    if existing is not None:
+        _may_manage(rt, caller, existing, "Microsoft.KeyVault/vaults/write")
+    vault, created = await run_in_threadpool(
+        lambda: rt.vaults.create_or_update(
+            p["name"],
+            subscription_id=rt.tenant.subscription_id,
+            resource_group=p["rg"],
+            tenant_id=rt.tenant.tenant_id,
+            created_by=caller.object_id,
+            location=body.get("location") or "local",
+            retention_days=props.get("softDeleteRetentionInDays"),
+            purge_protection=props.get("enablePurgeProtection"),
+            rbac_authorization=props.get("enableRbacAuthorization"),
+            tags=body.get("tags"),
+        )
+    )
+    return JSON(vault_json(rt, vault), status_code=201 if created else 200)
+
+
+async def get_vault(request: Request) -> Response:
+    rt = runtime(request)
+    _authenticate(request)
+    return JSON(vault_json(rt, _vault_in(rt, request)))
+
+
+async def delete_vault(request: Request) -> Response:
+    rt = runtime(request)
+    caller = _authenticate(request)
+    vault = _vault_in(rt, request)
+    _may_manage(rt, caller, vault, "Microsoft.KeyVault/vaults/delete")
+    await run_in_threadpool(rt.vaults.delete, vault.name)
+    return Response(status_code=200)
+
+
+async def list_vaults(request: Request) -> Response:
+    rt = runtime(request)
+    _authenticate(request)
+    _check_subscription(rt, request.path_params["subscription"])
+    rg = request.path_params.get("rg")
+    vaults = [v for v in rt.vaults.list() if rg is None or v.resource_group.lower() == rg.lower()]
+    return JSON({"value": [vault_json(rt, v) for v in vaults]})
+
+
+async def list_deleted_vaults(request: Request) -> Response:
+    rt = runtime(request)
+    _authenticate(request)
+    _check_subscription(rt, request.path_params["subscription"])
+    return JSON({"value": [deleted_vault_json(v) for v in rt.vaults.list(include_deleted=True)]})
+
+
+def _deleted_vault(rt: Runtime, request: Request) -> Vault:
+    _check_subscription(rt, request.path_params["subscription"])
+    vault = rt.vaults.get(request.path_params["name"], include_deleted=True)
+    if vault is None or vault.deleted is None:
+        raise KeyVaultError(404, "ResourceNotFound", f"Deleted vault '{request.path_params['name']}' was not found.")
+    return vault
+
+
+async def get_deleted_vault(request: Request) -> Response:
+    rt = runtime(request)
+    _authenticate(request)
+    return JSON(deleted_vault_json(_deleted_vault(rt, request)))
+
+
+async def purge_vault(request: Request) -> Response:
+    rt = runtime(request)
+    caller = _authenticate(request)
+    vault = _deleted_vault(rt, request)
+    _may_manage(rt, caller, vault, "Microsoft.KeyVault/locations/deletedVaults/purge/action")
+    await run_in_threadpool(rt.vaults.purge, vault.name)
+    return Response(status_code=200)
+
+
+_VAULT = "/subscriptions/{subscription}/resourceGroups/{rg}/" + PROVIDER + "/vaults"
+_SUB = "/subscriptions/{subscription}/" + PROVIDER
+
+routes = [
+    Route(_VAULT + "/{name}", put_vault, methods=["PUT"]),
+    Route(_VAULT + "/{name}", get_vault, methods=["GET"]),
+    Route(_VAULT + "/{name}", delete_vault, methods=["DELETE"]),
+    Route(_VAULT, list_vaults, methods=["GET"]),
+    Route(_SUB + "/vaults", list_vaults, methods=["GET"]),
+    Route(_SUB + "/deletedVaults", list_deleted_vaults, methods=["GET"]),
+    Route(_SUB + "/locations/{location}/deletedVaults/{name}", get_deleted_vault, methods=["GET"]),
+    Route(_SUB + "/locations/{location}/deletedVaults/{name}/purge", purge_vault, methods=["POST"]),
+]

@@ -1,0 +1,85 @@
+"""Everything one server process needs, wired together once.
+
+The HTTP handlers receive a `Runtime` and call into the layers it holds; they
+never open storage or read files themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strongroom.authz import Authorizer
+from strongroom.barrier import Barrier, SealedStore
+from strongroom.barrier.keyring import load_or_create_keyring
+from strongroom.identity.directory import Directory, Tenant
+from strongroom.identity.tokens import SigningKeys, TokenIssuer, TokenVerifier
+from strongroom.keyvault.backup import BackupSealer
+from strongroom.keyvault.secrets import SecretStore
+from strongroom.keyvault.vaults import VaultRegistry
+from strongroom.settings import Settings
+from strongroom.storage import Storage, open_storage
+
+MANAGEMENT_AUDIENCES = [
+    "https://management.azure.com",
+    "https://management.azure.com/",
+    "https://management.core.windows.net/",
+]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    storage: Storage
+    store: SealedStore
+    tenant: Tenant
+    directory: Directory
+    vaults: VaultRegistry
+    secrets: SecretStore
+    signing_keys: SigningKeys
+    issuer: TokenIssuer
+    vault_tokens: TokenVerifier
+    management_tokens: TokenVerifier
+    authorizer: Authorizer
+
+    @property
+    def vault_audiences(self) -> list[str]:
+        return self.vault_tokens.audiences
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+def token_issuer_url(settings: Settings, tenant_id: str) -> str:
+    return f"{settings.authority}/{tenant_id}/v2.0"
+
+
+def vault_audiences(settings: Settings) -> list[str]:
+    resource = settings.vault_resource
+    bare = resource.rsplit(":", 1)[0] if resource.count(":") == 2 else resource
+    return sorted({resource, bare, "https://vault.azure.net"})
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Open the instance's storage; the state must already be bootstrapped."""
+    storage = open_storage(settings.storage)
+    store = SealedStore(storage, Barrier(load_or_create_keyring(settings.state_dir)))
+    directory = Directory(store)
+    tenant = directory.tenant()
+    if tenant is None:
+        raise RuntimeError("the instance is not initialised; run `strongroom up` once")
+    keys = SigningKeys(store)
+    iss = token_issuer_url(settings, tenant.tenant_id)
+    return Runtime(
+        settings=settings,
+        storage=storage,
+        store=store,
+        tenant=tenant,
+        directory=directory,
+        vaults=VaultRegistry(store),
+        secrets=SecretStore(store, BackupSealer(store)),
+        signing_keys=keys,
+        issuer=TokenIssuer(keys, iss, tenant.tenant_id),
+        vault_tokens=TokenVerifier(keys, iss, tenant.tenant_id, vault_audiences(settings)),
+        management_tokens=TokenVerifier(keys, iss, tenant.tenant_id, MANAGEMENT_AUDIENCES),
+        authorizer=Authorizer(tenant.admin_object_id),
+    )

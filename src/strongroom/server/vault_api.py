@@ -1,0 +1,219 @@
+"""The Key Vault data plane over HTTP (secrets.json paths).
+
+Each handler: resolve the vault (done by host routing), check the api-version,
+authenticate, authorize the operation's data action, then call `keyvault`.
+Writes run in a worker thread because they wait for the fsync.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from strongroom.authz import Caller, forbidden
+from strongroom.authz.actions import SECRET_ACTIONS
+from strongroom.identity.tokens import TokenError
+from strongroom.keyvault import wire
+from strongroom.keyvault.errors import KeyVaultError
+from strongroom.keyvault.secrets import Page
+from strongroom.keyvault.vaults import Vault
+from strongroom.server.http import JSON, int_param, json_body
+from strongroom.server.runtime import Runtime
+
+API_VERSIONS = ("7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01", "2026-04-01")
+LATEST_API_VERSION = API_VERSIONS[-1]
+
+
+@dataclass
+class VaultCall:
+    vault: Vault
+    caller: Caller
+    base_url: str
+    api_version: str
+
+
+class Unauthenticated(Exception):
+    """401 with the Bearer challenge."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def challenge_header(rt: Runtime) -> str:
+    return (
+        f'Bearer authorization="{rt.settings.authority}/{rt.tenant.tenant_id}", '
+        f'resource="{rt.settings.vault_resource}"'
+    )
+
+
+def unauthorized_response(rt: Runtime, message: str) -> JSON:
+    return JSON(
+        {"error": {"code": "Unauthorized", "message": message}},
+        status_code=401,
+        headers={"WWW-Authenticate": challenge_header(rt)},
+    )
+
+
+def begin(request: Request, operation: str, object_name: str | None = None) -> VaultCall:
+    rt = runtime(request)
+    vault: Vault = request.scope["strongroom.vault"]
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("AKV10000: Request is missing a Bearer or PoP token.")
+    try:
+        claims = rt.vault_tokens.verify(token.strip())
+    except TokenError as exc:
+        raise Unauthenticated(str(exc)) from None
+    api_version = request.query_params.get("api-version", "")
+    if api_version not in API_VERSIONS:
+        raise KeyVaultError(
+            400,
+            "BadParameter",
+            f"The specified version ({api_version}) is not recognized. "
+            f"Consider using the latest supported version ({LATEST_API_VERSION}).",
+        )
+    caller = Caller.from_claims(claims)
+    action = SECRET_ACTIONS[operation]
+    resource_id = vault.resource_id + (f"/secrets/{object_name}" if object_name else "")
+    decision = rt.authorizer.check(caller, vault, action, resource_id)
+    if not decision.allowed:
+        raise forbidden(caller, vault, action, resource_id, decision)
+    host = request.headers.get("host", request.url.netloc)
+    return VaultCall(vault, caller, f"{request.url.scheme}://{host}", api_version)
+
+
+def _page_response(call: VaultCall, path: str, page: Page, items: list, maxresults: int | None) -> JSON:
+    next_link = None
+    if page.next_token:
+        query = {"api-version": call.api_version, "$skiptoken": page.next_token}
+        if maxresults is not None:
+            query["maxresults"] = str(maxresults)
+        next_link = f"{call.base_url}{path}?{urlencode(query)}"
+    return JSON({"value": items, "nextLink": next_link})
+
+
+async def set_secret(request: Request) -> Response:
+    name = request.path_params["name"]
+    call = begin(request, "SecretSet", name)
+    body = await json_body(request)
+    sv = await run_in_threadpool(runtime(request).secrets.set, call.vault, name, body)
+    return JSON(wire.secret_bundle(sv, call.vault, call.base_url))
+
+
+async def get_secret(request: Request) -> Response:
+    name = request.path_params["name"]
+    call = begin(request, "SecretGet", name)
+    sv = runtime(request).secrets.get(call.vault, name, request.path_params.get("version", ""))
+    return JSON(wire.secret_bundle(sv, call.vault, call.base_url))
+
+
+async def update_secret(request: Request) -> Response:
+    name = request.path_params["name"]
+    call = begin(request, "SecretUpdate", name)
+    body = await json_body(request)
+    sv = await run_in_threadpool(
+        runtime(request).secrets.update, call.vault, name, request.path_params.get("version", ""), body
+    )
+    bundle = wire.secret_bundle(sv, call.vault, call.base_url)
+    bundle.pop("value")  # Azure's update answer carries no value
+    return JSON(bundle)
+
+
+async def delete_secret(request: Request) -> Response:
+    name = request.path_params["name"]
+    call = begin(request, "SecretDelete", name)
+    head, sv = await run_in_threadpool(runtime(request).secrets.delete, call.vault, name)
+    return JSON(wire.deleted_secret_bundle(head, sv, call.vault, call.base_url))
+
+
+async def list_secrets(request: Request) -> Response:
+    call = begin(request, "SecretList")
+    maxresults = int_param(request, "maxresults")
+    page = runtime(request).secrets.list(call.vault, maxresults, request.query_params.get("$skiptoken"))
+    items = [wire.secret_item(sv, call.vault, call.base_url) for _, sv in page.items]
+    return _page_response(call, "/secrets", page, items, maxresults)
+
+
+async def list_versions(request: Request) -> Response:
+    name = request.path_params["name"]
+    call = begin(request, "SecretListVersions", name)
+    maxresults = int_param(request, "maxresults")
+    page = runtime(request).secrets.list_versions(call.vault, name, maxresults, request.query_params.get("$skiptoken"))
+    items = [wire.secret_item(sv, call.vault, call.base_url, versioned=True) for _, sv in page.items]
+    return _page_response(call, f"/secrets/{name}/versions", page, items, maxresults)
+
+
+async def list_deleted(request: Request) -> Response:
+    call = begin(request, "SecretListDeleted")
+    maxresults = int_param(request, "maxresults")
+    page = runtime(request).secrets.list_deleted(call.vault, maxresults, request.query_params.get("$skiptoken"))
+    items = [wire.deleted_secret_item(head, sv, call.vault, call.base_url) for head, sv in page.items]
+    return _page_response(call, "/deletedsecrets", page, items, maxresults)
+
+
+async def get_deleted(request: Request) -> Response:
+    name = request.path_params["name"]
+    call = begin(request, "SecretGetDeleted", name)
+    head, sv = runtime(request).secrets.get_deleted(call.vault, name)
+    return JSON(wire.deleted_secret_bundle(head, sv, call.vault, call.base_url))
+
+
+async def recover_deleted(request: Request) -> Response:
+    name = request.path_params["name"]
+    call = begin(request, "SecretRecover", name)
+    sv = await run_in_threadpool(runtime(request).secrets.recover, call.vault, name)
+    bundle = wire.secret_bundle(sv, call.vault, call.base_url)
+    bundle.pop("value")
+    return JSON(bundle)
+
+
+async def purge_deleted(request: Request) -> Response:
+    name = request.path_params["name"]
+    call = begin(request, "SecretPurge", name)
+    await run_in_threadpool(runtime(request).secrets.purge, call.vault, name)
+    return Response(status_code=204)
+
+
+async def backup_secret(request: Request) -> Response:
+    name = request.path_params["name"]
+    call = begin(request, "SecretBackup", name)
+    blob = runtime(request).secrets.backup(call.vault, name)
+    return JSON({"value": blob})
+
+
+async def restore_secret(request: Request) -> Response:
+    call = begin(request, "SecretRestore")
+    body = await json_body(request)
+    sv = await run_in_threadpool(runtime(request).secrets.restore, call.vault, body, call.base_url)
+    bundle = wire.secret_bundle(sv, call.vault, call.base_url)
+    bundle.pop("value")
+    return JSON(bundle)
+
+
+routes = [
+    Route("/secrets", list_secrets, methods=["GET"]),
+    Route("/secrets/restore", restore_secret, methods=["POST"]),
+    Route("/secrets/{name}", set_secret, methods=["PUT"]),
+    Route("/secrets/{name}", delete_secret, methods=["DELETE"]),
+    Route("/secrets/{name}", get_secret, methods=["GET"]),
+    Route("/secrets/{name}/", get_secret, methods=["GET"]),
+    Route("/secrets/{name}/", update_secret, methods=["PATCH"]),
+    Route("/secrets/{name}/versions", list_versions, methods=["GET"]),
+    Route("/secrets/{name}/backup", backup_secret, methods=["POST"]),
+    Route("/secrets/{name}/{version}", get_secret, methods=["GET"]),
+    Route("/secrets/{name}/{version}", update_secret, methods=["PATCH"]),
+    Route("/deletedsecrets", list_deleted, methods=["GET"]),
+    Route("/deletedsecrets/{name}", get_deleted, methods=["GET"]),
+    Route("/deletedsecrets/{name}", purge_deleted, methods=["DELETE"]),
+    Route("/deletedsecrets/{name}/recover", recover_deleted, methods=["POST"]),
+]

@@ -1,0 +1,128 @@
+"""SQLite backend: the embedded default.
+
+WAL mode with `synchronous=FULL`, so a batch is on disk before `write` returns
+and survives `kill -9`. Reads use their own connection so they never wait for a
+write's fsync; writes are serialised by a lock (SQLite allows one writer).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from strongroom.storage.base import StorageError, Write
+
+# Each entry upgrades the schema by one version; never edit a released entry.
+MIGRATIONS: list[str] = [
+    "CREATE TABLE entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+]
+
+
+def _prefix_end(prefix: str) -> str:
+    """The smallest string greater than every string starting with `prefix`."""
+    return prefix + "\U0010ffff"
+
+
+class SQLiteStorage:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._writer = self._connect()
+        self._migrate()
+
+    @classmethod
+    def from_url(cls, url: str) -> "SQLiteStorage":
+        # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells it.
+        rest = url.removeprefix("sqlite:")
+        if not rest.startswith("///"):
+            raise StorageError(f"bad sqlite URL {url!r}: expected sqlite:///PATH")
+        return cls(Path(rest[3:]))
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _migrate(self) -> None:
+        with self._write_lock:
+            c = self._writer
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+                done = {row[0] for row in c.execute("SELECT version FROM schema_migrations")}
+                for version, sql in enumerate(MIGRATIONS, start=1):
+                    if version not in done:
+                        c.execute(sql)
+                        c.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        row = self._reader().execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            row = self._reader().execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"sqlite read failed: {exc.__class__.__name__}") from None
+        return None if row is None else bytes(row[0])
+
+    def scan(self, prefix: str, after: str | None = None, limit: int | None = None) -> Iterator[tuple[str, bytes]]:
+        low = after if after is not None and after > prefix else prefix
+        op = ">" if after is not None and after >= prefix else ">="
+        sql = f"SELECT key, value FROM entries WHERE key {op} ? AND key < ? ORDER BY key"
+        params: tuple = (low, _prefix_end(prefix))
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        try:
+            rows = self._reader().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"sqlite scan failed: {exc.__class__.__name__}") from None
+        for key, value in rows:
+            yield key, bytes(value)
+
+    def write(self, batch: list[Write]) -> None:
+        if not batch:
+            return
+        with self._write_lock:
+            c = self._writer
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                for w in batch:
+                    if w.value is None:
+                        c.execute("DELETE FROM entries WHERE key = ?", (w.key,))
+                    else:
+                        c.execute(
+                            "INSERT INTO entries (key, value) VALUES (?, ?) "
+                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                            (w.key, w.value),
+                        )
+                c.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    c.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise StorageError(f"sqlite write failed: {exc.__class__.__name__}") from None
+
+    def close(self) -> None:
+        self._writer.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
