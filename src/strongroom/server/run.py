@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import ssl
 from pathlib import Path
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from strongroom.server.bootstrap import bootstrap
 from strongroom.server.tls import CERT_FILE, KEY_FILE
@@ -18,6 +20,30 @@ LOCK_FILE = "server.lock"
 
 class StateDirBusy(Exception):
     pass
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn, but idle keep-alive TLS connections do not hold up shutdown.
+
+    uvicorn closes idle connections on shutdown, but a TLS close waits for the
+    peer's close_notify (30 s by default) and clients idling on a pooled
+    connection never send it. In-flight requests still finish.
+    """
+
+    IDLE_GRACE = 1.0
+
+    async def _wait_tasks_to_complete(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.IDLE_GRACE
+        while self.server_state.connections and not self.force_exit:
+            if loop.time() > deadline:
+                for conn in list(self.server_state.connections):
+                    cycle = getattr(conn, "cycle", None)
+                    transport = getattr(conn, "transport", None)
+                    if transport is not None and (cycle is None or cycle.response_complete):
+                        transport.abort()
+            await asyncio.sleep(0.05)
+        await super()._wait_tasks_to_complete()
 
 
 def lock_state_dir(state_dir: Path) -> int:
@@ -45,18 +71,23 @@ def serve(settings: Settings, on_ready=None) -> None:
             "ssl_version": ssl.PROTOCOL_TLS_SERVER,
             "ssl_ciphers": "ECDHE+AESGCM:ECDHE+CHACHA20",
         }
+    config = uvicorn.Config(
+        "strongroom.server.app:app_from_env",
+        factory=True,
+        host=settings.bind,
+        port=settings.port,
+        workers=settings.workers if settings.workers > 1 else None,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+        **kwargs,
+    )
+    server = GracefulServer(config)
     try:
-        uvicorn.run(
-            "strongroom.server.app:app_from_env",
-            factory=True,
-            host=settings.bind,
-            port=settings.port,
-            workers=settings.workers if settings.workers > 1 else None,
-            log_level=settings.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=30,
-            server_header=False,
-            **kwargs,
-        )
+        if config.workers > 1:
+            Multiprocess(config, target=server.run, sockets=[config.bind_socket()]).run()
+        else:
+            server.run()
     finally:
         os.close(lock_fd)
