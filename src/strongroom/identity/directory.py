@@ -29,13 +29,20 @@ class Tenant:
 
 @dataclass
 class Principal:
-    """A service principal: `client_id` is Entra's appId, `object_id` its oid."""
+    """A service principal: `client_id` is Entra's appId, `object_id` its oid (principalId).
+
+    `kind` is "ServicePrincipal" for app registrations (and the bootstrap admin)
+    or "ManagedIdentity" for user-assigned managed identities, whose Azure
+    resource id is `resource_id`.
+    """
 
     client_id: str
     object_id: str
     display_name: str
     secret_hashes: list[dict[str, Any]] = field(default_factory=list)
     created: int = 0
+    kind: str = "ServicePrincipal"
+    resource_id: str | None = None
 
 
 def _digest(secret: str) -> str:
@@ -44,6 +51,11 @@ def _digest(secret: str) -> str:
 
 def _principal_key(client_id: str) -> str:
     return f"identity/principals/{client_id.lower()}"
+
+
+def _object_index_key(object_id: str) -> str:
+    """Index from object id (principalId) to client id, so either finds the principal."""
+    return f"identity/objects/{object_id.lower()}"
 
 
 def new_client_secret() -> str:
@@ -70,10 +82,28 @@ class Directory:
             created=now(),
         )
         tenant = Tenant(tenant_id=str(uuid.uuid4()), subscription_id=str(uuid.uuid4()), admin_object_id=admin.object_id)
-        self.store.write(
-            {TENANT_KEY: records.dump(asdict(tenant)), _principal_key(admin.client_id): records.dump(asdict(admin))}
-        )
+        self.store.write({TENANT_KEY: records.dump(asdict(tenant)), **self._principal_writes(admin)})
         return tenant, admin, secret
+
+    def _principal_writes(self, principal: Principal) -> dict[str, bytes | None]:
+        return {
+            _principal_key(principal.client_id): records.dump(asdict(principal)),
+            _object_index_key(principal.object_id): principal.client_id.encode(),
+        }
+
+    def save(self, principal: Principal) -> None:
+        self.store.write(self._principal_writes(principal))
+
+    def remove(self, principal: Principal) -> None:
+        self.store.write({_principal_key(principal.client_id): None, _object_index_key(principal.object_id): None})
+
+    def find(self, identifier: str) -> Principal | None:
+        """The principal whose client id (appId) or object id (principalId) is `identifier`."""
+        found = self.principal(identifier)
+        if found is not None:
+            return found
+        client_id = self.store.get(_object_index_key(identifier))
+        return None if client_id is None else self.principal(client_id.decode())
 
     def principal(self, client_id: str) -> Principal | None:
         rec = records.load(self.store, _principal_key(client_id))
