@@ -20,9 +20,20 @@ MIGRATIONS: list[str] = [
 ]
 
 
-def _prefix_end(prefix: str) -> str:
-    """The smallest string greater than every string starting with `prefix`."""
-    return prefix + "\U0010ffff"
+def _prefix_end(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with `prefix` (None: no bound).
+
+    Code point order is UTF-8 byte order, which is how SQLite compares TEXT, so
+    "increment the last character" bounds the range. Appending U+10FFFF instead
+    would drop keys that continue with U+10FFFF.
+    """
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return None
+    nxt = ord(stem[-1]) + 1
+    if 0xD800 <= nxt <= 0xDFFF:  # surrogates cannot be stored; skip to the next real character
+        nxt = 0xE000
+    return stem[:-1] + chr(nxt)
 
 
 class SQLiteStorage:
@@ -85,8 +96,9 @@ class SQLiteStorage:
     def scan(self, prefix: str, after: str | None = None, limit: int | None = None) -> Iterator[tuple[str, bytes]]:
         low = after if after is not None and after > prefix else prefix
         op = ">" if after is not None and after >= prefix else ">="
-        sql = f"SELECT key, value FROM entries WHERE key {op} ? AND key < ? ORDER BY key"
-        params: tuple = (low, _prefix_end(prefix))
+        end = _prefix_end(prefix)
+        sql = f"SELECT key, value FROM entries WHERE key {op} ?{'' if end is None else ' AND key < ?'} ORDER BY key"
+        params: tuple = (low,) if end is None else (low, end)
         if limit is not None:
             sql += " LIMIT ?"
             params += (limit,)
