@@ -1,0 +1,122 @@
+"""Envelope encryption: records are bound to their key, tamper-evident, and re-wrappable."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from strongroom.barrier import Barrier, BarrierError, Keyring, MasterKey, SealedStore
+from strongroom.barrier.envelope import _BODY, _KID, _NONCE, _WRAPPED
+from strongroom.storage.sqlite import SQLiteStorage
+
+PLAINTEXT = b'{"value":"hunter2-envelope-canary"}'
+
+
+@pytest.fixture
+def barrier() -> Barrier:
+    return Barrier(Keyring([MasterKey.generate()]))
+
+
+def test_round_trip_and_no_plaintext_in_sealed_bytes(barrier: Barrier):
+    sealed = barrier.seal("secrets/kv/a", PLAINTEXT)
+    assert barrier.open("secrets/kv/a", sealed) == PLAINTEXT
+    assert b"hunter2" not in sealed
+    # A fresh data key and nonce every time: equal plaintexts do not give equal records.
+    assert barrier.seal("secrets/kv/a", PLAINTEXT) != sealed
+
+
+def test_record_moved_to_another_key_fails_to_open(barrier: Barrier):
+    sealed = barrier.seal("secretversions/kv1/db/0001", PLAINTEXT)
+    for other in ["secretversions/kv2/db/0001", "secretversions/kv1/db/0002", "secretversions/kv1/DB/0001", ""]:
+        with pytest.raises(BarrierError):
+            barrier.open(other, sealed)
+
+
+@pytest.mark.parametrize(
+    "region",
+    [_KID.start, _WRAPPED.start, _WRAPPED.stop - 1, _NONCE.start, _BODY, -1],
+    ids=["key-id", "wrapped-key-first", "wrapped-key-last", "nonce", "ciphertext", "tag"],
+)
+def test_any_flipped_byte_fails_to_open(barrier: Barrier, region: int):
+    sealed = bytearray(barrier.seal("k", PLAINTEXT))
+    sealed[region] ^= 0x01
+    with pytest.raises(BarrierError):
+        barrier.open("k", bytes(sealed))
+
+
+@pytest.mark.parametrize("junk", [b"", b"SR1", b"XX1" + b"\0" * 100, b"SR1" + b"\0" * 10])
+def test_not_a_sealed_record(barrier: Barrier, junk: bytes):
+    with pytest.raises(BarrierError):
+        barrier.open("k", junk)
+
+
+def test_truncated_record_fails(barrier: Barrier):
+    sealed = barrier.seal("k", PLAINTEXT)
+    with pytest.raises(BarrierError):
+        barrier.open("k", sealed[:-1])
+
+
+def test_another_master_key_cannot_open(barrier: Barrier):
+    sealed = barrier.seal("k", PLAINTEXT)
+    with pytest.raises(BarrierError):
+        Barrier(Keyring([MasterKey.generate()])).open("k", sealed)
+
+
+def test_rewrap_keeps_plaintext_and_drops_the_old_key():
+    old, new = MasterKey.generate(), MasterKey.generate()
+    sealed = Barrier(Keyring([old])).seal("k", PLAINTEXT)
+    rewrapped = Barrier(Keyring([old])).rewrap(sealed, new)
+    assert rewrapped[_KID] == new.key_id != old.key_id
+    assert Barrier(Keyring([new])).open("k", rewrapped) == PLAINTEXT  # no old key needed
+    with pytest.raises(BarrierError):
+        Barrier(Keyring([old])).open("k", rewrapped)
+    # Still bound to its storage key after re-wrapping.
+    with pytest.raises(BarrierError):
+        Barrier(Keyring([new])).open("k2", rewrapped)
+
+
+def test_rewrap_of_a_tampered_wrapped_key_fails():
+    old, new = MasterKey.generate(), MasterKey.generate()
+    sealed = bytearray(Barrier(Keyring([old])).seal("k", PLAINTEXT))
+    sealed[_WRAPPED.start] ^= 0x80
+    with pytest.raises(BarrierError):
+        Barrier(Keyring([old])).rewrap(bytes(sealed), new)
+
+
+def test_sealed_store_keeps_only_ciphertext_and_rewraps_everything(tmp_path: Path):
+    old, new = MasterKey.generate(), MasterKey.generate()
+    storage = SQLiteStorage(tmp_path / "s.db")
+    store = SealedStore(storage, Barrier(Keyring([old])))
+    records = {f"r/{i:04d}": f"value-{i}-canary".encode() for i in range(1203)}
+    store.write(records)
+    store.write({"r/0000": None})
+    del records["r/0000"]
+    assert all(b"canary" not in v for _, v in storage.scan(""))
+    assert dict(store.scan("r/")) == records
+
+    both = SealedStore(storage, Barrier(Keyring([old, new])))
+    assert both.rewrap_all(new, batch_size=500) == len(records)
+
+    only_new = SealedStore(storage, Barrier(Keyring([new])))
+    assert dict(only_new.scan("r/")) == records
+    assert only_new.get("r/0500") == records["r/0500"]
+    with pytest.raises(BarrierError):
+        SealedStore(storage, Barrier(Keyring([old]))).get("r/0500")
+    storage.close()
+
+
+def test_keyring_file_is_private_and_ordered(tmp_path: Path):
+    a, b = MasterKey.generate(), MasterKey.generate()
+    path = tmp_path / "master.key"
+    Keyring([a, b]).save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    loaded = Keyring.load(path)
+    assert loaded.active == b
+    assert loaded.find(a.key_id) == a
+    path.write_text("c2hvcnQ=\n")  # 5 bytes: not a master key
+    with pytest.raises(ValueError):
+        Keyring.load(path)
+    with pytest.raises(ValueError):
+        Keyring([])
