@@ -68,9 +68,13 @@ class SigningKeys:
             self.reload()
 
     def reload(self) -> None:
+        # Parsing an RSA key costs ~30 ms; keys already held are reused, so a
+        # token with an unknown kid (which triggers a reload) stays cheap.
+        known: dict[str, SigningKey] = getattr(self, "_by_kid", {})
         rec = records.load(self.store, SIGNING_KEYS) or {"keys": []}
         self._keys = [
-            SigningKey(k["kid"], serialization.load_pem_private_key(k["pem"].encode(), password=None))
+            known.get(k["kid"])
+            or SigningKey(k["kid"], serialization.load_pem_private_key(k["pem"].encode(), password=None))
             for k in rec["keys"]
         ]
         self._by_kid = {k.kid: k for k in self._keys}
@@ -177,4 +181,8 @@ class TokenVerifier:
             raise TokenError("[AggregatedAuthenticationFailure] Error validating token: 'S2S17001'.") from None
         if claims.get("tid") != self.tenant_id:
             raise TokenError(f"AKV10032: Invalid issuer. Expected one of {self.issuer}; the token's tenant differs.")
+        # Identity claims feed authorization and audit: they must be plain strings.
+        for claim in ("oid", "sub", "appid", "azp"):
+            if claim in claims and (not isinstance(claims[claim], str) or not claims[claim]):
+                raise TokenError(f"[AggregatedAuthenticationFailure] Error validating token: claim '{claim}' is not valid.")
         return claims
