@@ -173,6 +173,8 @@ def create_app(settings: Settings) -> HostRouter:
         lifespan=lifespan,
     )
     vault = Starlette(routes=vault_api.routes, exception_handlers=EXCEPTION_HANDLERS)
+    # Key Vault never redirects; Starlette's slash redirect sent get_secret("") (GET /secrets//) to the listing.
+    vault.router.redirect_slashes = False
     control.state.runtime = vault.state.runtime = runtime
     return HostRouter(runtime, vault, control)
 
