@@ -208,6 +208,17 @@ class SecretStore:
         assert sv is not None
         return head, sv
 
+    def show_deleted(self, vault: Vault, name: str) -> tuple[SecretHead, SecretVersion]:
+        """GetDeletedSecret: like get_deleted, but Azure refuses it when the current version is disabled.
+
+        Recorded from the real service (azure-sdk-for-js recording "cant get a disabled
+        secret"); the SDKs' delete pollers treat this 403 as "deletion finished".
+        """
+        head, sv = self.get_deleted(vault, name)
+        if not sv.enabled:
+            raise KeyVaultError(403, "Forbidden", "Operation get is not permitted on this object.", "AccessDenied")
+        return head, sv
+
     # -- writing -----------------------------------------------------------
 
     def set(self, vault: Vault, name: str, body: Any) -> SecretVersion:

@@ -164,7 +164,7 @@ async def list_deleted(request: Request) -> Response:
 async def get_deleted(request: Request) -> Response:
     name = request.path_params["name"]
     call = begin(request, "SecretGetDeleted", name)
-    head, sv = runtime(request).secrets.get_deleted(call.vault, name)
+    head, sv = runtime(request).secrets.show_deleted(call.vault, name)
     return JSON(wire.deleted_secret_bundle(head, sv, call.vault, call.base_url))
 
 
