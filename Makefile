@@ -1,25 +1,42 @@
 # The two commands of the README: `make run` and `make test`.
+#   make run  ARGS='--port 9443'     extra flags for `strongroom up`
+#   make test ARGS='-k secret_client' extra flags for pytest
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+ARGS ?=
+# Install stamps: pip runs again only when pyproject.toml changes, so a second `make run` starts at once
+# (the install is editable, so source changes need no reinstall).
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test install install-dev clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+# A venv whose creation failed half-way (Debian without python3-venv leaves one without pip) is
+# removed, so the next run does not mistake it for a working one.
+$(BIN)/pip:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Strongroom needs Python 3.11 or newer, found " + sys.version.split()[0] + "; run: make PYTHON=python3.11 ...")'
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "Could not create $(VENV). On Debian/Ubuntu: sudo apt-get install python3-venv" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+$(STAMP): pyproject.toml | $(BIN)/pip
 	$(BIN)/pip install --quiet -e .
+	@touch $@
 
-install-dev: $(BIN)/python
+$(DEV_STAMP): pyproject.toml | $(BIN)/pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@ $(STAMP)
+
+install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 run: install
-	$(BIN)/strongroom up
+	$(BIN)/strongroom up $(ARGS)
 
 test: install-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(ARGS)
 
 clean:
-	rm -rf $(VENV) .strongroom .pytest_cache
+	rm -rf $(VENV) .strongroom .pytest_cache .hypothesis
