@@ -40,3 +40,10 @@ test: install-dev
 
 clean:
 	rm -rf $(VENV) .strongroom .pytest_cache .hypothesis
+
+# Regenerate the CSI provider's gRPC modules from the committed .proto; the output
+# depends only on the grpcio-tools version pinned in the dev extras.
+.PHONY: proto
+proto: install-dev
+	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src --grpc_python_out=src \
+		src/strongroom/csi/proto/v1alpha1/service.proto

@@ -1,0 +1,1 @@
+"""Protocol definitions the provider speaks."""

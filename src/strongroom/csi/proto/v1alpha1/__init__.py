@@ -1,0 +1,1 @@
+"""v1alpha1.CSIDriverProvider: service.proto and its generated modules (`make proto`)."""
