@@ -7,6 +7,7 @@ import sys
 import typer
 
 from strongroom.cli import admin, keyvault, secret
+from strongroom.cli import provider as provider_cli
 from strongroom.cli.client import CLIError
 from strongroom.cli.up import up
 
@@ -20,6 +21,7 @@ app.command("up")(up)
 keyvault.app.add_typer(secret.app, name="secret")
 app.add_typer(keyvault.app, name="keyvault")
 app.add_typer(admin.app, name="admin")
+app.add_typer(provider_cli.app, name="provider")
 
 # Flags that take several space-separated values, as az's do (`--tags a=1 b=2`).
 MULTI_VALUE_FLAGS = {"--tags"}
