@@ -22,6 +22,39 @@ TagsOpt = Annotated[
 ]
 
 
+# az's three-state flags: `--disabled`, `--disabled true` and `--disabled false` all parse.
+THREE_STATE_FLAGS = {"--disabled", "--enabled", "--enable-rbac-authorization", "--enable-purge-protection"}
+_BOOL_WORDS = {"true": True, "false": False}
+
+
+def ThreeStateOpt(flag: str, help: str) -> Any:  # noqa: N802 - reads like the other *Opt aliases
+    """An option taking `true|false` (as az's), `str` typed so click does not treat it as a bare flag."""
+    return Annotated[str | None, typer.Option(flag, help=f"{help} true or false.", metavar="{false,true}")]
+
+
+def complete_three_state_flags(argv: list[str]) -> list[str]:
+    """Give a bare three-state flag its implied `true`, as az does (`--disabled` = `--disabled true`)."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return out + argv[i:]
+        out.append(arg)
+        if arg in THREE_STATE_FLAGS:
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if nxt is None or nxt.startswith("-"):
+                out.append("true")
+    return out
+
+
+def three_state(value: str | None, flag: str) -> bool | None:
+    if value is None:
+        return None
+    try:
+        return _BOOL_WORDS[value.lower()]
+    except KeyError:
+        raise CLIError(f"argument {flag}: invalid choice: '{value}' (choose from 'false', 'true')", "InvalidArgumentValue") from None
+
+
 def client(state_dir: Path | None, server: str | None) -> Client:
     return Client(state_dir, server)
 

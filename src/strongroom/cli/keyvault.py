@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from strongroom.cli.client import Client
-from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, client, parse_tags
+from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, parse_tags, three_state
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 
 app = typer.Typer(help="Manage vaults (az keyvault).", no_args_is_help=True)
@@ -46,10 +46,8 @@ def create(
     resource_group: GroupOpt = None,
     location: Annotated[str, typer.Option("--location", "-l")] = "local",
     retention_days: Annotated[int | None, typer.Option("--retention-days", help="Soft-delete retention, 7-90.")] = None,
-    enable_purge_protection: Annotated[bool | None, typer.Option("--enable-purge-protection")] = None,
-    enable_rbac_authorization: Annotated[
-        bool, typer.Option("--enable-rbac-authorization", help="true (default) or false.", parser=lambda s: s.lower() in ("true", "1", "yes"))
-    ] = True,
+    enable_purge_protection: ThreeStateOpt("--enable-purge-protection", "Purge protection (cannot be turned off):") = None,
+    enable_rbac_authorization: ThreeStateOpt("--enable-rbac-authorization", "Azure RBAC (default) or access policies:") = None,
     tags: TagsOpt = None,
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,
@@ -63,13 +61,13 @@ def create(
         "properties": {
             "tenantId": c.tenant_id or c.metadata()["tenantId"],
             "sku": {"family": "A", "name": "standard"},
-            "enableRbacAuthorization": enable_rbac_authorization,
+            "enableRbacAuthorization": three_state(enable_rbac_authorization, "--enable-rbac-authorization") is not False,
         },
     }
     if retention_days is not None:
         body["properties"]["softDeleteRetentionInDays"] = retention_days
     if enable_purge_protection is not None:
-        body["properties"]["enablePurgeProtection"] = enable_purge_protection
+        body["properties"]["enablePurgeProtection"] = three_state(enable_purge_protection, "--enable-purge-protection")
     if tags is not None:
         body["tags"] = parse_tags(tags)
     result = c.arm("PUT", _vault_path(c, resource_group or DEFAULT_RESOURCE_GROUP, name), json=body)

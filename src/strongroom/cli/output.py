@@ -20,7 +20,24 @@ class OutputFormat(str, Enum):
 
 
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format.")]
-QueryOpt = Annotated[str | None, typer.Option("--query", help="JMESPath query string (as in az).")]
+def _check_query(query: str | None) -> str | None:
+    """Reject a bad JMESPath before the command runs, so a write is not done and then misreported."""
+    if query:
+        import jmespath
+        from jmespath.exceptions import JMESPathError
+
+        from strongroom.cli.client import CLIError
+
+        try:
+            jmespath.compile(query)
+        except JMESPathError:
+            raise CLIError(f"argument --query: invalid jmespath_type value: '{query}'", "InvalidArgumentValue") from None
+    return query
+
+
+QueryOpt = Annotated[
+    str | None, typer.Option("--query", help="JMESPath query string (as in az).", callback=_check_query)
+]
 
 
 def _scalar(value: Any) -> bool:
@@ -72,4 +89,5 @@ def emit(data: Any, output: OutputFormat = OutputFormat.json, query: str | None 
             table.add_column(c[:1].upper() + c[1:])
         for row in rows:
             table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-        Console(soft_wrap=True).print(table)
+        # az never truncates cells; a wide console keeps rich from eliding long ids.
+        Console(soft_wrap=True, width=100_000).print(table)

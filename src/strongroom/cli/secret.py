@@ -10,7 +10,17 @@ from urllib.parse import urlsplit
 import typer
 
 from strongroom.cli.client import CLIError, Client
-from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, client, iso, parse_tags, parse_time
+from strongroom.cli.common import (
+    ServerOpt,
+    StateDirOpt,
+    TagsOpt,
+    ThreeStateOpt,
+    client,
+    iso,
+    parse_tags,
+    parse_time,
+    three_state,
+)
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 from strongroom.util.files import write_file_atomically
 
@@ -20,7 +30,6 @@ VaultOpt = Annotated[str | None, typer.Option("--vault-name", help="Name of the 
 NameOpt = Annotated[str | None, typer.Option("--name", "-n", help="Name of the secret.")]
 IdOpt = Annotated[str | None, typer.Option("--id", help="Id of the secret (https://<vault>.vault.../secrets/<name>[/<version>]).")]
 VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="Secret version; default: latest.")]
-BoolArg = {"parser": lambda s: s.lower() in ("true", "1", "yes")}
 ENCODINGS = ("utf-8", "ascii", "base64", "hex", "utf-16be", "utf-16le")
 
 
@@ -69,13 +78,38 @@ def az_secret(bundle: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CLIError(f"cannot read {path}: {exc.strerror}", "InvalidArgumentValue") from None
+
+
 def _read_file(path: Path, encoding: str) -> str:
-    data = path.read_bytes()
+    data = _read_bytes(path)
     if encoding == "base64":
         return base64.b64encode(data).decode()
     if encoding == "hex":
         return data.hex()
-    return data.decode(encoding)
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        raise CLIError(f"{path} is not valid {encoding}; use --encoding base64 or hex for binary files",
+                       "InvalidArgumentValue") from None
+
+
+def _decode_value(value: str, encoding: str) -> bytes:
+    """The bytes `set --file --encoding` read, from the stored value."""
+    try:
+        if encoding == "base64":
+            return base64.b64decode(value, validate=True)
+        if encoding == "hex":
+            return bytes.fromhex(value)
+        return value.encode(encoding)
+    except (ValueError, UnicodeError):
+        # Say what is wrong without echoing the value.
+        raise CLIError(f"the secret's value is not {encoding}-encoded; pass another --encoding",
+                       "InvalidArgumentValue") from None
 
 
 @app.command("set")
@@ -89,7 +123,7 @@ def set_(
     tags: TagsOpt = None,
     expires: Annotated[str | None, typer.Option("--expires", help="Expiration (UTC, ISO 8601).")] = None,
     not_before: Annotated[str | None, typer.Option("--not-before", help="Not usable before (UTC, ISO 8601).")] = None,
-    disabled: Annotated[bool, typer.Option("--disabled", help="Create the secret disabled.", **BoolArg)] = False,
+    disabled: ThreeStateOpt("--disabled", "Create the secret disabled:") = None,
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,
     output: OutputOpt = OutputFormat.json,
@@ -105,7 +139,7 @@ def set_(
     if file is not None:
         value = _read_file(file, encoding)
         tag_map = {**(tag_map or {}), "file-encoding": encoding}  # as az records it
-    attrs: dict[str, Any] = {"enabled": not disabled}
+    attrs: dict[str, Any] = {"enabled": not three_state(disabled, "--disabled")}
     if expires:
         attrs["exp"] = parse_time(expires, "--expires")
     if not_before:
@@ -143,22 +177,26 @@ def download(
     name: NameOpt = None,
     version: VersionOpt = None,
     ident: IdOpt = None,
-    encoding: Annotated[str, typer.Option("--encoding", "-e")] = "utf-8",
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", "-e", help=f"{'|'.join(ENCODINGS)}; default: the secret's 'file-encoding' tag, else utf-8."),
+    ] = None,
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,
 ) -> None:
     """Write a secret's value to a file (mode 0600)."""
     vault, name, version = _target(vault_name, name, ident, version)
+    if encoding is not None and encoding not in ENCODINGS:
+        raise CLIError(f"--encoding must be one of {', '.join(ENCODINGS)}", "InvalidArgumentValue")
     if file.exists():
         raise CLIError(f"File {file} already exists.", "InvalidArgumentValue")
-    value = client(state_dir, server).vault(vault, "GET", f"/secrets/{name}/{version}")["value"]
-    if encoding == "base64":
-        data = base64.b64decode(value)
-    elif encoding == "hex":
-        data = bytes.fromhex(value)
-    else:
-        data = value.encode(encoding)
-    write_file_atomically(file, data, mode=0o600)
+    bundle = client(state_dir, server).vault(vault, "GET", f"/secrets/{name}/{version}")
+    value = bundle["value"]
+    # As az: a value stored with `set --file --encoding X` comes back as the original bytes.
+    encoding = encoding or (bundle.get("tags") or {}).get("file-encoding") or "utf-8"
+    if encoding not in ENCODINGS:
+        raise CLIError(f"the secret's file-encoding tag '{encoding}' is not one of {', '.join(ENCODINGS)}", "InvalidArgumentValue")
+    write_file_atomically(file, _decode_value(value, encoding), mode=0o600)
 
 
 @app.command("list")
@@ -198,7 +236,7 @@ def set_attributes(
     name: NameOpt = None,
     version: VersionOpt = None,
     ident: IdOpt = None,
-    enabled: Annotated[bool | None, typer.Option("--enabled", help="true or false.", **BoolArg)] = None,
+    enabled: ThreeStateOpt("--enabled", "Enable or disable the version:") = None,
     expires: Annotated[str | None, typer.Option("--expires")] = None,
     not_before: Annotated[str | None, typer.Option("--not-before")] = None,
     content_type: Annotated[str | None, typer.Option("--content-type")] = None,
@@ -212,7 +250,7 @@ def set_attributes(
     vault, name, version = _target(vault_name, name, ident, version)
     attrs: dict[str, Any] = {}
     if enabled is not None:
-        attrs["enabled"] = enabled
+        attrs["enabled"] = three_state(enabled, "--enabled")
     if expires:
         attrs["exp"] = parse_time(expires, "--expires")
     if not_before:
@@ -325,7 +363,7 @@ def restore(
     query: QueryOpt = None,
 ) -> None:
     """Restore a backed-up secret into a vault."""
-    blob = base64.urlsafe_b64encode(file.read_bytes()).decode().rstrip("=")
+    blob = base64.urlsafe_b64encode(_read_bytes(file)).decode().rstrip("=")
     result = client(state_dir, server).vault(vault_name, "POST", "/secrets/restore", json={"value": blob})
     emit(az_secret(result), output, query)
 
