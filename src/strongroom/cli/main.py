@@ -9,6 +9,7 @@ import typer
 from strongroom.cli import admin, keyvault, secret
 from strongroom.cli import provider as provider_cli
 from strongroom.cli.client import CLIError
+from strongroom.cli.common import complete_three_state_flags
 from strongroom.cli.up import up
 
 app = typer.Typer(
@@ -48,7 +49,7 @@ def expand_multi_value_flags(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    argv = expand_multi_value_flags(sys.argv[1:])
+    argv = expand_multi_value_flags(complete_three_state_flags(sys.argv[1:]))
     try:
         app(args=argv, prog_name="strongroom", standalone_mode=True)
     except CLIError as exc:
