@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from conftest import Server, start_server
+from tests.conftest import Server, start_server
 
 WRITERS = 4
 NAMES_PER_WRITER = 3

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from azure.keyvault.secrets import SecretClient
 
-from conftest import Server
+from tests.conftest import Server
 
 
 def _b64_needles(data: bytes) -> list[bytes]:

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 if TYPE_CHECKING:
-    from conftest import Server
+    from tests.conftest import Server
 
 # tests/e2e/<this file> -> repo root is parents[2]; `shared/` sits beside the repo (here and in CI).
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

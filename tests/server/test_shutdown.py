@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from conftest import Server, start_server
+from tests.conftest import Server, start_server
 
 
 def vault_token(srv: Server) -> str:
