@@ -104,3 +104,42 @@ def test_provider_name_must_be_one_the_driver_accepts(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode != 0 and "--name" in err
     assert not os.path.exists(tmp_path / "x.sock")
+
+
+def test_the_daemonset_manifest_runs_as_written(server, tmp_path):
+    """deploy/provider-daemonset.yaml: the socket directory the driver reads, and flags `serve` accepts."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "provider-daemonset.yaml").read_text()))
+    [ds] = [d for d in docs if d["kind"] == "DaemonSet"]
+    pod = ds["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert volumes["provider-vol"]["hostPath"]["path"] == "/var/run/secrets-store-csi-providers"
+    args = container["args"]
+    assert args[:2] == ["provider", "serve"]
+    flags = dict(a.split("=", 1) for a in args[2:])
+    assert flags["--socket"] == f"{mounts['provider-vol']}/strongroom.sock"
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+    # The same flags, with this machine's paths and server, start a provider that answers.
+    port = free_port()
+    flags.update(
+        {
+            "--socket": str(tmp_path / "strongroom.sock"),
+            "--ca-file": server.ca,
+            "--metrics-addr": f"127.0.0.1:{port}",
+        }
+    )
+    proc = _start(*(f"{k}={v}" for k, v in flags.items()))
+    try:
+        _wait_for_socket(proc, tmp_path / "strongroom.sock")
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).text == "ok\n"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    assert proc.returncode == 0
