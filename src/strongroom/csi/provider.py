@@ -31,7 +31,7 @@ import httpx
 from strongroom import __version__
 from strongroom.csi import cloud, credentials, hints, render
 from strongroom.csi.cloud import CloudEnvironment
-from strongroom.csi.errors import INTERNAL, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ProviderError
+from strongroom.csi.errors import INTERNAL, INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, ProviderError
 from strongroom.csi.keyvault_client import (
     ChallengeCache,
     KeyVaultClient,
@@ -167,7 +167,7 @@ class Provider:
             index = next((i for i, v in enumerate(versions) if v.version.lower() == start), None)
             if index is None:
                 raise ProviderError(
-                    "NOT_FOUND",
+                    NOT_FOUND,
                     f"failed to get {obj.describe()}: version {obj.object_version} is not among the enabled versions "
                     f"of {obj.object_name}. Hint: check objectVersion, or enable that version.",
                 )
