@@ -124,10 +124,10 @@ def managed_identity_error(
     cred: "ManagedIdentityCredential", url: str, status: int, body: Mapping[str, Any]
 ) -> ProviderError:
     err = body.get("error")
-    if isinstance(err, dict):
+    if isinstance(err, dict):  # IMDS and Azure errors
         what = f"{err.get('code', '')}: {err.get('message', '')}".strip(": ")
-    else:
-        what = str(body.get("error_description") or err or f"HTTP {status}")
+    else:  # App Service answers {"statusCode", "message"}; Entra-style {"error", "error_description"}
+        what = str(body.get("message") or body.get("error_description") or err or f"HTTP {status}")
     status_name = UNAVAILABLE if status >= 500 or status == 429 else UNAUTHENTICATED
     hint = "check userAssignedIdentityID" if cred.client_id else "does the node have a system-assigned identity?"
     return ProviderError(status_name, f"getting a token for {cred.describe()} from {url} failed: {what}. Hint: {hint}.")
