@@ -15,7 +15,6 @@ import time
 
 import grpc
 import httpx
-import pytest
 
 from tests.csi.csi_support import driver_attributes, driver_request, objects_yaml, provider_config, start_provider, unique
 from strongroom.csi.proto.v1alpha1 import service_pb2 as pb
