@@ -270,8 +270,11 @@ def test_output_json_and_yaml(server: Server, vault: str, shown: dict):
 def test_output_tsv_and_table(server: Server, vault: str, shown: dict):
     args = ["keyvault", "secret", "show", "--vault-name", vault, "--name", "cli-out"]
     assert server.cli(*args, "--query", "value", "-o", "tsv").stdout == "out-value\n"
-    tsv = server.cli(*args, "-o", "tsv").stdout.rstrip("\n").split("\t")
-    assert shown["id"] in tsv and "out-value" in tsv and "cli-out" in tsv
+    # az's tsv: columns sorted by key, an object blank, a null "None".
+    tsv = server.cli(*args, "-o", "tsv").stdout
+    assert tsv == f"\tNone\t{shown['id']}\tNone\tNone\tcli-out\t\tout-value\n"
+    # A query's object keeps the query's column order.
+    assert server.cli(*args, "--query", "{n: name, t: tags.team, c: contentType}", "-o", "tsv").stdout == "cli-out\tred\tNone\n"
     table = server.cli(*args, "-o", "table").stdout.splitlines()
     assert table[0].split()[:1] and "Name" in table[0].split() and "Value" in table[0].split()
     assert shown["id"] in table[1] and "out-value" in table[1]  # cells are never truncated

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import OrderedDict
 from enum import Enum
 from typing import Annotated, Any
 
@@ -49,12 +50,27 @@ def _rows(data: Any) -> list[dict[str, Any]]:
     return [i if isinstance(i, dict) else {"Result": i} for i in items]
 
 
-def _tsv_value(value: Any) -> str:
-    if value is None:
+def _tsv_cell(value: Any) -> str:
+    """One tsv column as az writes it: a list is its length, an object is blank, null is None."""
+    if isinstance(value, list):
+        return str(len(value))
+    if isinstance(value, dict):
         return ""
-    if isinstance(value, bool):
-        return str(value)
-    return str(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _tsv_row(item: Any) -> str:
+    if isinstance(item, OrderedDict):  # built by --query: the query's column order
+        values = list(item.values())
+    elif isinstance(item, dict):  # straight from the API: columns sorted by key, as az does
+        values = [v for _, v in sorted(item.items())]
+    elif isinstance(item, list):
+        values = item
+    elif isinstance(item, bool):
+        return str(item).lower()
+    else:
+        return _tsv_cell(item)
+    return "\t".join(_tsv_cell(v) for v in values)
 
 
 def emit(data: Any, output: OutputFormat = OutputFormat.json, query: str | None = None) -> None:
@@ -62,18 +78,20 @@ def emit(data: Any, output: OutputFormat = OutputFormat.json, query: str | None 
     if query:
         import jmespath
 
-        data = jmespath.search(query, data)
+        # As az: objects the query builds keep the query's key order (it matters for tsv).
+        data = jmespath.search(query, data, options=jmespath.Options(dict_cls=OrderedDict))
     if output is OutputFormat.none or data is None and output is not OutputFormat.json:
         return
     if output in (OutputFormat.json, OutputFormat.jsonc):
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     elif output is OutputFormat.yaml:
         import yaml
 
-        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        plain = json.loads(json.dumps(data))  # safe_dump cannot represent OrderedDict
+        sys.stdout.write(yaml.safe_dump(plain, default_flow_style=False, allow_unicode=True))
     elif output is OutputFormat.tsv:
-        for row in _rows(data):
-            sys.stdout.write("\t".join(_tsv_value(v) for v in row.values() if _scalar(v)) + "\n")
+        for item in data if isinstance(data, list) else [data]:
+            sys.stdout.write(_tsv_row(item) + "\n")
     else:
         from rich.console import Console
         from rich.table import Table
