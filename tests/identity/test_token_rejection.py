@@ -188,13 +188,21 @@ def test_unknown_kid(rt, probe, challenge, attacker_key):
         assert_unauthorized(probe(f"Bearer {token}"), challenge, token)
 
 
-def test_unknown_kids_stay_cheap(rt, probe, challenge, attacker_key):
-    """An unknown kid makes the server re-read its keys; that must not cost a key parse each time."""
-    tokens = [rs256({"kid": f"kid-{i}"}, good_claims(rt), attacker_key) for i in range(60)]
-    started = time.monotonic()
-    for token in tokens:
-        assert probe(f"Bearer {token}").status_code == 401
-    assert time.monotonic() - started < 1.2  # ~1.9 s: ~30 ms per request if every reload parsed RSA keys
+def test_unknown_kids_stay_cheap(rt, probe, challenge, kid, attacker_key):
+    """An unknown kid makes the server look for newly rotated keys; that must not cost a key parse.
+
+    Timed against the same number of bad signatures under the known kid, interleaved,
+    so machine load affects both alike. Re-parsing the RSA keys costs ~30 ms a request.
+    """
+    unknown = [rs256({"kid": f"kid-{i}"}, good_claims(rt), attacker_key) for i in range(60)]
+    known = [rs256({"kid": kid}, good_claims(rt), attacker_key) for _ in range(60)]
+    spent = {"unknown": 0.0, "known": 0.0}
+    for u, k in zip(unknown, known):
+        for label, token in (("unknown", u), ("known", k)):
+            started = time.monotonic()
+            assert probe(f"Bearer {token}").status_code == 401
+            spent[label] += time.monotonic() - started
+    assert spent["unknown"] < 3 * spent["known"] + 0.5, spent
 
 
 def test_own_key_under_the_servers_kid(rt, probe, challenge, kid, attacker_key):
