@@ -29,9 +29,9 @@ from schemathesis.specs.openapi.checks import (
 if TYPE_CHECKING:
     from tests.conftest import Server
 
-# tests/e2e/<this file> -> repo root is parents[2]; `shared/` sits beside the repo (here and in CI).
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-SPEC_PATH = SHARED / "specs" / "keyvault" / "2026-04-01" / "secrets.json"
+# The official specs are vendored (MIT) under tests/specs/, so a fresh clone needs nothing beside it.
+SPECS = Path(__file__).resolve().parents[1] / "specs" / "keyvault" / "2026-04-01"
+SPEC_PATH = SPECS / "secrets.json"
 API_VERSION = "2026-04-01"
 VAULT = "kv-schemathesis"
 # Bounded for `make test` (~10 s for all twelve operations); raise it locally for a deeper hunt.
@@ -39,7 +39,7 @@ MAX_EXAMPLES = int(os.environ.get("STRONGROOM_FUZZ_EXAMPLES", "40"))
 
 if not SPEC_PATH.is_file():
     # A missing spec must fail the run loudly, never silently drop the conformance check.
-    pytest.fail(f"Official Key Vault spec not found at {SPEC_PATH}: put `shared/` beside the repo.", pytrace=False)
+    pytest.fail(f"Official Key Vault spec not found at {SPEC_PATH} (vendored under tests/specs/).", pytrace=False)
 
 
 def load_spec(path: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from strongroom.server.bootstrap import bootstrap
 from strongroom.server.tls import CERT_FILE, KEY_FILE
@@ -86,7 +87,10 @@ def serve(settings: Settings, on_ready=None) -> None:
     server = GracefulServer(config)
     try:
         if config.workers > 1:
-            Multiprocess(config, target=server.run, sockets=[config.bind_socket()]).run()
+            # uvicorn's supervisor builds each worker's Server from this module attribute and
+            # offers no other hook; pointing it at GracefulServer gives workers the same shutdown.
+            uvicorn_multiprocess.Server = GracefulServer  # type: ignore[misc]
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
         else:
             server.run()
     finally:
