@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 DEFAULT_PORT = 8443
@@ -21,6 +21,9 @@ class Settings:
     insecure_http: bool = False
     default_vault: str | None = None
     log_level: str = "info"
+    # CA files trusted (besides the system CAs and this instance's own CA) when fetching the
+    # OIDC metadata of federated issuers, e.g. an on-prem cluster's private CA.
+    issuer_ca_files: list[str] = field(default_factory=list)
 
     @property
     def scheme(self) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 MANAGEMENT_SCOPE = "https://management.azure.com/.default"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
 class CLIError(Exception):
@@ -36,6 +37,8 @@ def _error_from(response: httpx.Response) -> CLIError:
         body = response.json()
     except ValueError:
         return CLIError(f"HTTP {response.status_code}: {response.text[:200]}")
+    if isinstance(body, dict) and body.get("kind") == "Status":  # Kubernetes' error shape (cluster API)
+        return CLIError(str(body.get("message", "")), body.get("reason"))
     err = body.get("error") if isinstance(body, dict) else None
     if isinstance(err, dict):
         return CLIError(err.get("message", ""), err.get("code"))
@@ -121,6 +124,14 @@ class Client:
     def arm(self, method: str, path: str, **kwargs: Any) -> Any:
         params = {"api-version": "2023-07-01", **kwargs.pop("params", {})}
         return self._send(method, f"{self.server}{path}", MANAGEMENT_SCOPE, params=params, **kwargs)
+
+    def graph(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Microsoft Graph-shaped calls (`/v1.0/...`), with a token for https://graph.microsoft.com."""
+        return self._send(method, f"{self.server}{path}", GRAPH_SCOPE, **kwargs)
+
+    def cluster(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Kubernetes-shaped calls to the local cluster (`/clusters/...`), with a management token."""
+        return self._send(method, f"{self.server}{path}", MANAGEMENT_SCOPE, **kwargs)
 
     def vault_host(self, vault_name: str) -> str:
         return urlsplit(self.metadata()["vaultUrlTemplate"].replace("{name}", vault_name.lower())).netloc

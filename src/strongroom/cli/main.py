@@ -8,6 +8,7 @@ import typer
 
 from strongroom.cli import admin, keyvault, secret
 from strongroom.cli import provider as provider_cli
+from strongroom.cli import ad, cluster, identity
 from strongroom.cli.client import CLIError
 from strongroom.cli.common import complete_three_state_flags
 from strongroom.cli.up import up
@@ -22,10 +23,14 @@ app.command("up")(up)
 keyvault.app.add_typer(secret.app, name="secret")
 app.add_typer(keyvault.app, name="keyvault")
 app.add_typer(admin.app, name="admin")
+app.add_typer(identity.app, name="identity")
+app.add_typer(ad.app, name="ad")
+app.add_typer(cluster.app, name="cluster")
 app.add_typer(provider_cli.app, name="provider")
 
 # Flags that take several space-separated values, as az's do (`--tags a=1 b=2`).
 MULTI_VALUE_FLAGS = {"--tags"}
+MULTI_VALUE_FLAGS |= {"--audiences", "--annotations"}  # identity federated-credential, cluster serviceaccount
 
 
 def expand_multi_value_flags(argv: list[str]) -> list[str]:

@@ -25,6 +25,9 @@ def _banner(settings: Settings, admin: dict) -> None:
     if not settings.insecure_http:
         console.print(f"  CA file (trust this)              {ca}")
     console.print(f"  admin credentials                 {(settings.state_dir / 'admin.json').resolve()}")
+    console.print(f"  cluster issuer (local)            {settings.authority}/clusters/local")
+    console.print(f"  IDENTITY_ENDPOINT                 {settings.authority}/msi/token")
+    console.print(f"  IDENTITY_HEADER is in             {(settings.state_dir / 'identity-header').resolve()}")
     console.print("Quickstart (in another shell):")
     console.print("  .venv/bin/strongroom keyvault create --name kv1")
     console.print("  .venv/bin/strongroom keyvault secret set --vault-name kv1 --name db-password --value s3cret")
@@ -41,6 +44,11 @@ def up(
     insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Plain HTTP (benchmarks, behind a TLS proxy).")] = False,
     default_vault: Annotated[str | None, typer.Option("--default-vault", help="Vault served at localhost/127.0.0.1.")] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    issuer_ca_file: Annotated[
+        list[Path] | None,
+        typer.Option("--issuer-ca-file", exists=True, dir_okay=False, resolve_path=True,
+                     help="CA (PEM) to trust for federated OIDC issuers, e.g. a private cluster's (repeatable)."),
+    ] = None,
 ) -> None:
     """Start the server: vaults, identity and management on one port."""
     from strongroom.server.run import StateDirBusy, serve
@@ -55,6 +63,7 @@ def up(
         insecure_http=insecure_http,
         default_vault=default_vault.lower() if default_vault else None,
         log_level=log_level,
+        issuer_ca_files=[str(p) for p in issuer_ca_file or []],
     )
     os.umask(0o077)
     # SIGTERM is how operators and Kubernetes stop a server. uvicorn re-raises the

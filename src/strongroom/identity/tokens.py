@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -56,41 +57,93 @@ def _new_key() -> dict[str, Any]:
 
 
 class SigningKeys:
-    """The instance's token signing keys; the last one signs, all of them verify."""
+    """Token signing keys kept in storage; the newest signs, all kept keys verify and are published.
 
-    def __init__(self, store: SealedStore) -> None:
+    Rotation appends a key and retires the previous one; a retired key is kept
+    (and published in the JWKS) until every token it signed has expired, and the
+    immediately previous key is always kept. Other processes notice a rotation
+    through a small generation record that is read at most once per
+    `CHECK_INTERVAL` (and when a token names an unknown kid), so the hot path
+    does no storage I/O.
+    """
+
+    CHECK_INTERVAL = 1.0
+
+    def __init__(self, store: SealedStore, record_key: str = SIGNING_KEYS, retain: int = TOKEN_LIFETIME + MAX_SKEW) -> None:
         self.store = store
+        self.record_key = record_key
+        self.generation_key = record_key + "/generation"
+        self.retain = retain
+        self._generation: int | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
         self.reload()
 
     def ensure(self) -> None:
         if not self._keys:
-            self.store.write({SIGNING_KEYS: records.dump({"keys": [_new_key()]})})
+            self._write({"keys": [_new_key()]}, generation=1)
             self.reload()
+
+    def _write(self, rec: dict[str, Any], generation: int) -> None:
+        self.store.write({self.record_key: records.dump(rec), self.generation_key: str(generation).encode()})
+
+    def _stored_generation(self) -> int:
+        raw = self.store.get(self.generation_key)
+        return int(raw) if raw else 0
 
     def reload(self) -> None:
         # Parsing an RSA key costs ~30 ms; keys already held are reused, so a
         # token with an unknown kid (which triggers a reload) stays cheap.
         known: dict[str, SigningKey] = getattr(self, "_by_kid", {})
-        rec = records.load(self.store, SIGNING_KEYS) or {"keys": []}
-        self._keys = [
+        generation = self._stored_generation()
+        rec = records.load(self.store, self.record_key) or {"keys": []}
+        keys = [
             known.get(k["kid"])
             or SigningKey(k["kid"], serialization.load_pem_private_key(k["pem"].encode(), password=None))
             for k in rec["keys"]
         ]
-        self._by_kid = {k.kid: k for k in self._keys}
+        self._keys, self._by_kid = keys, {k.kid: k for k in keys}
+        self._generation, self._checked = generation, time.monotonic()
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload if another process rotated since we last looked (at most once per CHECK_INTERVAL unless forced)."""
+        t = time.monotonic()
+        if not force and t - self._checked < self.CHECK_INTERVAL:
+            return
+        with self._lock:
+            self._checked = t
+            if self._stored_generation() != self._generation:
+                self.reload()
+
+    def rotate(self) -> SigningKey:
+        """Add a new signing key; keep the previous one and any retired within `retain` seconds."""
+        with self._lock:
+            rec = records.load(self.store, self.record_key) or {"keys": []}
+            t = now()
+            kept = rec["keys"]
+            if kept:
+                kept[-1].setdefault("retired", t)
+            # Drop keys retired long enough ago that no token they signed is still valid; keep the previous one always.
+            kept = [k for i, k in enumerate(kept) if i == len(kept) - 1 or t - k.get("retired", t) < self.retain]
+            kept.append(_new_key())
+            self._write({"keys": kept}, generation=self._stored_generation() + 1)
+            self.reload()
+            return self._keys[-1]
 
     @property
     def current(self) -> SigningKey:
+        self.refresh()
         return self._keys[-1]
 
     def find(self, kid: str) -> SigningKey | None:
         key = self._by_kid.get(kid)
-        if key is None:  # another worker may have rotated
-            self.reload()
+        if key is None:  # another worker may have rotated: one small read tells
+            self.refresh(force=True)
             key = self._by_kid.get(kid)
         return key
 
     def jwks(self) -> dict[str, Any]:
+        self.refresh()
         return {"keys": [k.public_jwk() for k in self._keys]}
 
 

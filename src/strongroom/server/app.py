@@ -21,6 +21,7 @@ from starlette.routing import Route
 from strongroom.identity.errors import EntraError
 from strongroom.keyvault.errors import KeyVaultError, vault_not_found
 from strongroom.server import identity_api, management_api, vault_api
+from strongroom.server import cluster_api, directory_api, graph_api
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
 from strongroom.server.runtime import Runtime, build_runtime
 from strongroom.settings import Settings
@@ -168,6 +169,9 @@ def create_app(settings: Settings) -> HostRouter:
             Route("/strongroom/metadata", instance_metadata, methods=["GET"]),
             *identity_api.routes,
             *management_api.routes,
+            *directory_api.routes,
+            *graph_api.routes,
+            *cluster_api.routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

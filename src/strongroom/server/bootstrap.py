@@ -8,7 +8,9 @@ from pathlib import Path
 from strongroom.barrier import Barrier, SealedStore
 from strongroom.barrier.keyring import load_or_create_keyring
 from strongroom.identity.directory import Directory
+from strongroom.identity.msi import ensure_header
 from strongroom.identity.tokens import SigningKeys
+from strongroom.issuer.cluster import LOCAL, Cluster
 from strongroom.keyvault.backup import BackupSealer
 from strongroom.server.tls import ensure_certificates
 from strongroom.settings import Settings
@@ -31,6 +33,8 @@ def bootstrap(settings: Settings) -> dict:
         store = SealedStore(storage, Barrier(keyring))
         directory = Directory(store)
         SigningKeys(store).ensure()
+        Cluster(store, LOCAL, "").ensure()  # the local cluster's own signing key, separate from the Entra one
+        ensure_header(state)  # IDENTITY_HEADER of the managed-identity endpoint
         BackupSealer(store)  # creates the instance backup key before any worker starts
         admin_path = state / ADMIN_FILE
         tenant = directory.tenant()

@@ -1,15 +1,24 @@
-"""Entra-style identity endpoints: token, OIDC discovery, JWKS, instance discovery."""
+"""Entra-style identity endpoints: token, OIDC discovery, JWKS, instance discovery, and the managed-identity endpoint."""
 
 from __future__ import annotations
 
+import time
+import uuid
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from strongroom.identity.endpoint import client_credentials
+from strongroom.identity.endpoint import ASSERTION_ACR, caller_claims, known_resource
 from strongroom.identity.errors import EntraError
+from strongroom.identity.msi import HEADER_NAME, PATH as MSI_PATH, MsiError, check_header, select_identity
+from strongroom.server.admin_auth import audit_facts
 from strongroom.server.http import JSON, form_fields
-from strongroom.server.runtime import MANAGEMENT_AUDIENCES, Runtime
+from strongroom.server.runtime import Runtime
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def runtime(request: Request) -> Runtime:
@@ -27,13 +36,82 @@ def _check_tenant(rt: Runtime, tenant: str) -> None:
         )
 
 
+def token_endpoints(rt: Runtime, request: Request) -> set[str]:
+    """Audiences a certificate-signed client assertion may name: this tenant's token endpoints (v2 and v1)."""
+    tid = rt.tenant.tenant_id
+    bases = {rt.settings.authority, f"{request.url.scheme}://{request.url.netloc}"}
+    tenants = {tid, request.path_params["tenant"]}
+    found = {f"{b}/{t}/oauth2/v2.0/token" for b in bases for t in tenants}
+    found |= {f"{b}/{t}/oauth2/token" for b in bases for t in tenants}
+    found.add(rt.issuer.issuer)
+    return {e.rstrip("/").lower() for e in found}
+
+
+def _record_authentication(request: Request, auth: dict[str, Any]) -> None:
+    """Audit facts of a token request: who asked (claims subset), with what credential, and the outcome."""
+    caller = auth.get("caller") or ({"appid": auth["clientId"]} if auth.get("clientId") else {})
+    audit_facts(
+        request,
+        caller=caller,
+        resourceId=caller.get("xms_mirid"),
+        authentication={k: v for k, v in auth.items() if k != "caller"},
+    )
+
+
 async def token(request: Request) -> Response:
     rt = runtime(request)
+    assert rt.identity is not None
+    audit_facts(request, operationName="Authentication", resourceId=None)
     _check_tenant(rt, request.path_params["tenant"])
     fields = await form_fields(request)
-    resources = rt.vault_audiences + MANAGEMENT_AUDIENCES
-    body = client_credentials(fields, rt.directory, rt.issuer, resources)
-    return JSON(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    auth: dict[str, Any] = {}
+    try:
+        # In a thread: a federated assertion may need the issuer's keys fetched over HTTPS.
+        body = await run_in_threadpool(rt.identity.tokens.client_credentials, fields, token_endpoints(rt, request), auth)
+        auth["result"] = "Success"
+    except EntraError as exc:
+        auth["result"] = f"AADSTS{exc.code}"
+        raise
+    finally:
+        _record_authentication(request, auth)
+    return JSON(body, headers=NO_STORE)
+
+
+async def msi_token(request: Request) -> Response:
+    """App Service's managed-identity protocol (api-version 2019-08-01), for ManagedIdentityCredential."""
+    rt = runtime(request)
+    assert rt.identity is not None
+    audit_facts(request, operationName="Authentication", resourceId=None)
+    auth: dict[str, Any] = {"grantType": "managed_identity", "credentialType": "ManagedIdentityEndpoint"}
+    try:
+        check_header(rt.identity.msi_header, request.headers.get(HEADER_NAME))
+        principal = select_identity(rt.directory, request.query_params)
+        auth["clientId"] = principal.client_id
+        auth["caller"] = caller_claims(principal, rt.tenant.tenant_id)
+        resource = request.query_params.get("resource", "")
+        try:
+            resource = known_resource(resource, rt.identity.tokens.resources)
+        except EntraError as exc:
+            raise MsiError(400, str(exc)) from None
+        auth["resource"] = resource
+        access_token, lifetime = rt.identity.tokens.issue(principal, resource, ASSERTION_ACR)
+        auth["result"] = "Success"
+    except MsiError as exc:
+        auth["result"] = f"HTTP{exc.status}"
+        return JSON({"statusCode": exc.status, "message": exc.message, "correlationId": str(uuid.uuid4())},
+                    status_code=exc.status)
+    finally:
+        _record_authentication(request, auth)
+    return JSON(
+        {
+            "access_token": access_token,
+            "expires_on": str(int(time.time()) + lifetime),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": principal.client_id,
+        },
+        headers=NO_STORE,
+    )
 
 
 async def openid_configuration(request: Request) -> Response:
@@ -80,6 +158,7 @@ async def instance_discovery(request: Request) -> Response:
 
 routes = [
     Route("/common/discovery/instance", instance_discovery, methods=["GET"]),
+    Route(MSI_PATH, msi_token, methods=["GET"]),
     Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
     Route("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
     Route("/{tenant}/discovery/v2.0/keys", jwks, methods=["GET"]),

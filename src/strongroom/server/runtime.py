@@ -16,6 +16,7 @@ from strongroom.identity.tokens import SigningKeys, TokenIssuer, TokenVerifier
 from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.secrets import SecretStore
 from strongroom.keyvault.vaults import VaultRegistry
+from strongroom.server.identity_runtime import IdentityServices, build_identity
 from strongroom.settings import Settings
 from strongroom.storage import Storage, open_storage
 
@@ -40,12 +41,15 @@ class Runtime:
     vault_tokens: TokenVerifier
     management_tokens: TokenVerifier
     authorizer: Authorizer
+    identity: IdentityServices | None = None  # token service, federation, local cluster, MSI endpoint
 
     @property
     def vault_audiences(self) -> list[str]:
         return self.vault_tokens.audiences
 
     def close(self) -> None:
+        if self.identity is not None:
+            self.identity.close()
         self.storage.close()
 
 
@@ -69,6 +73,7 @@ def build_runtime(settings: Settings) -> Runtime:
         raise RuntimeError("the instance is not initialised; run `strongroom up` once")
     keys = SigningKeys(store)
     iss = token_issuer_url(settings, tenant.tenant_id)
+    token_issuer = TokenIssuer(keys, iss, tenant.tenant_id)
     return Runtime(
         settings=settings,
         storage=storage,
@@ -78,8 +83,9 @@ def build_runtime(settings: Settings) -> Runtime:
         vaults=VaultRegistry(store),
         secrets=SecretStore(store, BackupSealer(store)),
         signing_keys=keys,
-        issuer=TokenIssuer(keys, iss, tenant.tenant_id),
+        issuer=token_issuer,
         vault_tokens=TokenVerifier(keys, iss, tenant.tenant_id, vault_audiences(settings)),
         management_tokens=TokenVerifier(keys, iss, tenant.tenant_id, MANAGEMENT_AUDIENCES),
         authorizer=Authorizer(tenant.admin_object_id),
+        identity=build_identity(settings, store, directory, token_issuer, vault_audiences(settings) + MANAGEMENT_AUDIENCES),
     )

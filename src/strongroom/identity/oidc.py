@@ -1,0 +1,170 @@
+"""Verifying tokens of external OIDC issuers (Kubernetes clusters, GitHub, ...) for federated credentials.
+
+The issuer's `/.well-known/openid-configuration` and its `jwks_uri` are fetched
+over HTTPS only, verified against the system CAs plus the configured CA files
+(the local cluster's CA among them), with short timeouts, no redirects and a
+size cap. Keys are cached per issuer; an unknown `kid` triggers a refetch at
+most once per REFETCH_INTERVAL, so forged kids cannot make the server hammer
+an issuer. Only issuers named in a federated credential are ever fetched (the
+caller guarantees that), so an assertion cannot point the server at a URL of
+its choosing.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import jwt
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+ALGORITHMS = ("RS256", "ES256")
+MAX_DOCUMENT = 512 * 1024
+MAX_KEYS = 100  # Entra keeps the first 100 keys of an issuer
+CACHE_TTL = 3600.0
+REFETCH_INTERVAL = 10.0
+TIMEOUT = 5.0
+
+
+class IssuerUnavailable(Exception):
+    """The issuer's metadata could not be fetched or is not usable; the message says why (no secrets in it)."""
+
+
+class KeyNotFound(Exception):
+    """The issuer publishes no key the assertion's header names."""
+
+
+@dataclass
+class _Entry:
+    keys: dict[str, Any]  # kid -> public key object
+    algs: dict[str, str]  # kid -> the alg the key may verify
+    fetched: float
+    attempted: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def ssl_context(ca_files: list[str]) -> ssl.SSLContext:
+    """System trust (certifi) plus private CAs, e.g. an on-prem cluster's or this instance's own."""
+    import certifi
+
+    ctx = ssl.create_default_context(cafile=certifi.where())
+    for path in ca_files:
+        ctx.load_verify_locations(cafile=path)
+    return ctx
+
+
+def _get_json(client: httpx.Client, url: str, what: str) -> dict[str, Any]:
+    if urlsplit(url).scheme != "https":
+        raise IssuerUnavailable(f"the {what} URL '{url}' is not https")
+    try:
+        with client.stream("GET", url, headers={"Accept": "application/json"}) as r:
+            if r.status_code != 200:
+                raise IssuerUnavailable(f"GET {url} answered HTTP {r.status_code}")
+            body = b""
+            for chunk in r.iter_bytes():
+                body += chunk
+                if len(body) > MAX_DOCUMENT:
+                    raise IssuerUnavailable(f"the {what} at {url} is larger than {MAX_DOCUMENT} bytes")
+    except ssl.SSLError as exc:
+        raise IssuerUnavailable(f"TLS to {url} failed ({exc.reason}); is the issuer's CA configured?") from None
+    except httpx.ConnectError as exc:
+        reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "connection failed"
+        hint = "; is the issuer's CA configured (--issuer-ca-file)?" if "certificate" in reason else ""
+        raise IssuerUnavailable(f"GET {url}: {reason}{hint}") from None
+    except httpx.HTTPError as exc:
+        raise IssuerUnavailable(f"GET {url} failed: {type(exc).__name__}") from None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise IssuerUnavailable(f"the {what} at {url} is not JSON") from None
+    if not isinstance(doc, dict):
+        raise IssuerUnavailable(f"the {what} at {url} is not a JSON object")
+    return doc
+
+
+def _parse_jwks(jwks: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    keys: dict[str, Any] = {}
+    algs: dict[str, str] = {}
+    raw_keys = jwks.get("keys")
+    if not isinstance(raw_keys, list):
+        raise IssuerUnavailable("the JWKS has no 'keys' array")
+    for jwk in raw_keys[:MAX_KEYS]:
+        if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig":
+            continue
+        kid = str(jwk.get("kid", ""))
+        try:
+            if jwk.get("kty") == "RSA" and jwk.get("alg", "RS256") == "RS256":
+                keys[kid], algs[kid] = RSAAlgorithm.from_jwk(jwk), "RS256"
+            elif jwk.get("kty") == "EC" and jwk.get("crv") == "P-256" and jwk.get("alg", "ES256") == "ES256":
+                keys[kid], algs[kid] = ECAlgorithm.from_jwk(jwk), "ES256"
+        except (jwt.InvalidKeyError, ValueError, KeyError, TypeError):
+            continue  # one bad key does not spoil the others
+    return keys, algs
+
+
+class IssuerKeys:
+    """Cached signing keys of external issuers, fetched on demand."""
+
+    def __init__(self, ca_files: list[str], timeout: float = TIMEOUT) -> None:
+        self._client = httpx.Client(verify=ssl_context(ca_files), timeout=timeout, follow_redirects=False)
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _fetch(self, issuer: str) -> tuple[dict[str, Any], dict[str, str]]:
+        config = _get_json(self._client, issuer.rstrip("/") + "/.well-known/openid-configuration", "discovery document")
+        if config.get("issuer") != issuer:
+            raise IssuerUnavailable(
+                f"the discovery document names issuer '{config.get('issuer')}', not '{issuer}'"
+            )
+        jwks_uri = config.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise IssuerUnavailable("the discovery document has no jwks_uri")
+        return _parse_jwks(_get_json(self._client, jwks_uri, "JWKS"))
+
+    def _entry(self, issuer: str) -> _Entry:
+        with self._lock:
+            entry = self._entries.get(issuer)
+            if entry is None:
+                entry = self._entries[issuer] = _Entry({}, {}, fetched=0.0)
+            return entry
+
+    def key(self, issuer: str, kid: str | None, alg: str) -> Any:
+        """The public key that should have signed a token of `issuer` with this header."""
+        entry = self._entry(issuer)
+        with entry.lock:  # one fetch per issuer at a time; the others wait and reuse its result
+            t = time.monotonic()
+            stale = t - entry.fetched > CACHE_TTL
+            unknown = (kid or "") not in entry.keys and t - entry.attempted >= REFETCH_INTERVAL
+            if stale or (unknown and kid is not None):
+                entry.attempted = t
+                try:
+                    entry.keys, entry.algs = self._fetch(issuer)
+                    entry.fetched = t
+                except IssuerUnavailable:
+                    if not entry.keys or t - entry.fetched > 2 * CACHE_TTL:
+                        raise
+                    # keep serving the last good keys through a short outage of the issuer
+            if kid is None and len(entry.keys) == 1:
+                kid = next(iter(entry.keys))
+            key = entry.keys.get(kid or "")
+            if key is None or entry.algs.get(kid or "") != alg:
+                raise KeyNotFound(f"the issuer publishes no {alg} key with kid '{kid}'")
+            return key
+
+
+def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims of a JWT, before any verification (for routing and matching only)."""
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    if not isinstance(claims, dict):
+        raise jwt.DecodeError("claims are not an object")
+    return header, claims

@@ -1,0 +1,1 @@
+"""A Kubernetes-style service-account token issuer: the local "cluster" whose tokens workload identity federates."""
