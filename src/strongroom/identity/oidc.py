@@ -5,7 +5,7 @@ over HTTPS only, verified against the system CAs plus the configured CA files
 (the local cluster's CA among them), with short timeouts, no redirects and a
 size cap. Keys are cached per issuer; an unknown `kid` triggers a refetch at
 most once per REFETCH_INTERVAL, so forged kids cannot make the server hammer
-an issuer. Only issuers named in a federated credential are ever fetched (the
+an issuer (and a key the issuer just rotated in is picked up within seconds). Only issuers named in a federated credential are ever fetched (the
 caller guarantees that), so an assertion cannot point the server at a URL of
 its choosing.
 """
@@ -28,7 +28,7 @@ ALGORITHMS = ("RS256", "ES256")
 MAX_DOCUMENT = 512 * 1024
 MAX_KEYS = 100  # Entra keeps the first 100 keys of an issuer
 CACHE_TTL = 3600.0
-REFETCH_INTERVAL = 10.0
+REFETCH_INTERVAL = 2.0
 TIMEOUT = 5.0
 
 
@@ -44,8 +44,9 @@ class KeyNotFound(Exception):
 class _Entry:
     keys: dict[str, Any]  # kid -> public key object
     algs: dict[str, str]  # kid -> the alg the key may verify
-    fetched: float
-    attempted: float = 0.0
+    fetched: float | None = None  # monotonic time of the last good fetch
+    attempted: float | None = None  # monotonic time of the last attempt
+    error: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -134,7 +135,7 @@ class IssuerKeys:
         with self._lock:
             entry = self._entries.get(issuer)
             if entry is None:
-                entry = self._entries[issuer] = _Entry({}, {}, fetched=0.0)
+                entry = self._entries[issuer] = _Entry({}, {})
             return entry
 
     def key(self, issuer: str, kid: str | None, alg: str) -> Any:
@@ -142,17 +143,21 @@ class IssuerKeys:
         entry = self._entry(issuer)
         with entry.lock:  # one fetch per issuer at a time; the others wait and reuse its result
             t = time.monotonic()
-            stale = t - entry.fetched > CACHE_TTL
-            unknown = (kid or "") not in entry.keys and t - entry.attempted >= REFETCH_INTERVAL
-            if stale or (unknown and kid is not None):
+            stale = entry.fetched is None or t - entry.fetched > CACHE_TTL
+            unknown = kid is not None and kid not in entry.keys
+            # Fetch when stale or a new kid appears, but at most once per REFETCH_INTERVAL: neither forged
+            # kids nor a dead issuer make every token request wait for the network.
+            if (stale or unknown) and (entry.attempted is None or t - entry.attempted >= REFETCH_INTERVAL):
                 entry.attempted = t
                 try:
                     entry.keys, entry.algs = self._fetch(issuer)
-                    entry.fetched = t
-                except IssuerUnavailable:
-                    if not entry.keys or t - entry.fetched > 2 * CACHE_TTL:
-                        raise
-                    # keep serving the last good keys through a short outage of the issuer
+                    entry.fetched, entry.error = t, None
+                except IssuerUnavailable as exc:
+                    entry.error = str(exc)  # the last good keys keep serving through a short outage
+            if entry.error and (entry.fetched is None or t - entry.fetched > 2 * CACHE_TTL):
+                raise IssuerUnavailable(entry.error)
+            if not entry.keys:
+                raise IssuerUnavailable("the issuer's JWKS has no RS256 or ES256 signing key")
             if kid is None and len(entry.keys) == 1:
                 kid = next(iter(entry.keys))
             key = entry.keys.get(kid or "")
