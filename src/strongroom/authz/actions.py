@@ -1,6 +1,19 @@
-"""The Azure data action each secret operation checks (Microsoft.KeyVault/vaults/...)."""
+"""What each operation needs: its Azure data action and its access-policy permission.
+
+Azure RBAC checks a data action (`Microsoft.KeyVault/vaults/secrets/getSecret/action`);
+a vault on the access-policy model checks a permission (`secrets/get`). The two do
+not line up one to one (listing and reading a deleted secret share `readMetadata`
+but need `list` and `get` respectively), so both are named per operation here.
+
+Patterns in role definitions may contain `*`, which matches any run of
+characters including `/` (`Microsoft.KeyVault/vaults/*` covers every data action
+of a vault); matching is case-insensitive, as in Azure.
+"""
 
 from __future__ import annotations
+
+import re
+from functools import lru_cache
 
 SECRETS = "Microsoft.KeyVault/vaults/secrets"
 
@@ -18,3 +31,122 @@ SECRET_ACTIONS: dict[str, str] = {
     "SecretBackup": f"{SECRETS}/backup/action",
     "SecretRestore": f"{SECRETS}/restore/action",
 }
+
+# The access-policy permission each operation needs, as the REST reference states
+# it ("This operation requires the secrets/list permission").
+SECRET_POLICY_PERMISSIONS: dict[str, str] = {
+    "SecretSet": "secrets/set",
+    "SecretGet": "secrets/get",
+    "SecretUpdate": "secrets/set",
+    "SecretDelete": "secrets/delete",
+    "SecretList": "secrets/list",
+    "SecretListVersions": "secrets/list",
+    "SecretListDeleted": "secrets/list",
+    "SecretGetDeleted": "secrets/get",
+    "SecretRecover": "secrets/recover",
+    "SecretPurge": "secrets/purge",
+    "SecretBackup": "secrets/backup",
+    "SecretRestore": "secrets/restore",
+}
+
+# Default access-policy permission for a data action, for callers that only know the action.
+_POLICY_FOR_ACTION: dict[str, str] = {
+    f"{SECRETS}/setSecret/action": "secrets/set",
+    f"{SECRETS}/getSecret/action": "secrets/get",
+    f"{SECRETS}/update/action": "secrets/set",
+    f"{SECRETS}/delete": "secrets/delete",
+    f"{SECRETS}/readMetadata/action": "secrets/list",
+    f"{SECRETS}/recover/action": "secrets/recover",
+    f"{SECRETS}/purge/action": "secrets/purge",
+    f"{SECRETS}/backup/action": "secrets/backup",
+    f"{SECRETS}/restore/action": "secrets/restore",
+}
+
+
+def policy_permission_for(action: str) -> str | None:
+    return _POLICY_FOR_ACTION.get(action)
+
+
+# Every data action Microsoft.KeyVault defines for vaults (Azure permissions
+# reference, "Microsoft.KeyVault" DataAction table). Custom role definitions may
+# only name data actions (or wildcards) that match at least one of these.
+KEYVAULT_DATA_ACTIONS: tuple[str, ...] = (
+    "Microsoft.KeyVault/vaults/certificatecas/delete",
+    "Microsoft.KeyVault/vaults/certificatecas/read",
+    "Microsoft.KeyVault/vaults/certificatecas/write",
+    "Microsoft.KeyVault/vaults/certificatecontacts/write",
+    "Microsoft.KeyVault/vaults/certificates/delete",
+    "Microsoft.KeyVault/vaults/certificates/read",
+    "Microsoft.KeyVault/vaults/certificates/backup/action",
+    "Microsoft.KeyVault/vaults/certificates/purge/action",
+    "Microsoft.KeyVault/vaults/certificates/update/action",
+    "Microsoft.KeyVault/vaults/certificates/create/action",
+    "Microsoft.KeyVault/vaults/certificates/import/action",
+    "Microsoft.KeyVault/vaults/certificates/recover/action",
+    "Microsoft.KeyVault/vaults/certificates/restore/action",
+    "Microsoft.KeyVault/vaults/keyrotationpolicies/read",
+    "Microsoft.KeyVault/vaults/keyrotationpolicies/write",
+    "Microsoft.KeyVault/vaults/keys/read",
+    "Microsoft.KeyVault/vaults/keys/update/action",
+    "Microsoft.KeyVault/vaults/keys/create/action",
+    "Microsoft.KeyVault/vaults/keys/import/action",
+    "Microsoft.KeyVault/vaults/keys/recover/action",
+    "Microsoft.KeyVault/vaults/keys/restore/action",
+    "Microsoft.KeyVault/vaults/keys/delete",
+    "Microsoft.KeyVault/vaults/keys/backup/action",
+    "Microsoft.KeyVault/vaults/keys/purge/action",
+    "Microsoft.KeyVault/vaults/keys/encrypt/action",
+    "Microsoft.KeyVault/vaults/keys/decrypt/action",
+    "Microsoft.KeyVault/vaults/keys/wrap/action",
+    "Microsoft.KeyVault/vaults/keys/unwrap/action",
+    "Microsoft.KeyVault/vaults/keys/sign/action",
+    "Microsoft.KeyVault/vaults/keys/verify/action",
+    "Microsoft.KeyVault/vaults/keys/release/action",
+    "Microsoft.KeyVault/vaults/keys/rotate/action",
+    "Microsoft.KeyVault/vaults/secrets/delete",
+    "Microsoft.KeyVault/vaults/secrets/backup/action",
+    "Microsoft.KeyVault/vaults/secrets/purge/action",
+    "Microsoft.KeyVault/vaults/secrets/update/action",
+    "Microsoft.KeyVault/vaults/secrets/recover/action",
+    "Microsoft.KeyVault/vaults/secrets/restore/action",
+    "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+    "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+    "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+    "Microsoft.KeyVault/vaults/storageaccounts/read",
+    "Microsoft.KeyVault/vaults/storageaccounts/set/action",
+    "Microsoft.KeyVault/vaults/storageaccounts/delete",
+    "Microsoft.KeyVault/vaults/storageaccounts/backup/action",
+    "Microsoft.KeyVault/vaults/storageaccounts/purge/action",
+    "Microsoft.KeyVault/vaults/storageaccounts/regeneratekey/action",
+    "Microsoft.KeyVault/vaults/storageaccounts/recover/action",
+    "Microsoft.KeyVault/vaults/storageaccounts/restore/action",
+    "Microsoft.KeyVault/vaults/storageaccounts/sas/set/action",
+    "Microsoft.KeyVault/vaults/storageaccounts/sas/delete",
+    "Microsoft.KeyVault/vaults/storageaccounts/sas/read",
+)
+
+SECRET_DATA_ACTIONS: tuple[str, ...] = tuple(a for a in KEYVAULT_DATA_ACTIONS if a.startswith(SECRETS + "/"))
+
+# An action string: provider namespace, then path segments; `*` wildcards anywhere.
+_ACTION_SYNTAX = re.compile(r"^(\*|[A-Za-z0-9*][A-Za-z0-9.*_-]*)(/[A-Za-z0-9.*_{}-]+)*$")
+
+
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$", re.IGNORECASE)
+
+
+def matches(pattern: str, action: str) -> bool:
+    """Does the role-definition `pattern` (with `*` wildcards) cover `action`?"""
+    if "*" not in pattern:
+        return pattern.lower() == action.lower()
+    return _compiled(pattern).match(action) is not None
+
+
+def is_valid_action_syntax(pattern: str) -> bool:
+    return len(pattern) <= 512 and _ACTION_SYNTAX.match(pattern) is not None
+
+
+def known_data_actions(pattern: str) -> list[str]:
+    """The Key Vault data actions a data-action pattern covers (empty: it names none)."""
+    return [a for a in KEYVAULT_DATA_ACTIONS if matches(pattern, a)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from strongroom.barrier import SealedStore
 from strongroom.keyvault import records
@@ -29,6 +29,8 @@ class Vault:
     tags: dict[str, str] = field(default_factory=dict)
     deleted: int | None = None
     scheduled_purge: int | None = None
+    # Access policies (ARM's accessPolicies entries); they decide only while rbac_authorization is False.
+    access_policies: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -84,8 +86,14 @@ class VaultRegistry:
         purge_protection: bool | None = None,
         rbac_authorization: bool | None = None,
         tags: dict[str, str] | None = None,
+        access_policies: list[dict[str, Any]] | None = None,
+        on_create: Callable[[Vault], dict[str, bytes | None]] | None = None,
     ) -> tuple[Vault, bool]:
-        """Create the vault or update its properties; returns (vault, created)."""
+        """Create the vault or update its properties; returns (vault, created).
+
+        `on_create(vault)` runs only when the vault is new; it may adjust the vault
+        and returns more records to write in the same atomic batch (the creator's grant).
+        """
         check_vault_name(name)
         existing = self.get(name, include_deleted=True)
         if existing is not None and existing.deleted is not None:
@@ -109,6 +117,7 @@ class VaultRegistry:
                 created_by=created_by,
                 created=now(),
                 tags=tags or {},
+                access_policies=list(access_policies or []),
             )
         else:
             vault = existing
@@ -130,7 +139,10 @@ class VaultRegistry:
                 vault.rbac_authorization = rbac_authorization
             if tags is not None:
                 vault.tags = tags
-        self.store.write({_vault_key(name): records.dump(vault.to_record())})
+            if access_policies is not None:
+                vault.access_policies = list(access_policies)
+        extra = on_create(vault) if existing is None and on_create is not None else {}
+        self.store.write({**extra, _vault_key(name): records.dump(vault.to_record())})
         return vault, existing is None
 
     def delete(self, name: str) -> Vault:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.authz import Caller
+from strongroom.authz import policies as access_policies
 from strongroom.identity.tokens import TokenError
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.vaults import Vault, vault_resource_not_found
@@ -47,6 +48,8 @@ def _check_subscription(rt: Runtime, subscription: str) -> None:
 def _may_manage(rt: Runtime, caller: Caller, vault: Vault, action: str) -> None:
     if rt.authorizer.is_admin(caller) or caller.object_id == vault.created_by:
         return
+    if rt.authorizer.may(caller, action, vault.resource_id).allowed:  # e.g. Key Vault Contributor
+        return
     raise KeyVaultError(
         403,
         "AuthorizationFailed",
@@ -65,7 +68,7 @@ def vault_json(rt: Runtime, vault: Vault) -> dict[str, Any]:
         "properties": {
             "tenantId": vault.tenant_id,
             "sku": {"family": "A", "name": "standard"},
-            "accessPolicies": [],
+            "accessPolicies": vault.access_policies,
             "vaultUri": rt.settings.vault_url(vault.name) + "/",
             "enabledForDeployment": False,
             "enabledForDiskEncryption": False,
@@ -121,6 +124,9 @@ async def put_vault(request: Request) -> Response:
         return JSON(vault_json(rt, vault))
     if existing is not None:
         _may_manage(rt, caller, existing, "Microsoft.KeyVault/vaults/write")
+    policies = props.get("accessPolicies")
+    if policies is not None:
+        policies = access_policies.normalize(policies, rt.tenant.tenant_id)
     vault, created = await run_in_threadpool(
         lambda: rt.vaults.create_or_update(
             p["name"],
@@ -133,6 +139,8 @@ async def put_vault(request: Request) -> Response:
             purge_protection=props.get("enablePurgeProtection"),
             rbac_authorization=props.get("enableRbacAuthorization"),
             tags=body.get("tags"),
+            access_policies=policies,
+            on_create=rt.authorizer.on_vault_created(caller),  # the creator's grant, in the same batch
         )
     )
     return JSON(vault_json(rt, vault), status_code=201 if created else 200)
@@ -189,6 +197,8 @@ async def purge_vault(request: Request) -> Response:
     vault = _deleted_vault(rt, request)
     _may_manage(rt, caller, vault, "Microsoft.KeyVault/locations/deletedVaults/purge/action")
     await run_in_threadpool(rt.vaults.purge, vault.name)
+    if rt.authorizer.store is not None:  # a purged vault's role assignments go with it
+        await run_in_threadpool(rt.authorizer.store.remove_at_or_below, vault.resource_id)
     return Response(status_code=200)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from strongroom.authz import Authorizer
+from strongroom.authz import Authorizer, AuthzStore
 from strongroom.barrier import Barrier, SealedStore
 from strongroom.barrier.keyring import load_or_create_keyring
 from strongroom.identity.directory import Directory, Tenant
@@ -86,6 +86,6 @@ def build_runtime(settings: Settings) -> Runtime:
         issuer=token_issuer,
         vault_tokens=TokenVerifier(keys, iss, tenant.tenant_id, vault_audiences(settings)),
         management_tokens=TokenVerifier(keys, iss, tenant.tenant_id, MANAGEMENT_AUDIENCES),
-        authorizer=Authorizer(tenant.admin_object_id),
+        authorizer=Authorizer(tenant.admin_object_id, AuthzStore(store)),
         identity=build_identity(settings, store, directory, token_issuer, vault_audiences(settings) + MANAGEMENT_AUDIENCES),
     )

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.authz import Caller, forbidden
-from strongroom.authz.actions import SECRET_ACTIONS
+from strongroom.authz.actions import SECRET_ACTIONS, SECRET_POLICY_PERMISSIONS
 from strongroom.identity.tokens import TokenError
 from strongroom.keyvault import wire
 from strongroom.keyvault.errors import KeyVaultError
@@ -85,7 +85,7 @@ def begin(request: Request, operation: str, object_name: str | None = None) -> V
     caller = Caller.from_claims(claims)
     action = SECRET_ACTIONS[operation]
     resource_id = vault.resource_id + (f"/secrets/{object_name}" if object_name else "")
-    decision = rt.authorizer.check(caller, vault, action, resource_id)
+    decision = rt.authorizer.check(caller, vault, action, resource_id, SECRET_POLICY_PERMISSIONS[operation])
     if not decision.allowed:
         raise forbidden(caller, vault, action, resource_id, decision)
     host = request.headers.get("host", request.url.netloc)
