@@ -385,7 +385,10 @@ def serve(
 ) -> ProviderServer:
     """Start the gRPC service on a unix socket (created under umask 0077) and return at once."""
     path = Path(socket_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise SocketInUse(f"cannot create {path}: {path.parent} is not a directory") from None
     _clear_stale_socket(path)
     provider = Provider(config)
     metrics_server = MetricsServer(metrics_addr).start() if metrics_addr else None
@@ -397,7 +400,11 @@ def serve(
     # Only the driver (root on the node) may talk to us: the socket's mode is the only guard.
     old = os.umask(0o077)
     try:
-        if server.add_insecure_port(f"unix:{path}") == 0:
+        try:
+            bound = server.add_insecure_port(f"unix:{path}")
+        except RuntimeError as exc:  # newer grpcio raises instead of returning 0
+            raise SocketInUse(f"cannot listen on {path}: {exc}") from None
+        if bound == 0:
             raise SocketInUse(f"cannot listen on {path}")
         server.start()
     finally:
