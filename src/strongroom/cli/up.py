@@ -15,7 +15,7 @@ from strongroom.settings import DEFAULT_PORT, Settings
 
 
 def _banner(settings: Settings, admin: dict) -> None:
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     ca = (settings.state_dir / "ca.pem").resolve()
     console.print(f"[bold]Strongroom[/bold] listening on {settings.scheme}://{settings.bind}:{settings.port}")
     console.print(f"  authority (AZURE_AUTHORITY_HOST)  {settings.authority}")
@@ -51,6 +51,7 @@ def up(
     ] = None,
 ) -> None:
     """Start the server: vaults, identity and management on one port."""
+    from strongroom.server.bootstrap import StateError
     from strongroom.server.run import StateDirBusy, serve
 
     settings = Settings(
@@ -72,5 +73,6 @@ def up(
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         serve(settings, on_ready=lambda admin: _banner(settings, admin))
-    except StateDirBusy as exc:
-        raise typer.BadParameter(str(exc)) from None
+    except (StateDirBusy, StateError) as exc:
+        Console(stderr=True).print(f"[red]ERROR:[/red] {exc}")
+        raise typer.Exit(1) from None

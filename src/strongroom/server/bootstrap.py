@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from strongroom.barrier import Barrier, SealedStore
-from strongroom.barrier.keyring import load_or_create_keyring
-from strongroom.identity.directory import Directory
+from strongroom.barrier import Barrier, BarrierError, SealedStore
+from strongroom.barrier.keyring import load_or_create_keyring, master_key_path
+from strongroom.identity.directory import TENANT_KEY, Directory
 from strongroom.identity.msi import ensure_header
 from strongroom.identity.tokens import SigningKeys
 from strongroom.issuer.cluster import LOCAL, Cluster
@@ -20,6 +20,10 @@ from strongroom.util.files import write_private_file
 ADMIN_FILE = "admin.json"
 
 
+class StateError(Exception):
+    """The state dir cannot be used as it is; the message says what to do."""
+
+
 def bootstrap(settings: Settings) -> dict:
     """Create what is missing (CA, certificates, master key, schema, tenant, admin); return admin.json's content."""
     state = settings.state_dir
@@ -27,11 +31,20 @@ def bootstrap(settings: Settings) -> dict:
     state.chmod(0o700)
     if not settings.insecure_http:
         ensure_certificates(state, settings.dns_suffix)
-    keyring = load_or_create_keyring(state)
     storage = open_storage(settings.storage)  # runs schema migrations
     try:
-        store = SealedStore(storage, Barrier(keyring))
+        key_path = master_key_path(state)
+        if not key_path.exists() and storage.get(TENANT_KEY) is not None:
+            raise StateError(
+                f"this database was sealed with a master key that is not at {key_path}: "
+                "restore that file or point STRONGROOM_MASTER_KEY_FILE at the right key"
+            )
+        store = SealedStore(storage, Barrier(load_or_create_keyring(state)))
         directory = Directory(store)
+        try:
+            directory.tenant()
+        except BarrierError:
+            raise StateError(f"the master key at {key_path} does not open this database; is it the right key?") from None
         SigningKeys(store).ensure()
         Cluster(store, LOCAL, "").ensure()  # the local cluster's own signing key, separate from the Entra one
         ensure_header(state)  # IDENTITY_HEADER of the managed-identity endpoint
