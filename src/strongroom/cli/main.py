@@ -7,6 +7,7 @@ import sys
 import typer
 
 from strongroom.cli import admin, keyvault, secret
+from strongroom.cli import audit as audit_cli
 from strongroom.cli import provider as provider_cli
 from strongroom.cli import ad, cluster, identity
 from strongroom.cli.client import CLIError
@@ -23,6 +24,7 @@ app.command("up")(up)
 keyvault.app.add_typer(secret.app, name="secret")
 app.add_typer(keyvault.app, name="keyvault")
 app.add_typer(admin.app, name="admin")
+app.add_typer(audit_cli.app, name="audit")
 app.add_typer(identity.app, name="identity")
 app.add_typer(ad.app, name="ad")
 app.add_typer(cluster.app, name="cluster")

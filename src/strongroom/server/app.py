@@ -22,6 +22,7 @@ from strongroom.identity.errors import EntraError
 from strongroom.keyvault.errors import KeyVaultError, vault_not_found
 from strongroom.server import identity_api, management_api, vault_api
 from strongroom.server import cluster_api, directory_api, graph_api
+from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
 from strongroom.server.runtime import Runtime, build_runtime
 from strongroom.settings import Settings
@@ -185,4 +186,7 @@ def create_app(settings: Settings) -> HostRouter:
 
 def app_from_env() -> Any:
     """uvicorn factory for worker processes: settings come from STRONGROOM_SETTINGS."""
-    return RequestIdMiddleware(create_app(Settings.from_env()))
+    app = create_app(Settings.from_env())
+    assert app.runtime.audit is not None
+    # Audit inside the request-id layer: records carry the id, a 503 from the audit layer gets one too.
+    return RequestIdMiddleware(AuditMiddleware(app, app.runtime.audit))

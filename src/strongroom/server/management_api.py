@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from strongroom.audit import facts as audit
 from strongroom.authz import Caller
 from strongroom.authz import policies as access_policies
 from strongroom.identity.tokens import TokenError
@@ -28,6 +29,15 @@ def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+def _audit(request: Request, operation: str) -> None:
+    """Mark an ARM call for the audit log; its path is the resource id (a collection's for lists)."""
+    rt = runtime(request)
+    resource_id = request.url.path.removesuffix("/purge")
+    name = request.path_params.get("name")
+    object_url = rt.settings.vault_url(name) + "/" if name else None
+    audit.begin(request.scope, operation, resource_id=resource_id, object_url=object_url, vault=name)
+
+
 def _authenticate(request: Request) -> Caller:
     rt = runtime(request)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -37,6 +47,7 @@ def _authenticate(request: Request) -> Caller:
         claims = rt.management_tokens.verify(token.strip())
     except TokenError as exc:
         raise KeyVaultError(401, "InvalidAuthenticationToken", f"The access token is invalid. {exc}") from None
+    audit.caller(request.scope, claims)
     return Caller.from_claims(claims)
 
 
@@ -110,6 +121,7 @@ def _vault_in(rt: Runtime, request: Request) -> Vault:
 
 
 async def put_vault(request: Request) -> Response:
+    _audit(request, "VaultPut")
     rt = runtime(request)
     caller = _authenticate(request)
     p = request.path_params
@@ -120,6 +132,7 @@ async def put_vault(request: Request) -> Response:
         raise KeyVaultError(400, "BadRequest", "The request body must be an object with 'properties'.")
     existing = rt.vaults.get(p["name"])
     if props.get("createMode") == "recover":
+        audit.operation(request.scope, "VaultRecover")
         vault = await run_in_threadpool(rt.vaults.recover, p["name"])
         return JSON(vault_json(rt, vault))
     if existing is not None:
@@ -147,12 +160,14 @@ async def put_vault(request: Request) -> Response:
 
 
 async def get_vault(request: Request) -> Response:
+    _audit(request, "VaultGet")
     rt = runtime(request)
     _authenticate(request)
     return JSON(vault_json(rt, _vault_in(rt, request)))
 
 
 async def delete_vault(request: Request) -> Response:
+    _audit(request, "VaultDelete")
     rt = runtime(request)
     caller = _authenticate(request)
     vault = _vault_in(rt, request)
@@ -162,6 +177,7 @@ async def delete_vault(request: Request) -> Response:
 
 
 async def list_vaults(request: Request) -> Response:
+    _audit(request, "VaultList")
     rt = runtime(request)
     _authenticate(request)
     _check_subscription(rt, request.path_params["subscription"])
@@ -171,6 +187,7 @@ async def list_vaults(request: Request) -> Response:
 
 
 async def list_deleted_vaults(request: Request) -> Response:
+    _audit(request, "VaultListDeleted")
     rt = runtime(request)
     _authenticate(request)
     _check_subscription(rt, request.path_params["subscription"])
@@ -186,12 +203,14 @@ def _deleted_vault(rt: Runtime, request: Request) -> Vault:
 
 
 async def get_deleted_vault(request: Request) -> Response:
+    _audit(request, "VaultGetDeleted")
     rt = runtime(request)
     _authenticate(request)
     return JSON(deleted_vault_json(_deleted_vault(rt, request)))
 
 
 async def purge_vault(request: Request) -> Response:
+    _audit(request, "VaultPurge")
     rt = runtime(request)
     caller = _authenticate(request)
     vault = _deleted_vault(rt, request)

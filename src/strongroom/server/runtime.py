@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from strongroom.audit import AuditLog, AuditWriter
 from strongroom.authz import Authorizer, AuthzStore
 from strongroom.barrier import Barrier, SealedStore
 from strongroom.barrier.keyring import load_or_create_keyring
@@ -41,6 +42,7 @@ class Runtime:
     vault_tokens: TokenVerifier
     management_tokens: TokenVerifier
     authorizer: Authorizer
+    audit: AuditWriter | None = None  # None only where nothing is served (tools, unit tests)
     identity: IdentityServices | None = None  # token service, federation, local cluster, MSI endpoint
 
     @property
@@ -50,6 +52,8 @@ class Runtime:
     def close(self) -> None:
         if self.identity is not None:
             self.identity.close()
+        if self.audit is not None:
+            self.audit.close()  # writes what is queued while storage is still open
         self.storage.close()
 
 
@@ -88,4 +92,5 @@ def build_runtime(settings: Settings) -> Runtime:
         management_tokens=TokenVerifier(keys, iss, tenant.tenant_id, MANAGEMENT_AUDIENCES),
         authorizer=Authorizer(tenant.admin_object_id, AuthzStore(store)),
         identity=build_identity(settings, store, directory, token_issuer, vault_audiences(settings) + MANAGEMENT_AUDIENCES),
+        audit=AuditWriter(AuditLog(settings.state_dir, storage)),
     )

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from strongroom.audit import facts as audit
 from strongroom.authz import Caller, forbidden
 from strongroom.authz.actions import SECRET_ACTIONS, SECRET_POLICY_PERMISSIONS
 from strongroom.identity.tokens import TokenError
@@ -66,6 +67,15 @@ def unauthorized_response(rt: Runtime, message: str) -> JSON:
 def begin(request: Request, operation: str, object_name: str | None = None) -> VaultCall:
     rt = runtime(request)
     vault: Vault = request.scope["strongroom.vault"]
+    # Audit facts first, so a request refused below (401, 403, 400) is recorded too.
+    host = request.headers.get("host", request.url.netloc)
+    base_url = f"{request.url.scheme}://{host}"
+    object_url = base_url + "/"
+    if object_name:
+        collection = "deletedsecrets" if request.url.path.startswith("/deletedsecrets") else "secrets"
+        version = request.path_params.get("version")
+        object_url = f"{base_url}/{collection}/{object_name}" + (f"/{version}" if version else "")
+    audit.begin(request.scope, operation, resource_id=vault.resource_id, object_url=object_url, vault=vault.name)
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -74,6 +84,7 @@ def begin(request: Request, operation: str, object_name: str | None = None) -> V
         claims = rt.vault_tokens.verify(token.strip())
     except TokenError as exc:
         raise Unauthenticated(str(exc)) from None
+    audit.caller(request.scope, claims)
     api_version = request.query_params.get("api-version", "")
     if api_version not in API_VERSIONS:
         raise KeyVaultError(
@@ -86,10 +97,10 @@ def begin(request: Request, operation: str, object_name: str | None = None) -> V
     action = SECRET_ACTIONS[operation]
     resource_id = vault.resource_id + (f"/secrets/{object_name}" if object_name else "")
     decision = rt.authorizer.check(caller, vault, action, resource_id, SECRET_POLICY_PERMISSIONS[operation])
+    audit.decision(request.scope, allowed=decision.allowed, assignment_id=decision.assignment_id, rbac=decision.rbac)
     if not decision.allowed:
         raise forbidden(caller, vault, action, resource_id, decision)
-    host = request.headers.get("host", request.url.netloc)
-    return VaultCall(vault, caller, f"{request.url.scheme}://{host}", api_version)
+    return VaultCall(vault, caller, base_url, api_version)
 
 
 def _page_response(call: VaultCall, path: str, page: Page, items: list, maxresults: int | None) -> JSON:

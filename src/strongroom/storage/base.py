@@ -33,6 +33,38 @@ class Storage(Protocol):
 
     def write(self, batch: list[Write]) -> None: ...
 
+    # -- append-only logs ------------------------------------------------
+    # Numbered streams of opaque entries (the audit log; later the change feed).
+    # Entries are never changed or removed through this interface.
+
+    def append(
+        self, stream: str, entries: list[bytes], *, sync: bool = True, after: int | None = None
+    ) -> list[int]:
+        """Append `entries` to `stream` atomically; return their sequence numbers.
+
+        Numbers start at 1 in each stream and have no gaps: each batch continues
+        from the stream's last entry, even when several processes append. With
+        `after`, append only if the stream's last number is `after` (else
+        StorageError, nothing appended). With `sync` the batch is durable when
+        this returns; without, it is visible at once but a power failure may lose
+        it until a later synced write, which suits callers that keep their own
+        durable copy (the audit table mirrors the fsynced audit.jsonl and is
+        caught up from it).
+        """
+        ...
+
+    def read(self, stream: str, after: int = 0, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """(seq, entry) of `stream` with seq > `after`, in sequence order."""
+        ...
+
+    def last(self, stream: str) -> tuple[int, bytes] | None:
+        """The stream's newest (seq, entry), or None while it is empty."""
+        ...
+
+    def streams(self, prefix: str) -> list[str]:
+        """Names of the non-empty streams starting with `prefix`, in order."""
+        ...
+
     def close(self) -> None: ...
 
 

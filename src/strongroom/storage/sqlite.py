@@ -17,7 +17,13 @@ from strongroom.storage.base import StorageError, Write
 # Each entry upgrades the schema by one version; never edit a released entry.
 MIGRATIONS: list[str] = [
     "CREATE TABLE entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+    # Append-only logs (audit; later the change feed): numbered entries per stream.
+    "CREATE TABLE log (stream TEXT NOT NULL, seq INTEGER NOT NULL, value BLOB NOT NULL, "
+    "PRIMARY KEY (stream, seq)) WITHOUT ROWID",
 ]
+
+
+_APPEND_CHUNK = 1000  # rows per INSERT; 3 parameters each stays far below SQLite's 32766
 
 
 def _prefix_end(prefix: str) -> str | None:
@@ -43,6 +49,7 @@ class SQLiteStorage:
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._writer = self._connect()
+        self._unsynced: sqlite3.Connection | None = None
         self._migrate()
 
     @classmethod
@@ -133,8 +140,119 @@ class SQLiteStorage:
                     pass
                 raise StorageError(f"sqlite write failed: {exc.__class__.__name__}") from None
 
+    def _log_connection(self) -> sqlite3.Connection:
+        """A second writer connection without fsync on commit, for `append(sync=False)`.
+
+        synchronous is per connection; a separate one keeps the key/value writer at
+        FULL without switching it back and forth. Both are used under `_write_lock`.
+        """
+        conn = self._unsynced
+        if conn is None:
+            conn = self._unsynced = self._connect()
+            conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def append(
+        self, stream: str, entries: list[bytes], *, sync: bool = True, after: int | None = None
+    ) -> list[int]:
+        if not entries:
+            return []
+        if after is not None and len(entries) <= _APPEND_CHUNK:
+            return self._append_after(stream, entries, sync, after)
+        with self._write_lock:
+            c = self._writer if sync else self._log_connection()
+            try:
+                # BEGIN IMMEDIATE takes SQLite's write lock before reading the last
+                # number, so appenders in other processes cannot take the same one.
+                c.execute("BEGIN IMMEDIATE")
+                row = c.execute("SELECT MAX(seq) FROM log WHERE stream = ?", (stream,)).fetchone()
+                first = int(row[0] or 0) + 1
+                if after is not None and first != after + 1:
+                    c.execute("ROLLBACK")
+                    raise StorageError(f"log stream {stream!r} ends at {first - 1}, not {after}")
+                # Multi-row INSERTs: one statement step per chunk, not one per entry.
+                for start in range(0, len(entries), _APPEND_CHUNK):
+                    chunk = entries[start : start + _APPEND_CHUNK]
+                    params: list = []
+                    for i, entry in enumerate(chunk, start=first + start):
+                        params += (stream, i, entry)
+                    c.execute("INSERT INTO log (stream, seq, value) VALUES " + ",".join(["(?, ?, ?)"] * len(chunk)), params)
+                c.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    c.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise StorageError(f"sqlite append failed: {exc.__class__.__name__}") from None
+        return list(range(first, first + len(entries)))
+
+    def _append_after(self, stream: str, entries: list[bytes], sync: bool, after: int) -> list[int]:
+        """Compare-and-append as one statement (atomic on its own): fewest trips into SQLite."""
+        params: list = []
+        for i, entry in enumerate(entries, start=after + 1):
+            params += (stream, i, entry)
+        params += (stream, after)
+        sql = (
+            "INSERT INTO log (stream, seq, value) SELECT column1, column2, column3 FROM (VALUES "
+            + ",".join(["(?, ?, ?)"] * len(entries))
+            + ") WHERE (SELECT COALESCE(MAX(seq), 0) FROM log WHERE stream = ?) = ?"
+        )
+        with self._write_lock:
+            c = self._writer if sync else self._log_connection()
+            try:
+                inserted = c.execute(sql, params).rowcount
+            except sqlite3.Error as exc:
+                raise StorageError(f"sqlite append failed: {exc.__class__.__name__}") from None
+        if inserted != len(entries):
+            raise StorageError(f"log stream {stream!r} does not end at {after}")
+        return list(range(after + 1, after + 1 + len(entries)))
+
+    def streams(self, prefix: str) -> list[str]:
+        out: list[str] = []
+        end = _prefix_end(prefix)
+        after = None
+        try:
+            while True:  # one index seek per stream, not a scan of every entry
+                if after is None:
+                    row = self._reader().execute(
+                        "SELECT stream FROM log WHERE stream >= ? ORDER BY stream LIMIT 1", (prefix,)
+                    ).fetchone()
+                else:
+                    row = self._reader().execute(
+                        "SELECT stream FROM log WHERE stream > ? ORDER BY stream LIMIT 1", (after,)
+                    ).fetchone()
+                if row is None or (end is not None and row[0] >= end):
+                    return out
+                out.append(row[0])
+                after = row[0]
+        except sqlite3.Error as exc:
+            raise StorageError(f"sqlite read failed: {exc.__class__.__name__}") from None
+
+    def read(self, stream: str, after: int = 0, limit: int | None = None) -> list[tuple[int, bytes]]:
+        sql = "SELECT seq, value FROM log WHERE stream = ? AND seq > ? ORDER BY seq"
+        params: tuple = (stream, after)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        try:
+            rows = self._reader().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"sqlite read failed: {exc.__class__.__name__}") from None
+        return [(int(seq), bytes(value)) for seq, value in rows]
+
+    def last(self, stream: str) -> tuple[int, bytes] | None:
+        try:
+            row = self._reader().execute(
+                "SELECT seq, value FROM log WHERE stream = ? ORDER BY seq DESC LIMIT 1", (stream,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"sqlite read failed: {exc.__class__.__name__}") from None
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
     def close(self) -> None:
         self._writer.close()
+        if self._unsynced is not None:
+            self._unsynced.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()

@@ -1,0 +1,66 @@
+"""The audit hook: handlers note what they learn about a request in its ASGI scope.
+
+A handler that should be audited calls `begin()` before it authenticates the
+caller (so a 401 is recorded too), then `caller()` once the token is verified and
+`decision()` once authorization has decided. The audit middleware turns these
+facts, the status and the timings into one AuditEvent when the response starts.
+Only verified token claims are kept, never the token itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, MutableMapping
+
+SCOPE_KEY = "strongroom.audit"
+
+# Claims worth recording, as Azure records them in identity.claim.
+CALLER_CLAIMS = ("oid", "appid", "tid", "idtyp", "xms_mirid")
+
+
+def facts(scope: MutableMapping[str, Any]) -> dict[str, Any]:
+    """The request's fact dict, created on first use."""
+    found = scope.get(SCOPE_KEY)
+    if found is None:
+        found = scope[SCOPE_KEY] = {}
+    return found
+
+
+def begin(
+    scope: MutableMapping[str, Any],
+    operation: str,
+    *,
+    resource_id: str | None,
+    object_url: str | None = None,
+    vault: str | None = None,
+) -> dict[str, Any]:
+    """Mark the request as the audited operation `operation` (e.g. "SecretGet")."""
+    f = facts(scope)
+    f["operationName"] = operation
+    f["resourceId"] = resource_id
+    if object_url is not None:
+        f["id"] = object_url
+    if vault is not None:
+        f["vault"] = vault
+    return f
+
+
+def operation(scope: MutableMapping[str, Any], name: str) -> None:
+    """Rename the operation once the handler knows better (e.g. a PUT that recovers a vault)."""
+    facts(scope)["operationName"] = name
+
+
+def caller(scope: MutableMapping[str, Any], claims: dict[str, Any]) -> None:
+    """Record who called, from the verified token's claims."""
+    facts(scope)["caller"] = {k: claims[k] for k in CALLER_CLAIMS if isinstance(claims.get(k), str)}
+
+
+def decision(
+    scope: MutableMapping[str, Any], *, allowed: bool, assignment_id: str | None, rbac: bool = True
+) -> None:
+    """Record the authorization decision: RBAC vaults report isRbacAuthorized, access-policy vaults isAccessPolicyMatch."""
+    f = facts(scope)
+    if rbac:
+        f["isRbacAuthorized"] = allowed
+    else:
+        f["isAccessPolicyMatch"] = allowed
+    f["appliedAssignmentId"] = assignment_id

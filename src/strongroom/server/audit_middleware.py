@@ -1,0 +1,113 @@
+"""Audit before answering: the response of an audited request starts only once its record is durable.
+
+A request is audited when its handler called `strongroom.audit.facts.begin()`.
+At `http.response.start` the middleware builds the AuditEvent and waits for the
+group-commit writer; only then does the status line leave. Error answers are
+held until their (small) body is complete, so the record can carry Azure's
+resultDescription. If the record cannot be written, the client gets 503
+ServiceUnavailable instead and none of the original response: fail closed, as
+Vault does when no audit device can log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from strongroom.audit import event as audit_event
+from strongroom.audit.facts import SCOPE_KEY
+from strongroom.audit.writer import AuditSinkError, AuditWriter
+from strongroom.keyvault.errors import KeyVaultError
+from strongroom.server.http import error_response
+
+log = logging.getLogger("strongroom.audit")
+
+MAX_HELD_BODY = 64 * 1024  # error bodies are small; a larger one is passed on undescribed
+_LOG_EVERY = 5.0
+
+
+class AuditMiddleware:
+    def __init__(self, app, writer: AuditWriter) -> None:
+        self.app = app
+        self.writer = writer
+        self._last_error_log = 0.0
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_wall = time.time()
+        started = time.perf_counter()
+        state = "start"  # start -> passing | holding -> passing | refused
+        held_start: dict[str, Any] | None = None
+        held_body: list[bytes] = []
+        held_size = 0
+
+        async def record(status: int, description: str) -> bool:
+            facts = scope[SCOPE_KEY]
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            ev = audit_event.build(
+                facts, scope, status=status, started=started_wall, duration_ms=duration_ms, description=description
+            )
+            try:
+                await self.writer.write(ev)
+                return True
+            except AuditSinkError as exc:
+                self._log_failure(exc)
+                return False
+
+        async def refuse() -> None:
+            err = KeyVaultError(503, "ServiceUnavailable", "The audit log cannot be written, so the request was not answered. Retry later.")
+            await error_response(err, headers={"Retry-After": "1"})(scope, receive, send)
+
+        async def audited_send(message) -> None:
+            nonlocal state, held_start, held_size
+            if state == "refused":
+                return  # the original response is dropped
+            if state == "passing":
+                await send(message)
+                return
+            if message["type"] == "http.response.start":
+                facts = scope.get(SCOPE_KEY)
+                if not facts or "operationName" not in facts:
+                    state = "passing"
+                    await send(message)
+                    return
+                status = message["status"]
+                if status >= 400:
+                    state, held_start = "holding", message
+                    return
+                if await record(status, ""):
+                    state = "passing"
+                    await send(message)
+                else:
+                    state = "refused"
+                    await refuse()
+                return
+            if state == "holding" and message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
+                held_body.append(chunk)
+                held_size += len(chunk)
+                if message.get("more_body", False) and held_size <= MAX_HELD_BODY:
+                    return
+                assert held_start is not None
+                body = b"".join(held_body)
+                description = audit_event.error_message(body) if held_size <= MAX_HELD_BODY else ""
+                if not await record(held_start["status"], description):
+                    state = "refused"
+                    await refuse()
+                    return
+                state = "passing"
+                await send(held_start)
+                await send({"type": "http.response.body", "body": body, "more_body": message.get("more_body", False)})
+                return
+            await send(message)
+
+        await self.app(scope, receive, audited_send)
+
+    def _log_failure(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log >= _LOG_EVERY:  # one line per burst, not one per request
+            self._last_error_log = now
+            log.error("audit record not written, answering 503: %s", exc)
