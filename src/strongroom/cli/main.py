@@ -9,6 +9,7 @@ import typer
 from strongroom.cli import admin, keyvault, secret
 from strongroom.cli import audit as audit_cli
 from strongroom.cli import provider as provider_cli
+from strongroom.cli import keyvault_access, role
 from strongroom.cli import ad, cluster, identity
 from strongroom.cli.client import CLIError
 from strongroom.cli.common import complete_three_state_flags
@@ -29,10 +30,18 @@ app.add_typer(identity.app, name="identity")
 app.add_typer(ad.app, name="ad")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(provider_cli.app, name="provider")
+app.add_typer(role.app, name="role")
+keyvault.app.command("set-policy")(keyvault_access.set_policy)
+keyvault.app.command("delete-policy")(keyvault_access.delete_policy)
+keyvault.app.command("update")(keyvault_access.update)
+secret.app.command("access-review")(keyvault_access.access_review)
 
 # Flags that take several space-separated values, as az's do (`--tags a=1 b=2`).
 MULTI_VALUE_FLAGS = {"--tags"}
 MULTI_VALUE_FLAGS |= {"--audiences", "--annotations"}  # identity federated-credential, cluster serviceaccount
+MULTI_VALUE_FLAGS |= {  # keyvault set-policy, role assignment delete --ids
+    "--secret-permissions", "--key-permissions", "--certificate-permissions", "--storage-permissions", "--ids",
+}
 
 
 def expand_multi_value_flags(argv: list[str]) -> list[str]:

@@ -22,6 +22,7 @@ from strongroom.identity.errors import EntraError
 from strongroom.keyvault.errors import KeyVaultError, vault_not_found
 from strongroom.server import identity_api, management_api, vault_api
 from strongroom.server import cluster_api, directory_api, graph_api
+from strongroom.server import access_policy_api, authorization_api
 from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
 from strongroom.server.runtime import Runtime, build_runtime
@@ -173,6 +174,8 @@ def create_app(settings: Settings) -> HostRouter:
             *directory_api.routes,
             *graph_api.routes,
             *cluster_api.routes,
+            *authorization_api.routes,
+            *access_policy_api.routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

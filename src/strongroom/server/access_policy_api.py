@@ -1,0 +1,69 @@
+"""ARM's `vaults/{name}/accessPolicies/{add|replace|remove}`: change one vault's access policies in place.
+
+This is the call azure-mgmt-keyvault's `update_access_policy` (and Terraform's
+access-policy resource) makes; `az keyvault set-policy` instead reads the vault
+and PUTs it back, which `management_api.put_vault` handles. Per entry
+(matched by objectId + applicationId): `add` merges permissions, `replace`
+sets them, `remove` takes the listed permissions away (and the entry with them
+once it holds none).
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from strongroom.audit import facts as audit
+from strongroom.authz import policies
+from strongroom.keyvault.errors import KeyVaultError
+from strongroom.server.http import JSON, json_body
+from strongroom.server.management_api import PROVIDER, _authenticate, _may_manage, _vault_in, runtime
+
+KINDS = ("add", "replace", "remove")
+
+
+async def update_access_policy(request: Request) -> Response:
+    rt = runtime(request)
+    kind = request.path_params["kind"]
+    audit.begin(request.scope, "VaultPatch", resource_id=request.url.path, vault=request.path_params["name"])
+    caller = _authenticate(request)
+    vault = _vault_in(rt, request)
+    if kind not in KINDS:
+        raise KeyVaultError(400, "BadRequest", f"The operation kind '{kind}' is not valid; use one of {', '.join(KINDS)}.")
+    _may_manage(rt, caller, vault, "Microsoft.KeyVault/vaults/accessPolicies/write")
+    body = await json_body(request)
+    props = body.get("properties") if isinstance(body, dict) else None
+    if not isinstance(props, dict):
+        raise KeyVaultError(400, "BadRequest", "The request body must be an object with 'properties'.")
+    changes = policies.normalize(props.get("accessPolicies"), rt.tenant.tenant_id)
+    updated = list(vault.access_policies)
+    for entry in changes:
+        updated = policies.upsert(updated, entry, kind)
+
+    def write():
+        return rt.vaults.create_or_update(
+            vault.name, subscription_id=vault.subscription_id, resource_group=vault.resource_group,
+            tenant_id=vault.tenant_id, created_by=vault.created_by, access_policies=updated,
+        )[0]
+
+    saved = await run_in_threadpool(write)
+    return JSON(
+        {
+            "id": f"{saved.resource_id}/accessPolicies/{kind}",
+            "type": "Microsoft.KeyVault/vaults/accessPolicies",
+            "name": kind,
+            "location": saved.location,
+            "properties": {"accessPolicies": saved.access_policies},
+        }
+    )
+
+
+routes = [
+    Route(
+        "/subscriptions/{subscription}/resourceGroups/{rg}/" + PROVIDER + "/vaults/{name}/accessPolicies/{kind}",
+        update_access_policy,
+        methods=["PUT"],
+    ),
+]
