@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterator
 
 from strongroom.barrier import SealedStore
+from strongroom.events.feed import Change, ObjectChange, write_with_events
 from strongroom.keyvault import records
 from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.errors import (
@@ -106,6 +107,11 @@ def check_maxresults(value: int | None) -> int:
     if not 1 <= value <= MAX_PAGE:
         raise bad_parameter(f"Invalid maxresults value {value}. It must be between 1 and {MAX_PAGE}.")
     return value
+
+
+def _event(change: Change, sv: SecretVersion) -> ObjectChange:
+    """The change-feed event for `sv`: names and times only, never the value."""
+    return ObjectChange("secret", change, sv.name, sv.version, sv.nbf, sv.exp)
 
 
 class SecretStore:
@@ -254,11 +260,14 @@ class SecretStore:
             previous_version=head.current if head else None,
         )
         new_head = SecretHead(name=sv.name, current=sv.version)
-        self.store.write(
+        write_with_events(
+            self.store,
+            vault,
             {
                 _version_key(vault, name, sv.version): records.dump(asdict(sv)),
                 _head_key(vault, name): records.dump(asdict(new_head)),
-            }
+            },
+            [_event(Change.NEW_VERSION, sv)],
         )
         return sv
 
@@ -284,7 +293,9 @@ class SecretStore:
         if "exp" in attrs:
             sv.exp = check_unixtime(attrs["exp"], "exp")
         sv.updated = now()
-        self.store.write({_version_key(vault, name, sv.version): records.dump(asdict(sv))})
+        write_with_events(
+            self.store, vault, {_version_key(vault, name, sv.version): records.dump(asdict(sv))}, [_event(Change.UPDATED, sv)]
+        )
         return sv
 
     def delete(self, vault: Vault, name: str) -> tuple[SecretHead, SecretVersion]:
@@ -294,7 +305,7 @@ class SecretStore:
         assert sv is not None
         head.deleted = now()
         head.scheduled_purge = head.deleted + vault.retention_days * DAY
-        self.store.write({_head_key(vault, name): records.dump(asdict(head))})
+        write_with_events(self.store, vault, {_head_key(vault, name): records.dump(asdict(head))}, [_event(Change.DELETED, sv)])
         return head, sv
 
     def recover(self, vault: Vault, name: str) -> SecretVersion:
@@ -304,11 +315,11 @@ class SecretStore:
             raise secret_not_found(name)
         head, sv = self.get_deleted(vault, name)
         head.deleted = head.scheduled_purge = None
-        self.store.write({_head_key(vault, name): records.dump(asdict(head))})
+        write_with_events(self.store, vault, {_head_key(vault, name): records.dump(asdict(head))}, [_event(Change.RECOVERED, sv)])
         return sv
 
     def purge(self, vault: Vault, name: str, *, scheduled: bool = False) -> None:
-        head, _ = self.get_deleted(vault, name)
+        head, sv = self.get_deleted(vault, name)
         if vault.purge_protection and not scheduled:
             raise KeyVaultError(
                 403,
@@ -320,7 +331,7 @@ class SecretStore:
         changes: dict[str, bytes | None] = {_head_key(vault, name): None}
         for key, _ in self.store.storage.scan(f"secretversions/{vault.key}/{name.lower()}/"):
             changes[key] = None
-        self.store.write(changes)
+        write_with_events(self.store, vault, changes, [_event(Change.PURGED, sv)])
 
     def purge_expired(self, vault: Vault) -> int:
         """Purge deleted secrets whose scheduled purge date has passed."""
@@ -373,5 +384,5 @@ class SecretStore:
             if sv.version == head.current:
                 current = sv
         assert current is not None
-        self.store.write(changes)
+        write_with_events(self.store, vault, changes, [_event(Change.RESTORED, current)])
         return current

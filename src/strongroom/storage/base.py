@@ -33,6 +33,15 @@ class Storage(Protocol):
 
     def write(self, batch: list[Write]) -> None: ...
 
+    def write_and_append(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
+        """Apply `batch` and append `entries` to `stream` in one atomic, durable transaction.
+
+        The change feed uses it so that a change and its event are never one without
+        the other, even across a crash. Returns the entries' sequence numbers, which
+        follow the rules of `append` (no gaps, ordered across processes).
+        """
+        ...
+
     # -- append-only logs ------------------------------------------------
     # Numbered streams of opaque entries (the audit log; later the change feed).
     # Entries are never changed or removed through this interface.

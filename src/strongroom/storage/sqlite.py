@@ -42,6 +42,19 @@ def _prefix_end(prefix: str) -> str | None:
     return stem[:-1] + chr(nxt)
 
 
+def _apply(c: sqlite3.Connection, batch: list[Write]) -> None:
+    """The key/value part of a transaction (the caller holds BEGIN ... COMMIT)."""
+    for w in batch:
+        if w.value is None:
+            c.execute("DELETE FROM entries WHERE key = ?", (w.key,))
+        else:
+            c.execute(
+                "INSERT INTO entries (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (w.key, w.value),
+            )
+
+
 class SQLiteStorage:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,15 +136,7 @@ class SQLiteStorage:
             c = self._writer
             try:
                 c.execute("BEGIN IMMEDIATE")
-                for w in batch:
-                    if w.value is None:
-                        c.execute("DELETE FROM entries WHERE key = ?", (w.key,))
-                    else:
-                        c.execute(
-                            "INSERT INTO entries (key, value) VALUES (?, ?) "
-                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                            (w.key, w.value),
-                        )
+                _apply(c, batch)
                 c.execute("COMMIT")
             except sqlite3.Error as exc:
                 try:
@@ -139,6 +144,30 @@ class SQLiteStorage:
                 except sqlite3.Error:
                     pass
                 raise StorageError(f"sqlite write failed: {exc.__class__.__name__}") from None
+
+    def write_and_append(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
+        if not entries:
+            self.write(batch)
+            return []
+        with self._write_lock:
+            c = self._writer
+            try:
+                c.execute("BEGIN IMMEDIATE")  # the write lock first: the sequence read below stays ours
+                _apply(c, batch)
+                row = c.execute("SELECT MAX(seq) FROM log WHERE stream = ?", (stream,)).fetchone()
+                first = int(row[0] or 0) + 1
+                c.executemany(
+                    "INSERT INTO log (stream, seq, value) VALUES (?, ?, ?)",
+                    [(stream, i, e) for i, e in enumerate(entries, start=first)],
+                )
+                c.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    c.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise StorageError(f"sqlite write failed: {exc.__class__.__name__}") from None
+        return list(range(first, first + len(entries)))
 
     def _log_connection(self) -> sqlite3.Connection:
         """A second writer connection without fsync on commit, for `append(sync=False)`.

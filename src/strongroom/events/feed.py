@@ -1,0 +1,165 @@
+"""The change feed: every change of a vault object, numbered, written with the change itself.
+
+Writers (secrets now; keys and certificates the same way) call `write_with_events`
+in place of `SealedStore.write`: the sealed records and the feed entries go to
+storage in ONE transaction (`Storage.write_and_append`), so a change is never
+answered without its event, and an event never names a change that was rolled
+back. Each vault has its own stream, `changes/<vault key>`, numbered 1, 2, 3 ...
+without gaps; SQLite's single writer commits them in order, so a reader that
+sees number N has seen every number below it.
+
+Entries are plain JSON, not sealed: they hold only what Key Vault's Event Grid
+events hold (names, version ids, nbf/exp), never a value or a tag; the storage
+keys already carry the names in the clear.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Iterable
+
+from strongroom.barrier import SealedStore
+from strongroom.keyvault.vaults import Vault
+from strongroom.storage import Storage, Write
+
+STREAM_PREFIX = "changes/"
+OBJECT_TYPES = ("secret", "key", "certificate")
+
+
+class Change(str, Enum):
+    """What happened to the object. The first three are Azure's Event Grid events; the rest are ours."""
+
+    NEW_VERSION = "NewVersionCreated"
+    NEAR_EXPIRY = "NearExpiry"  # 30 days before exp (the certificates/keys scheduler records it)
+    EXPIRED = "Expired"
+    UPDATED = "Updated"  # attributes, tags or content type of a version changed
+    DELETED = "Deleted"  # soft-deleted
+    RECOVERED = "Recovered"
+    PURGED = "Purged"
+    RESTORED = "Restored"  # brought back from a backup blob
+
+    @property
+    def azure(self) -> bool:
+        """True for the types Key Vault itself publishes to Event Grid."""
+        return self in (Change.NEW_VERSION, Change.NEAR_EXPIRY, Change.EXPIRED)
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """One event to record: `object_type` is "secret", "key" or "certificate".
+
+    `version` is the version the change concerns (for deletes and purges, the
+    current one); `nbf`/`exp` are that version's Unix times, or None.
+    """
+
+    object_type: str
+    change: Change
+    name: str
+    version: str | None = None
+    nbf: int | None = None
+    exp: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.object_type not in OBJECT_TYPES:
+            raise ValueError(f"object_type must be one of {OBJECT_TYPES}, not {self.object_type!r}")
+        if not isinstance(self.change, Change):
+            raise ValueError(f"change must be a Change, not {self.change!r}")
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """A recorded event, as read back from the stream."""
+
+    seq: int
+    id: str
+    time: str  # RFC 3339 with microseconds, UTC
+    vault: str
+    vault_created: int
+    topic: str  # the vault's resource id
+    object_type: str
+    change: Change
+    name: str
+    version: str | None
+    nbf: int | None
+    exp: int | None
+
+
+def stream_name(vault: Vault) -> str:
+    return STREAM_PREFIX + vault.key
+
+
+def _event_time() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode(vault: Vault, change: ObjectChange) -> bytes:
+    """The stored form of one event (compact JSON, short keys: the feed is read far more than written)."""
+    record: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "t": _event_time(),
+        "v": vault.name,
+        "vc": vault.created,
+        "topic": vault.resource_id,
+        "ot": change.object_type,
+        "c": change.change.value,
+        "n": change.name,
+        "ver": change.version,
+        "nbf": change.nbf,
+        "exp": change.exp,
+    }
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(seq: int, raw: bytes) -> FeedEntry:
+    r = json.loads(raw)
+    return FeedEntry(
+        seq=seq,
+        id=r["id"],
+        time=r["t"],
+        vault=r["v"],
+        vault_created=int(r.get("vc") or 0),
+        topic=r["topic"],
+        object_type=r["ot"],
+        change=Change(r["c"]),
+        name=r["n"],
+        version=r.get("ver"),
+        nbf=r.get("nbf"),
+        exp=r.get("exp"),
+    )
+
+
+def write_with_events(
+    store: SealedStore, vault: Vault, changes: dict[str, bytes | None], events: Iterable[ObjectChange]
+) -> list[int]:
+    """Apply `changes` (plaintext records, sealed here as `SealedStore.write` seals them)
+    and append `events` to the vault's change feed, all in one durable transaction.
+
+    This is THE way to record a change of a secret, key or certificate. Call it
+    where you would call `store.write(changes)`; pass one ObjectChange per
+    object affected, e.g.
+
+        write_with_events(self.store, vault, {head_key: ..., version_key: ...},
+                          [ObjectChange("key", Change.NEW_VERSION, name, version, nbf, exp)])
+
+    Returns the events' sequence numbers in the vault's feed. Raises StorageError
+    (nothing written) like `store.write`. Never put a secret value, key material
+    or tags in an ObjectChange: feed entries are stored unsealed.
+    """
+    batch = [Write(k, None if v is None else store.barrier.seal(k, v)) for k, v in changes.items()]
+    entries = [encode(vault, e) for e in events]
+    return store.storage.write_and_append(batch, stream_name(vault), entries)
+
+
+def read(storage: Storage, vault: Vault, after: int = 0, limit: int | None = None) -> list[FeedEntry]:
+    """The vault's events with sequence numbers above `after`, oldest first."""
+    return [decode(seq, raw) for seq, raw in storage.read(stream_name(vault), after, limit)]
+
+
+def last_sequence(storage: Storage, vault: Vault) -> int:
+    """The newest sequence number of the vault's feed (0 while it is empty)."""
+    row = storage.last(stream_name(vault))
+    return 0 if row is None else row[0]
