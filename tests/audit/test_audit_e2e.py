@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sqlite3
+import ssl
 import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -110,16 +111,61 @@ def test_every_call_of_a_session_is_recorded_once_with_azure_fields(srv: Server,
     assert props["id"] == f"{srv.vault_url(VAULT)}/secrets/db-password"
     assert props["requestUri"].startswith(f"{srv.vault_url(VAULT)}/secrets/db-password/?api-version=")
     assert props["httpStatusCode"] == 200 and props["isRbacAuthorized"] is True
+    assert props["tlsVersion"] == "TLS1_3"
     assert props["clientInfo"].startswith("azsdk-python-keyvault-secrets/")
     assert props["appliedAssignmentId"] is None or isinstance(props["appliedAssignmentId"], str)
 
 
-def test_the_record_carries_the_response_request_id(srv: Server, credential):
-    r = httpx.get(f"{srv.vault_url(VAULT)}/secrets?api-version=7.6", headers=bearer(credential), verify=srv.ca)
+def test_a_denied_caller_is_recorded_with_its_claims(srv: Server):
+    """A principal the vault never granted anything: 403, recorded as Azure records a denial."""
+    sp = srv.cli_json("ad", "sp", "create-for-rbac", "--name", "audit-outsider")
+    outsider = ClientSecretCredential(
+        sp["tenant"], sp["appId"], sp["password"], authority=srv.url, disable_instance_discovery=True,
+        connection_verify=srv.ca,
+    )
+    cid = str(uuid.uuid4())
+    r = httpx.get(
+        f"{srv.vault_url(VAULT)}/secrets/db-password?api-version=7.6", verify=srv.ca,
+        headers={**bearer(outsider), "x-ms-client-request-id": cid},
+    )
+    assert r.status_code == 403
+    (rec,) = by_correlation(audit_list(srv, "--caller", sp["appId"]), cid)
+    assert (rec["operationName"], rec["resultType"], rec["resultSignature"]) == ("SecretGet", "Success", "Forbidden")
+    assert rec["properties"]["httpStatusCode"] == 403 and rec["properties"]["isRbacAuthorized"] is False
+    assert rec["identity"]["claim"]["appid"] == sp["appId"]
+    assert rec["resultDescription"].startswith("Caller is not authorized to perform action on resource.")
+    assert audit_list(srv, "--result", "Forbidden", "--caller", sp["appId"]) == [rec]
+
+
+def test_a_granted_caller_is_recorded_with_the_assignment_that_granted_it(srv: Server):
+    sp = srv.cli_json("ad", "sp", "create-for-rbac", "--name", "audit-reader")
+    vault_id = srv.cli_json("keyvault", "show", "--name", VAULT)["id"]
+    created = srv.cli_json(
+        "role", "assignment", "create", "--role", "Key Vault Secrets User", "--assignee", sp["appId"], "--scope", vault_id
+    )
+    reader = ClientSecretCredential(
+        sp["tenant"], sp["appId"], sp["password"], authority=srv.url, disable_instance_discovery=True,
+        connection_verify=srv.ca,
+    )
+    cid = str(uuid.uuid4())
+    r = httpx.get(
+        f"{srv.vault_url(VAULT)}/secrets/db-password?api-version=7.6", verify=srv.ca,
+        headers={**bearer(reader), "x-ms-client-request-id": cid},
+    )
     assert r.status_code == 200
-    (rec,) = [x for x in audit_list(srv, "--last", "1")]
+    (rec,) = by_correlation(audit_list(srv, "--caller", sp["appId"]), cid)
+    assert rec["properties"]["isRbacAuthorized"] is True
+    assert rec["properties"]["appliedAssignmentId"] in (created["id"], created["name"])
+
+
+def test_the_record_carries_the_response_request_id_and_tls_version(srv: Server, credential):
+    tls12 = ssl.create_default_context(cafile=srv.ca)
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    r = httpx.get(f"{srv.vault_url(VAULT)}/secrets?api-version=7.6", headers=bearer(credential), verify=tls12)
+    assert r.status_code == 200
+    (rec,) = audit_list(srv, "--last", "1")
     assert rec["properties"]["requestId"] == r.headers["x-ms-request-id"]
-    assert rec["operationName"] == "SecretList"
+    assert rec["operationName"] == "SecretList" and rec["properties"]["tlsVersion"] == "TLS1_2"
 
 
 def test_query_values_that_might_be_secret_are_masked(srv: Server, credential):

@@ -71,6 +71,7 @@ def serve(settings: Settings, on_ready=None) -> None:
             "ssl_keyfile": str(settings.state_dir / KEY_FILE),
             "ssl_version": ssl.PROTOCOL_TLS_SERVER,
             "ssl_ciphers": "ECDHE+AESGCM:ECDHE+CHACHA20",
+            "http": "strongroom.server.tls_scope:TLSScopeProtocol",  # the audit's tlsVersion
         }
     config = uvicorn.Config(
         "strongroom.server.app:app_from_env",
