@@ -23,6 +23,7 @@ from strongroom.keyvault.errors import KeyVaultError, vault_not_found
 from strongroom.server import identity_api, management_api, vault_api
 from strongroom.server import cluster_api, directory_api, graph_api
 from strongroom.server import access_policy_api, authorization_api
+from strongroom.server import events_api
 from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
 from strongroom.server.runtime import Runtime, build_runtime
@@ -180,7 +181,7 @@ def create_app(settings: Settings) -> HostRouter:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    vault = Starlette(routes=vault_api.routes, exception_handlers=EXCEPTION_HANDLERS)
+    vault = Starlette(routes=[*vault_api.routes, *events_api.routes], exception_handlers=EXCEPTION_HANDLERS)
     # Key Vault never redirects; Starlette's slash redirect sent get_secret("") (GET /secrets//) to the listing.
     vault.router.redirect_slashes = False
     control.state.runtime = vault.state.runtime = runtime

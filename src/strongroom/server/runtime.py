@@ -12,6 +12,7 @@ from strongroom.audit import AuditLog, AuditWriter
 from strongroom.authz import Authorizer, AuthzStore
 from strongroom.barrier import Barrier, SealedStore
 from strongroom.barrier.keyring import load_or_create_keyring
+from strongroom.events.watch import FeedWatcher
 from strongroom.identity.directory import Directory, Tenant
 from strongroom.identity.tokens import SigningKeys, TokenIssuer, TokenVerifier
 from strongroom.keyvault.backup import BackupSealer
@@ -42,6 +43,7 @@ class Runtime:
     vault_tokens: TokenVerifier
     management_tokens: TokenVerifier
     authorizer: Authorizer
+    feed_watcher: FeedWatcher | None = None  # notices new change-feed entries for event subscribers
     audit: AuditWriter | None = None  # None only where nothing is served (tools, unit tests)
     identity: IdentityServices | None = None  # token service, federation, local cluster, MSI endpoint
 
@@ -86,6 +88,7 @@ def build_runtime(settings: Settings) -> Runtime:
         directory=directory,
         vaults=VaultRegistry(store),
         secrets=SecretStore(store, BackupSealer(store)),
+        feed_watcher=FeedWatcher(storage),
         signing_keys=keys,
         issuer=token_issuer,
         vault_tokens=TokenVerifier(keys, iss, tenant.tenant_id, vault_audiences(settings)),
