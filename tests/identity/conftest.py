@@ -3,9 +3,11 @@ through the CLI as a user would, raw token requests, and a second instance with 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +15,11 @@ import httpx
 import jwt
 import pytest
 
+from strongroom.barrier import Barrier, SealedStore
+from strongroom.barrier.keyring import load_or_create_keyring
+from strongroom.issuer.cluster import LOCAL, Cluster
+from strongroom.settings import Settings
+from strongroom.storage import open_storage
 from tests.conftest import Server, start_server
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -129,6 +136,18 @@ def admin(server: Server) -> Admin:
     a = Admin(server)
     yield a
     a.http.close()
+
+
+@contextlib.contextmanager
+def local_cluster(server: Server) -> Iterator[Cluster]:
+    """The instance's cluster opened from its state dir, to mint tokens with its real key but chosen times
+    (as someone holding the master key could; a client could not)."""
+    storage = open_storage(Settings(state_dir=server.state_dir, port=server.port).storage)
+    try:
+        store = SealedStore(storage, Barrier(load_or_create_keyring(server.state_dir)))
+        yield Cluster(store, LOCAL, f"{server.url}/clusters/{LOCAL}")
+    finally:
+        storage.close()
 
 
 def assert_entra_error(response: httpx.Response, code: int, error: str = "invalid_client", status: int = 401) -> dict:

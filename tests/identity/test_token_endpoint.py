@@ -14,9 +14,16 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from strongroom.server.runtime import build_runtime
-from strongroom.settings import Settings
-from tests.identity.conftest import EXCHANGE, assert_entra_error, assertion_form, claims_of, token_request, unique, vault_scope
+from tests.identity.conftest import (
+    EXCHANGE,
+    assert_entra_error,
+    assertion_form,
+    claims_of,
+    local_cluster,
+    token_request,
+    unique,
+    vault_scope,
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +32,9 @@ def fed(admin):
 
 
 @pytest.fixture(scope="module")
-def rt(server):
-    """The instance's own runtime, to mint assertions with the cluster's real key but chosen times."""
-    runtime = build_runtime(Settings(state_dir=server.state_dir, port=server.port))
-    yield runtime
-    runtime.close()
+def cluster(server):
+    with local_cluster(server) as c:
+        yield c
 
 
 def test_federated_assertion_gets_a_token_with_the_identitys_claims(server, fed, admin):
@@ -115,26 +120,26 @@ def test_identity_without_federated_credentials_is_70025(server, fed, admin):
     assert bare in body["error_description"]
 
 
-def test_expired_assertion_is_700024(server, fed, rt):
-    token, _ = rt.identity.cluster.token(
+def test_expired_assertion_is_700024(server, fed, cluster):
+    token, _ = cluster.token(
         fed.namespace, fed.service_account, [EXCHANGE], duration=600, issued_at=int(time.time()) - 3600
     )
     body = assert_entra_error(token_request(server, assertion_form(server, fed.client_id, token)), 700024)
     assert "Client assertion is not within its valid time range" in body["error_description"]
 
 
-def test_assertion_from_the_future_is_700024(server, fed, rt):
-    token, _ = rt.identity.cluster.token(fed.namespace, fed.service_account, [EXCHANGE], issued_at=int(time.time()) + 3600)
+def test_assertion_from_the_future_is_700024(server, fed, cluster):
+    token, _ = cluster.token(fed.namespace, fed.service_account, [EXCHANGE], issued_at=int(time.time()) + 3600)
     assert_entra_error(token_request(server, assertion_form(server, fed.client_id, token)), 700024)
 
 
-def test_assertion_within_clock_skew_is_accepted(server, fed, rt):
-    token, _ = rt.identity.cluster.token(fed.namespace, fed.service_account, [EXCHANGE], issued_at=int(time.time()) + 60)
+def test_assertion_within_clock_skew_is_accepted(server, fed, cluster):
+    token, _ = cluster.token(fed.namespace, fed.service_account, [EXCHANGE], issued_at=int(time.time()) + 60)
     assert token_request(server, assertion_form(server, fed.client_id, token)).status_code == 200
 
 
-def test_assertion_living_longer_than_24_hours_is_700024(server, fed, rt):
-    key = rt.identity.cluster.keys.current
+def test_assertion_living_longer_than_24_hours_is_700024(server, fed, cluster):
+    key = cluster.keys.current
     t = int(time.time())
     claims = {"iss": fed.issuer, "sub": f"system:serviceaccount:{fed.namespace}:{fed.service_account}", "aud": [EXCHANGE],
               "iat": t, "nbf": t, "exp": t + 86400 + 3600}
@@ -143,12 +148,12 @@ def test_assertion_living_longer_than_24_hours_is_700024(server, fed, rt):
     assert "longer than 24 hours" in body["error_description"]
 
 
-def test_forged_signature_is_700027(server, fed, rt):
+def test_forged_signature_is_700027(server, fed, cluster):
     forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     t = int(time.time())
     claims = {"iss": fed.issuer, "sub": f"system:serviceaccount:{fed.namespace}:{fed.service_account}", "aud": [EXCHANGE],
               "iat": t, "nbf": t, "exp": t + 600}
-    for kid in (rt.identity.cluster.keys.current.kid, "no-such-kid"):
+    for kid in (cluster.keys.current.kid, "no-such-kid"):
         token = jwt.encode(claims, forger, algorithm="RS256", headers={"kid": kid})
         assert_entra_error(token_request(server, assertion_form(server, fed.client_id, token)), 700027)
 

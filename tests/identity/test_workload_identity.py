@@ -13,9 +13,7 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import WorkloadIdentityCredential
 
-from strongroom.server.runtime import build_runtime
-from strongroom.settings import Settings
-from tests.identity.conftest import EXCHANGE, claims_of, unique, vault_scope
+from tests.identity.conftest import EXCHANGE, claims_of, local_cluster, unique, vault_scope
 
 
 def credential(server, client_id: str, token_file, **kwargs) -> WorkloadIdentityCredential:
@@ -93,12 +91,9 @@ def test_wrong_issuer_reaches_the_sdk(server, admin, tmp_path):
 
 def test_expired_assertion_reaches_the_sdk(server, admin, tmp_path):
     fed = admin.federate()
-    rt = build_runtime(Settings(state_dir=server.state_dir, port=server.port))
-    try:
-        expired, _ = rt.identity.cluster.token(fed.namespace, fed.service_account, [EXCHANGE], duration=600,
-                                               issued_at=int(time.time()) - 7200)
-    finally:
-        rt.close()
+    with local_cluster(server) as cluster:
+        expired, _ = cluster.token(fed.namespace, fed.service_account, [EXCHANGE], duration=600,
+                                   issued_at=int(time.time()) - 7200)
     token_file = tmp_path / "token"
     token_file.write_text(expired)
     assert "AADSTS700024" in _error_of(server, fed.client_id, token_file)

@@ -57,7 +57,7 @@ def fic_json(p: Principal, fic: FederatedCredential) -> dict[str, Any]:
     }
 
 
-def _scope(rt: Runtime, request: Request) -> str:
+def _scope(request: Request) -> str:
     p = request.path_params
     base = f"/subscriptions/{p['subscription']}/resourceGroups/{p['rg']}/providers/{MI_TYPE}"
     return f"{base}/{p['name']}" if "name" in p else base
@@ -65,7 +65,7 @@ def _scope(rt: Runtime, request: Request) -> str:
 
 def _admin(request: Request, operation: str, verb: str) -> None:
     rt = runtime(request)
-    scope = _scope(rt, request)
+    scope = _scope(request)
     require_admin(request, operation, f"{MI_TYPE}/{verb}", scope, resource_id=scope)
     check_subscription(rt, request.path_params["subscription"])
 
