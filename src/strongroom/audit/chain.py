@@ -38,7 +38,11 @@ def record_hash(record: dict[str, Any]) -> str:
 
 def seal(event: dict[str, Any], seq: int, prev: str) -> tuple[bytes, str]:
     """The JSONL line (without newline) for `event` at position `seq`, and its hash."""
-    body = canonical(event)
+    return seal_body(canonical(event), seq, prev)
+
+
+def seal_body(body: bytes, seq: int, prev: str) -> tuple[bytes, str]:
+    """Like `seal`, for an event already serialised with `canonical`."""
     digest = _digest(seq, prev, body)
     chain = b',"chain":{"seq":%d,"prev":"%s","hash":"%s"}}' % (seq, prev.encode(), digest.encode())
     return (body[:-1] + chain if body != b"{}" else b"{" + chain[1:]), digest

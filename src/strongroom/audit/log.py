@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strongroom.audit.chain import GENESIS, Unreadable, parse, seal
+from strongroom.audit.chain import GENESIS, Unreadable, canonical, parse, seal_body
 from strongroom.storage import Storage, StorageError
 
 log = logging.getLogger("strongroom.audit")
@@ -287,10 +287,11 @@ class AuditLog:
             )
         return tail
 
-    def seal(self, events: list[dict[str, Any]], tail: Tail) -> Sealed:
+    def seal(self, bodies: list[bytes], tail: Tail) -> Sealed:
+        """Chain events serialised with `chain.canonical` onto the tail (no I/O)."""
         lines, prev = [], tail.hash
-        for i, event in enumerate(events, start=1):
-            line, prev = seal(event, tail.seq + i, prev)
+        for i, body in enumerate(bodies, start=1):
+            line, prev = seal_body(body, tail.seq + i, prev)
             lines.append(line)
         data = b"".join(line + b"\n" for line in lines)
         after = Tail(tail.seq + len(lines), prev, tail.size + len(data), tail.ino, tail.dev, lines[-1])
@@ -335,7 +336,7 @@ class AuditLog:
             return []
         if self._tail is None:
             self.adopt()
-        batch = self.seal(events, self.check())
+        batch = self.seal([canonical(e) for e in events], self.check())
         self.write(batch)
         try:
             self.commit(batch)

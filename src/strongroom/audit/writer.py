@@ -21,6 +21,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from strongroom.audit.chain import canonical
 from strongroom.audit.log import AuditLog, AuditSinkError
 
 log = logging.getLogger("strongroom.audit")
@@ -31,18 +32,22 @@ MAX_BATCH = 1024
 class AuditWriter:
     def __init__(self, audit_log: AuditLog) -> None:
         self.log = audit_log
-        self._pending: list[tuple[dict[str, Any], asyncio.Future]] = []
+        self._pending: list[tuple[bytes, asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
         self._closed = False
         self._io = ThreadPoolExecutor(1, thread_name_prefix="audit-fsync")
 
     async def write(self, event: dict[str, Any]) -> None:
-        """Return once `event` is durable in both sinks; raise AuditSinkError if it could not be."""
+        """Return once `event` is durable in both sinks; raise AuditSinkError if it could not be.
+
+        The event is serialised here, so one that cannot be (TypeError) fails alone, not its batch.
+        """
         if self._closed:
             raise AuditSinkError("the audit writer is stopped")
+        body = canonical(event)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        self._pending.append((event, fut))
+        self._pending.append((body, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
         await fut
@@ -52,7 +57,7 @@ class AuditWriter:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             error: Exception | None = None
             try:
-                await self._commit([event for event, _ in batch])
+                await self._commit([body for body, _ in batch])
             except Exception as exc:  # every failure fails the batch closed, never the flusher
                 error = exc if isinstance(exc, AuditSinkError) else AuditSinkError(f"{type(exc).__name__}: {exc}")
             for _, fut in batch:
@@ -63,11 +68,11 @@ class AuditWriter:
                 else:
                     fut.set_exception(error)
 
-    async def _commit(self, events: list[dict[str, Any]]) -> None:
+    async def _commit(self, bodies: list[bytes]) -> None:
         loop = asyncio.get_running_loop()
         if not self.log.ready:  # not opened yet, or out of step: take the chain over again
             await loop.run_in_executor(self._io, self.log.adopt)
-        batch = self.log.seal(events, self.log.check())
+        batch = self.log.seal(bodies, self.log.check())
         self.log.write(batch)
         try:
             await loop.run_in_executor(self._io, self.log.commit, batch)

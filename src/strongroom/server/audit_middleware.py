@@ -47,14 +47,17 @@ class AuditMiddleware:
         async def record(status: int, description: str) -> bool:
             facts = scope[SCOPE_KEY]
             duration_ms = int((time.perf_counter() - started) * 1000)
-            ev = audit_event.build(
-                facts, scope, status=status, started=started_wall, duration_ms=duration_ms, description=description
-            )
             try:
+                ev = audit_event.build(
+                    facts, scope, status=status, started=started_wall, duration_ms=duration_ms, description=description
+                )
                 await self.writer.write(ev)
                 return True
             except AuditSinkError as exc:
                 self._log_failure(exc)
+                return False
+            except Exception as exc:  # a record that cannot be built or serialised is not written either
+                self._log_failure(AuditSinkError(f"the audit record could not be built: {type(exc).__name__}"))
                 return False
 
         async def refuse() -> None:
