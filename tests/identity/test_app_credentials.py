@@ -15,8 +15,9 @@ from datetime import datetime, timedelta, timezone
 import jwt
 import msal
 import pytest
-from azure.core.exceptions import ClientAuthenticationError
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.identity import CertificateCredential, ClientSecretCredential
+from azure.keyvault.secrets import SecretClient
 from cryptography.hazmat.primitives import serialization
 
 from strongroom.identity.certs import self_signed
@@ -181,3 +182,21 @@ def test_app_delete_removes_the_app_and_its_credentials(server):
     assert_entra_error(token_request(server, form), 700016, "unauthorized_client", 400)
     with pytest.raises(ClientAuthenticationError):
         secret_credential(server, out["tenant"], out["appId"], out["password"]).get_token(vault_scope(server))
+
+
+def test_create_for_rbac_with_role_and_scopes_can_read_only_there(server, vault):
+    vault_id = server.cli("keyvault", "show", "--name", vault, "--query", "id", "-o", "tsv").stdout.strip()
+    granted, other = unique("rbac-granted"), unique("rbac-other")
+    for name in (granted, other):
+        server.cli("keyvault", "secret", "set", "--vault-name", vault, "--name", name, "--value", "v-" + name)
+    out = server.cli_json("ad", "sp", "create-for-rbac", "--name", unique("ci-app"), "--role", "Key Vault Secrets User",
+                          "--scopes", f"{vault_id}/secrets/{granted}")
+    assert sorted(out) == ["appId", "displayName", "password", "tenant"]
+    cred = secret_credential(server, out["tenant"], out["appId"], out["password"])
+    client = SecretClient(server.vault_url(vault), cred, connection_verify=server.ca)
+    assert client.get_secret(granted).value == "v-" + granted
+    with pytest.raises(HttpResponseError) as denied:
+        client.get_secret(other)
+    assert denied.value.status_code == 403
+    alone = server.cli("ad", "sp", "create-for-rbac", "--name", unique("half"), "--role", "Key Vault Secrets User", check=False)
+    assert alone.returncode == 1 and "--scopes" in alone.stderr

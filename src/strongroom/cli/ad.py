@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import tempfile
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from strongroom.cli.client import CLIError, Client
 from strongroom.cli.common import ServerOpt, StateDirOpt, client
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
+from strongroom.cli.role import API_VERSION as AUTHZ_API_VERSION
+from strongroom.cli.role import AUTHZ, resolve_role
 from strongroom.identity.certs import CertificateError, load_certificate, self_signed
 
 app = typer.Typer(help="App registrations and service principals (az ad).", no_args_is_help=True)
@@ -113,6 +116,17 @@ def _credentials(
     return {"password": _reset_password(c, app_obj, years, append, display_name)}
 
 
+def _assign_roles(c: Client, app_id: str, role: str, scopes: list[str]) -> None:
+    """az's --role/--scopes: one assignment of `role` per scope for the new service principal."""
+    principal_id = c.graph("GET", f"/v1.0/servicePrincipals/{app_id}")["id"]
+    for scope in scopes:
+        scope = scope.rstrip("/")
+        role_def = resolve_role(c, role, scope)
+        print(f"Creating '{role}' role assignment under scope '{scope}'", file=sys.stderr)
+        body = {"properties": {"roleDefinitionId": role_def["id"], "principalId": principal_id, "principalType": "ServicePrincipal"}}
+        c.arm("PUT", f"{scope}/{AUTHZ}/roleAssignments/{uuid.uuid4()}", params={"api-version": AUTHZ_API_VERSION}, json=body)
+
+
 # -- ad sp -------------------------------------------------------------------------------------
 
 
@@ -122,6 +136,8 @@ def create_for_rbac(
     cert: CertOpt = None,
     create_cert: CreateCertOpt = False,
     years: YearsOpt = 1,
+    role: Annotated[str | None, typer.Option("--role", help="Role to assign at each of --scopes (none by default).")] = None,
+    scopes: Annotated[list[str] | None, typer.Option("--scopes", help="Space-separated scopes for --role.")] = None,
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,
     output: OutputOpt = OutputFormat.json,
@@ -129,9 +145,11 @@ def create_for_rbac(
 ) -> None:
     """Create an app registration and its service principal with a password (or certificate) credential.
 
-    Grant it access afterwards with `strongroom role assignment create --assignee <appId> ...`. Running it
-    again with the same --name resets the credentials of the existing app, as az does.
+    With --role and --scopes it is also assigned that role at each scope (az makes no assignment otherwise).
+    Running it again with the same --name resets the credentials of the existing app, as az does.
     """
+    if bool(role) != bool(scopes):
+        raise CLIError("usage error: To create role assignments, specify both --role and --scopes.", "InvalidArgumentValue")
     c = client(state_dir, server)
     name = name or datetime.now().strftime("azure-cli-%Y-%m-%d-%H-%M-%S")
     found = c.graph("GET", "/v1.0/applications", params={"$filter": f"displayName eq '{_quote(name)}'"})["value"]
@@ -141,6 +159,8 @@ def create_for_rbac(
     else:
         app_obj = c.graph("POST", "/v1.0/applications", json={"displayName": name})
     creds = _credentials(c, app_obj, cert=cert, create_cert=create_cert, years=years, append=False)
+    if role and scopes:
+        _assign_roles(c, app_obj["appId"], role, scopes)
     print(CREDENTIALS_WARNING, file=sys.stderr)
     result = {"appId": app_obj["appId"], "displayName": app_obj["displayName"], **creds, "tenant": c.tenant_id or c.metadata()["tenantId"]}
     emit(dict(sorted(result.items())), output, query)

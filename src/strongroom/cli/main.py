@@ -38,7 +38,7 @@ secret.app.command("access-review")(keyvault_access.access_review)
 
 # Flags that take several space-separated values, as az's do (`--tags a=1 b=2`).
 MULTI_VALUE_FLAGS = {"--tags"}
-MULTI_VALUE_FLAGS |= {"--audiences", "--annotations"}  # identity federated-credential, cluster serviceaccount
+MULTI_VALUE_FLAGS |= {"--audiences", "--annotations", "--scopes"}  # identity federated-credential, cluster serviceaccount, ad sp create-for-rbac
 MULTI_VALUE_FLAGS |= {  # keyvault set-policy, role assignment delete --ids
     "--secret-permissions", "--key-permissions", "--certificate-permissions", "--storage-permissions", "--ids",
 }
