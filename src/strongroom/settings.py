@@ -21,6 +21,8 @@ class Settings:
     insecure_http: bool = False
     default_vault: str | None = None
     log_level: str = "info"
+    # Per-vault request limits (server/throttle.py); off only for benchmarks.
+    throttle: bool = True
     # CA files trusted (besides the system CAs and this instance's own CA) when fetching the
     # OIDC metadata of federated issuers, e.g. an on-prem cluster's private CA.
     issuer_ca_files: list[str] = field(default_factory=list)

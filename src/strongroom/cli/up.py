@@ -44,6 +44,9 @@ def up(
     insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Plain HTTP (benchmarks, behind a TLS proxy).")] = False,
     default_vault: Annotated[str | None, typer.Option("--default-vault", help="Vault served at localhost/127.0.0.1.")] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    no_throttle: Annotated[
+        bool, typer.Option("--no-throttle", help="No per-vault request limits (benchmarks); see docs/performance.md.")
+    ] = False,
     issuer_ca_file: Annotated[
         list[Path] | None,
         typer.Option("--issuer-ca-file", exists=True, dir_okay=False, resolve_path=True,
@@ -64,6 +67,7 @@ def up(
         insecure_http=insecure_http,
         default_vault=default_vault.lower() if default_vault else None,
         log_level=log_level,
+        throttle=not no_throttle,
         issuer_ca_files=[str(p) for p in issuer_ca_file or []],
     )
     os.umask(0o077)

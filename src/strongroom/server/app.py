@@ -27,6 +27,7 @@ from strongroom.server import events_api
 from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
 from strongroom.server.runtime import Runtime, build_runtime
+from strongroom.server.throttle import Throttled
 from strongroom.settings import Settings
 from strongroom.storage import StorageError
 
@@ -59,6 +60,11 @@ async def instance_metadata(request: Request) -> Response:
 async def keyvault_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KeyVaultError)
     return error_response(exc)
+
+
+async def throttled(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Throttled)
+    return error_response(exc, headers={"Retry-After": str(exc.retry_after)})
 
 
 async def entra_error(request: Request, exc: Exception) -> Response:
@@ -94,6 +100,7 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    Throttled: throttled,
     KeyVaultError: keyvault_error,
     EntraError: entra_error,
     vault_api.Unauthenticated: unauthenticated,

@@ -19,6 +19,7 @@ from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.secrets import SecretStore
 from strongroom.keyvault.vaults import VaultRegistry
 from strongroom.server.identity_runtime import IdentityServices, build_identity
+from strongroom.server.throttle import Throttle
 from strongroom.settings import Settings
 from strongroom.storage import Storage, open_storage
 
@@ -46,6 +47,7 @@ class Runtime:
     feed_watcher: FeedWatcher | None = None  # notices new change-feed entries for event subscribers
     audit: AuditWriter | None = None  # None only where nothing is served (tools, unit tests)
     identity: IdentityServices | None = None  # token service, federation, local cluster, MSI endpoint
+    throttle: Throttle | None = None  # per-vault request limits; None when `up --no-throttle`
 
     @property
     def vault_audiences(self) -> list[str]:
@@ -96,4 +98,5 @@ def build_runtime(settings: Settings) -> Runtime:
         authorizer=Authorizer(tenant.admin_object_id, AuthzStore(store)),
         identity=build_identity(settings, store, directory, token_issuer, vault_audiences(settings) + MANAGEMENT_AUDIENCES),
         audit=AuditWriter(AuditLog(settings.state_dir, storage)),
+        throttle=Throttle(settings.workers) if settings.throttle else None,
     )

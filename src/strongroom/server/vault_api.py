@@ -76,6 +76,8 @@ def begin(request: Request, operation: str, object_name: str | None = None) -> V
         version = request.path_params.get("version")
         object_url = f"{base_url}/{collection}/{object_name}" + (f"/{version}" if version else "")
     audit.begin(request.scope, operation, resource_id=vault.resource_id, object_url=object_url, vault=vault.name)
+    if rt.throttle is not None:  # before the token is checked: a flood of bad tokens costs its sender the quota too
+        rt.throttle.check(vault, operation)
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -1,0 +1,131 @@
+"""Per-vault request limits, as Key Vault's service limits: beyond them, 429 Throttled.
+
+Azure allows each vault 300 "creates" (SecretSet, key create/import, certificate
+import) and 4,000 other transactions per 10 seconds; a request beyond the limit gets
+429 with the `Throttled` error, and throttled requests do not count toward the limit.
+Strongroom adds a `Retry-After` header (seconds), which Azure omits.
+
+Per vault, the limits can be changed with vault tags (settable through the ARM vault
+PUT, e.g. `strongroom keyvault create --name kv1 --tags strongroom-reads-per-10s=20000`):
+`strongroom-reads-per-10s` and `strongroom-creates-per-10s`, positive integers; a tag
+that is not one is ignored. `strongroom up --no-throttle` turns limits off for the
+whole instance (benchmarks).
+
+Each worker process keeps its own windows and allows limit / workers of the traffic
+(at least 1): the kernel spreads connections across workers, so the instance allows
+about the vault's limit without any shared state on the hot path. A skewed spread of
+connections can throttle a little early; it never allows more than the limit.
+
+The window slides in one-second steps (see SlidingWindow).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+from strongroom.keyvault.errors import KeyVaultError
+from strongroom.keyvault.vaults import Vault
+
+WINDOW = 10.0
+READS_PER_WINDOW = 4000
+CREATES_PER_WINDOW = 300
+READS_TAG = "strongroom-reads-per-10s"
+CREATES_TAG = "strongroom-creates-per-10s"
+
+# Operations Azure counts as "creates"; every other vault transaction counts as a read.
+CREATE_OPERATIONS = frozenset({"SecretSet", "KeyCreate", "KeyImport", "CertificateImport"})
+
+THROTTLED_MESSAGE = (
+    "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"
+)
+
+
+class Throttled(KeyVaultError):
+    """429 with Azure's body; `retry_after` (whole seconds) becomes the Retry-After header."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, "Throttled", THROTTLED_MESSAGE)
+        self.retry_after = retry_after
+
+
+class SlidingWindow:
+    """Admissions in the last WINDOW seconds, counted in one-second buckets.
+
+    O(1) memory per vault and kind; any 10 seconds allow the limit (plus at most what
+    one bucket's edge lets through), with no burst of twice the limit at a boundary as
+    fixed windows have; and the wait for room is known to the second (Retry-After <= 10).
+    """
+
+    __slots__ = ("counts", "last", "total")
+
+    BUCKETS = 10
+    WIDTH = WINDOW / BUCKETS
+
+    def __init__(self) -> None:
+        self.counts = [0] * self.BUCKETS
+        self.last = 0  # the bucket index (time // WIDTH) counts were last advanced to
+        self.total = 0
+
+    def _advance(self, index: int) -> None:
+        if index - self.last >= self.BUCKETS:
+            self.counts = [0] * self.BUCKETS
+            self.total = 0
+        else:
+            for i in range(self.last + 1, index + 1):
+                self.total -= self.counts[i % self.BUCKETS]
+                self.counts[i % self.BUCKETS] = 0
+        self.last = max(self.last, index)
+
+    def admit(self, now: float, limit: int) -> float | None:
+        """Count and admit one request (None), or refuse it: seconds until one would be admitted."""
+        index = int(now // self.WIDTH)
+        self._advance(index)
+        if self.total + 1 <= limit:
+            self.counts[index % self.BUCKETS] += 1
+            self.total += 1
+            return None
+        # Buckets leave the window oldest first; room appears when enough of them have.
+        need, freed = self.total + 1 - limit, 0
+        for i in range(index - self.BUCKETS + 1, index + 1):
+            freed += self.counts[i % self.BUCKETS]
+            if freed >= need:
+                return (i + self.BUCKETS) * self.WIDTH - now
+        return WINDOW  # unreachable while total counts the buckets
+
+
+def _tag_limit(vault: Vault, tag: str, default: int) -> int:
+    raw = vault.tags.get(tag) if vault.tags else None
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return default
+    return value if value > 0 else default
+
+
+class Throttle:
+    """The limits of every vault this worker serves."""
+
+    def __init__(self, workers: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+        self.workers = max(1, workers)
+        self.clock = clock
+        self._windows: dict[tuple[str, bool], SlidingWindow] = {}
+
+    def limit(self, vault: Vault, create: bool) -> int:
+        """This worker's share of the vault's limit for the kind of request."""
+        total = _tag_limit(vault, CREATES_TAG, CREATES_PER_WINDOW) if create else _tag_limit(vault, READS_TAG, READS_PER_WINDOW)
+        return max(1, total // self.workers)
+
+    def check(self, vault: Vault, operation: str) -> None:
+        """Admit the request or raise Throttled (the refused request is not counted)."""
+        create = operation in CREATE_OPERATIONS
+        key = (vault.key, create)
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = SlidingWindow()
+        wait = window.admit(self.clock(), self.limit(vault, create))
+        if wait is not None:
+            raise Throttled(max(1, math.ceil(wait)))
