@@ -10,7 +10,7 @@ ARGS ?=
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev clean
+.PHONY: run test install install-dev clean bench
 
 # A venv whose creation failed half-way (Debian without python3-venv leaves one without pip) is
 # removed, so the next run does not mistake it for a working one.
@@ -37,6 +37,18 @@ run: install
 
 test: install-dev
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# Strongroom against OpenBao on this machine (bench/): ARGS='--quick' for a short run.
+# wrk comes from Debian when missing (as root, or through sudo).
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): pyproject.toml | $(BIN)/pip
+	$(BIN)/pip install --quiet -e '.[bench]'
+	@touch $@ $(STAMP)
+
+bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
+	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .strongroom .pytest_cache .hypothesis
