@@ -21,7 +21,7 @@ from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 app = typer.Typer(help="The audit log: Azure AuditEvent records, hash-chained.", no_args_is_help=True)
 
 StorageOpt = Annotated[
-    str | None, typer.Option("--storage", envvar="STRONGROOM_STORAGE", help="Storage URL if not the default.")
+    str | None, typer.Option("--storage", help="Storage URL if not the default (as given to `strongroom up`).")
 ]
 
 
