@@ -59,13 +59,14 @@ def records(state: Path) -> list[dict]:
 def test_only_audited_handlers_are_recorded_and_errors_carry_their_message(stack):
     state, app = stack
     ok, denied, health = run(
-        app, ("/secret", {"x-ms-client-request-id": "c1"}), ("/secret?deny=1", {}), ("/healthz", {})
+        app, ("/secret", {"x-ms-client-request-id": "c1"}), ("/secret?deny=1", {"client-request-id": "c2"}), ("/healthz", {})
     )
     assert (ok.status_code, denied.status_code, health.status_code) == (200, 403, 200)
     assert ok.json()["value"] == SECRET and denied.json()["error"]["code"] == "Forbidden"
     got = sorted(records(state), key=lambda r: r["properties"]["httpStatusCode"])
     assert [(r["operationName"], r["resultSignature"]) for r in got] == [("SecretGet", "OK"), ("SecretGet", "Forbidden")]
-    assert got[0]["correlationId"] == "c1" and got[1]["resultDescription"] == "Caller is not authorized."
+    assert got[0]["correlationId"] == "c1" and got[1]["correlationId"] == "c2"  # MSAL's name for it
+    assert got[1]["resultDescription"] == "Caller is not authorized."
     assert SECRET not in (state / "audit.jsonl").read_text()
 
 

@@ -88,7 +88,7 @@ def request_uri(scheme: str, host: str, raw_path: bytes, pairs: list[tuple[str, 
     return _clip(uri)
 
 
-_WANTED = frozenset({b"host", b"user-agent", b"x-ms-client-request-id"})
+_WANTED = frozenset({b"host", b"user-agent", b"x-ms-client-request-id", b"client-request-id"})
 
 
 def _headers(headers: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
@@ -150,7 +150,8 @@ def build(
         "resultDescription": _clip(description),
         "durationMs": duration_ms,
         "callerIpAddress": client[0] if client else "",
-        "correlationId": _clip(headers.get(b"x-ms-client-request-id", "")),
+        # MSAL names the same header client-request-id on token requests.
+        "correlationId": _clip(headers.get(b"x-ms-client-request-id") or headers.get(b"client-request-id", "")),
         "identity": {"claim": identity_claims(facts.get("caller"))},
         "properties": properties,
     }
