@@ -304,11 +304,13 @@ def test_delete_then_purge(client: SecretClient):
 
 def test_backup_and_restore(client: SecretClient):
     name = _unique("backup")
-    v1 = client.set_secret(name, "one", tags={"t": "1"})
-    v2 = client.set_secret(name, "two", content_type="text/plain")
+    first, second = f"first-{uuid.uuid4().hex}", f"second-{uuid.uuid4().hex}"
+    v1 = client.set_secret(name, first, tags={"t": "1"})
+    v2 = client.set_secret(name, second, content_type="text/plain")
     blob = client.backup_secret(name)
     assert isinstance(blob, bytes) and len(blob) > 32
-    assert b"one" not in blob and b"two" not in blob  # opaque, not a plaintext dump
+    # Opaque, not a plaintext dump (values long enough that random bytes cannot match by chance).
+    assert first.encode() not in blob and second.encode() not in blob
 
     # Restoring over a live name conflicts.
     with pytest.raises(ResourceExistsError) as info:
@@ -327,8 +329,8 @@ def test_backup_and_restore(client: SecretClient):
     assert restored.version == v2.properties.version
     assert restored.id == v2.id
     assert restored.content_type == "text/plain"
-    assert client.get_secret(name).value == "two"
-    assert client.get_secret(name, v1.properties.version).value == "one"
+    assert client.get_secret(name).value == second
+    assert client.get_secret(name, v1.properties.version).value == first
     assert client.get_secret(name, v1.properties.version).properties.tags == {"t": "1"}
 
     with pytest.raises(ResourceNotFoundError):

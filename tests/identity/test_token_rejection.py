@@ -14,6 +14,7 @@ import json
 import ssl
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,8 +24,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from strongroom.identity.tokens import MAX_SKEW
-from strongroom.server.runtime import Runtime, build_runtime
+from strongroom.barrier import Barrier, Keyring, SealedStore
+from strongroom.barrier.keyring import master_key_path
+from strongroom.identity.directory import Directory, Tenant
+from strongroom.identity.tokens import MAX_SKEW, SigningKeys, TokenIssuer
+from strongroom.server.runtime import token_issuer_url
+from strongroom.storage import open_storage
 from strongroom.settings import Settings
 
 MISSING_TOKEN = {"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer or PoP token."}}
@@ -39,11 +44,28 @@ def compact(header: dict[str, Any], claims: dict[str, Any]) -> str:
     return b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
 
 
+@dataclass
+class ServerKeys:
+    """The running server's token signing side, opened read-only from its state dir.
+
+    Not a whole Runtime: that would also open an audit writer beside the server's own.
+    """
+
+    settings: Settings
+    tenant: Tenant
+    signing_keys: SigningKeys
+    issuer: TokenIssuer
+
+
 @pytest.fixture(scope="module")
-def rt(server) -> Runtime:
-    runtime = build_runtime(Settings(state_dir=server.state_dir, port=server.port))
-    yield runtime
-    runtime.close()
+def rt(server):
+    settings = Settings(state_dir=server.state_dir, port=server.port)
+    storage = open_storage(settings.storage)
+    store = SealedStore(storage, Barrier(Keyring.load(master_key_path(settings.state_dir))))
+    tenant = Directory(store).tenant()
+    keys = SigningKeys(store)
+    yield ServerKeys(settings, tenant, keys, TokenIssuer(keys, token_issuer_url(settings, tenant.tenant_id), tenant.tenant_id))
+    storage.close()
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +82,16 @@ def probe(server, vault):
 
 
 @pytest.fixture(scope="module")
-def challenge(server, rt: Runtime) -> str:
+def challenge(server, rt: ServerKeys) -> str:
     return f'Bearer authorization="{server.url}/{rt.tenant.tenant_id}", resource="https://vault.localhost:{server.port}"'
 
 
 @pytest.fixture(scope="module")
-def kid(rt: Runtime) -> str:
+def kid(rt: ServerKeys) -> str:
     return rt.signing_keys.current.kid
 
 
-def good_claims(rt: Runtime, **overrides: Any) -> dict[str, Any]:
+def good_claims(rt: ServerKeys, **overrides: Any) -> dict[str, Any]:
     """Claims the server would issue to its admin for this vault's audience."""
     t = int(time.time())
     claims = {
@@ -89,7 +111,7 @@ def good_claims(rt: Runtime, **overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
-def server_signed(rt: Runtime, claims: dict[str, Any], alg: str = "RS256") -> str:
+def server_signed(rt: ServerKeys, claims: dict[str, Any], alg: str = "RS256") -> str:
     key = rt.signing_keys.current
     return jwt.encode(claims, key.private, algorithm=alg, headers={"kid": key.kid, "typ": "JWT"})
 
@@ -144,7 +166,7 @@ def test_alg_none(rt, probe, challenge, kid):
         assert_unauthorized(probe(f"Bearer {token}"), challenge, token)
 
 
-def _hs256(rt: Runtime, kid: str, secret: bytes) -> str:
+def _hs256(rt: ServerKeys, kid: str, secret: bytes) -> str:
     signing_input = compact({"alg": "HS256", "typ": "JWT", "kid": kid}, good_claims(rt))
     sig = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64url(sig)}"
@@ -235,7 +257,7 @@ def test_flipped_signature_and_payload_bytes(rt, probe, challenge):
 MARGIN = 60  # well clear of the skew window either way
 
 
-def _claims_cases(rt: Runtime) -> dict[str, dict[str, Any]]:
+def _claims_cases(rt: ServerKeys) -> dict[str, dict[str, Any]]:
     t = int(time.time())
     return {
         "expired": good_claims(rt, iat=t - 7200, nbf=t - 7200, exp=t - MAX_SKEW - MARGIN),
