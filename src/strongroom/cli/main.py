@@ -14,6 +14,8 @@ from strongroom.cli import ad, cluster, identity
 from strongroom.cli.client import CLIError
 from strongroom.cli.common import complete_three_state_flags
 from strongroom.cli.up import up
+from strongroom.cli.mount import mount as mount_cmd
+from strongroom.cli.run import run as run_cmd
 
 app = typer.Typer(
     help="Strongroom: Azure Key Vault, workload identity and the Secrets Store CSI provider, self-hosted.",
@@ -22,6 +24,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("up")(up)
+app.command("mount")(mount_cmd)
+app.command("run")(run_cmd)
 keyvault.app.add_typer(secret.app, name="secret")
 app.add_typer(keyvault.app, name="keyvault")
 app.add_typer(admin.app, name="admin")

@@ -17,12 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 
 from strongroom.storage import Storage, StorageError
 
 log = logging.getLogger("strongroom.events")
 
 DEFAULT_INTERVAL = 0.05
+
+_WATCHERS: "weakref.WeakSet[FeedWatcher]" = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """The server is shutting down: wake every waiter and let the event streams end.
+
+    Called on the event loop by the server's graceful shutdown; without it an
+    open stream would hold the shutdown until its timeout.
+    """
+    for watcher in list(_WATCHERS):
+        watcher.close()
 
 
 class FeedWatcher:
@@ -34,6 +47,13 @@ class FeedWatcher:
         self._waiting: dict[str, int] = {}
         self._task: asyncio.Task | None = None
         self._failing = False
+        self.closing = False
+        _WATCHERS.add(self)
+
+    def close(self) -> None:
+        self.closing = True
+        for grew in self._grew.values():
+            grew.set()
 
     def _read_last(self, stream: str) -> int | None:
         try:
@@ -58,6 +78,8 @@ class FeedWatcher:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             while self._last[stream] <= seq:
+                if self.closing:
+                    return False
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return False

@@ -167,6 +167,7 @@ def create_app(settings: Settings) -> HostRouter:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         task = asyncio.create_task(_purge_loop(runtime))
+        events_api.end_streams_on_exit_signals()  # open event streams must not hold a shutdown
         try:
             yield
         finally:

@@ -23,7 +23,10 @@ operation `EventSubscribe`.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import threading
 import time
 from typing import AsyncIterator
 
@@ -36,7 +39,7 @@ from strongroom.authz import Caller
 from strongroom.events.feed import decode, last_sequence, stream_name
 from strongroom.events.schema import all_event_types, event_type, to_event_grid
 from strongroom.events.visibility import Visibility
-from strongroom.events.watch import FeedWatcher
+from strongroom.events.watch import FeedWatcher, close_all
 from strongroom.identity.tokens import TokenError
 from strongroom.keyvault.errors import bad_parameter
 from strongroom.keyvault.vaults import Vault
@@ -113,7 +116,7 @@ async def subscribe(request: Request) -> Response:
     async def events() -> AsyncIterator[bytes]:
         nonlocal position
         yield f"retry: {RETRY_MS}\n\n".encode()
-        while time.time() < expires:
+        while time.time() < expires and not watcher.closing:  # closing: the server is shutting down
             rows = rt.storage.read(stream, position, BATCH)
             if rows:
                 current = rt.vaults.get(vault.name)  # access policies and deletion, fresh for each batch
@@ -143,6 +146,29 @@ async def subscribe(request: Request) -> Response:
         media_type="text/event-stream; charset=utf-8",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", SEQUENCE_HEADER: str(position)},
     )
+
+
+def end_streams_on_exit_signals() -> None:
+    """On SIGTERM/SIGINT, end the open event streams at once, then let the server's own handler run.
+
+    uvicorn waits for in-flight responses before it stops, and an event stream
+    never completes by itself, so without this a connected agent would hold
+    every shutdown to its 30 s timeout. Call from the app's startup, on the
+    event loop: uvicorn has installed its handlers by then (in every worker),
+    and restores them itself when it stops.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+
+        def handler(signum: int, frame: object, previous: object = previous) -> None:
+            loop.call_soon_threadsafe(close_all)
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 routes = [Route(EVENTS_PATH, subscribe, methods=["GET"])]
