@@ -73,7 +73,7 @@ def _with_delay(w: load.Workload, delay_ms: float) -> load.Workload:
 class Probe:
     """A slow client beside a load: the latency of each of its requests that the server admitted."""
 
-    def __init__(self, url: str, w: load.Workload, interval: float = 0.05, ca_file: str | None = None) -> None:
+    def __init__(self, url: str, w: load.Workload, interval: float = 0.02, ca_file: str | None = None) -> None:
         self.u = urlsplit(url)
         self.w = w
         self.interval = interval

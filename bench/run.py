@@ -67,6 +67,7 @@ class Config:
     generator: str = "wrk"
     scenarios: list[str] = field(default_factory=lambda: list(SCENARIOS))
     overload: bool = True
+    agent: bool = True
     quick: bool = False
     out: Path | None = None
 
@@ -247,6 +248,8 @@ class Bench:
             }
             if mode == "http" and cfg.overload:
                 self.overload()
+            if mode == "tls" and cfg.agent:
+                self.agent()
         finally:
             if bare is not None:
                 bare.stop()
@@ -271,6 +274,25 @@ class Bench:
             w = target.login() if target is self.sr else target.login_workload(self.sr.reader.sa_token)
             return measure(target.pid, target.url, w, self.s, ca)
         raise ValueError(f"unknown scenario {name}")
+
+    # -- the agent side: mount and rotation (TLS only: federation needs an https issuer) --------
+
+    def agent(self) -> None:
+        from bench.agent_scenarios import mount_scenario, rotation_scenario
+
+        if not agent_available():
+            self.results["agent"] = {"mount": "not yet", "rotation": "not yet"}
+            return
+        d = self.workdir / "agent"
+        d.mkdir(exist_ok=True)
+        names = [f"{SPREAD}{i}" for i in range(min(10, self.cfg.secrets))]
+        m = mount_scenario(self.sr, d, names, mounts=5 if self.cfg.quick else 20)
+        self.log.info(f"mount --once of {m['objects']} objects: p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms "
+                      f"(as a process {m['process_p50_ms']:.0f} ms)")
+        r = rotation_scenario(self.sr, d, rotations=10 if self.cfg.quick else 100)
+        self.log.info(f"rotation: --watch p50 {r['watch']['p50_ms']:.0f} ms p99 {r['watch']['p99_ms']:.0f} ms; "
+                      f"run p50 {r['run']['p50_ms']:.0f} ms p99 {r['run']['p99_ms']:.0f} ms")
+        self.results["agent"] = {"mount": m, "rotation": r}
 
     # -- overload: twice the saturating concurrency, limits on ---------------------------------
 
@@ -305,8 +327,10 @@ class Bench:
 
 
 def agent_available() -> bool:
-    p = subprocess.run([sys.executable, "-m", "strongroom.cli.main", "mount", "--help"], capture_output=True, timeout=60)
-    return p.returncode == 0
+    """`strongroom mount` and `strongroom run` exist (the agent side landed)."""
+    return all(
+        subprocess.run([sys.executable, "-m", "strongroom.cli.main", cmd, "--help"], capture_output=True, timeout=60).returncode == 0
+        for cmd in ("mount", "run"))
 
 
 def meta(cfg: Config) -> dict[str, Any]:
@@ -366,6 +390,7 @@ def parse(argv: list[str] | None) -> Config:
     p.add_argument("--writes", type=int, help="how many secrets the write scenario writes new versions of")
     p.add_argument("--no-tls", action="store_true", help="skip the TLS pass")
     p.add_argument("--no-overload", action="store_true")
+    p.add_argument("--no-agent", action="store_true", help="skip scenarios 5 and 6 (mount, rotation)")
     p.add_argument("--only", choices=["all", "strongroom"], default="all")
     p.add_argument("--scenarios", help=f"comma-separated subset of {','.join(SCENARIOS)}")
     p.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
@@ -380,6 +405,7 @@ def parse(argv: list[str] | None) -> Config:
             setattr(cfg, k, getattr(a, k))
     cfg.tls = cfg.tls and not a.no_tls
     cfg.overload = not a.no_overload
+    cfg.agent = not a.no_agent
     cfg.only_strongroom = a.only == "strongroom"
     if a.scenarios:
         cfg.scenarios = [s for s in a.scenarios.split(",") if s]
@@ -404,9 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bench.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
-    result["agent"] = {"mount": "not yet", "rotation": "not yet", "csi_default_poll_s": CSI_DEFAULT_POLL_S} \
-        if not agent_available() else {"mount": "not yet (harness scenario pending)", "rotation": "not yet",
-                                        "csi_default_poll_s": CSI_DEFAULT_POLL_S}
+    result.setdefault("agent", {"mount": "needs the TLS pass", "rotation": "needs the TLS pass"})
+    result["agent"]["csi_default_poll_s"] = CSI_DEFAULT_POLL_S
     result["meta"]["load_average_at_end"] = os.getloadavg()
     out = cfg.out or RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if cfg.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
