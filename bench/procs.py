@@ -66,6 +66,22 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
+def pss_bytes(pids: list[int]) -> int:
+    """Proportional set size: shared pages (libraries, copy-on-write) divided among the processes
+    sharing them, so a multi-process server's sum is not inflated as summed RSS is."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+    return total
+
+
 @dataclass
 class Usage:
     cpu_s: float

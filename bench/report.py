@@ -106,9 +106,10 @@ def table(result: dict[str, Any]) -> None:
     if rss:
         label = f"RSS, {rss['secrets']:,} secrets x {rss['versions']} versions (idle)"
         t.add_row(label, SR, "", "", "", "", "", _f(rss["strongroom_mb"]), "",
-                  f"target < 150 MB: {_verdict(rss['strongroom_mb'] < 150)}")
+                  f"target < 150 MB: {_verdict(rss['strongroom_mb'] < 150)}; {rss.get('strongroom_processes', '?')} processes "
+                  f"(supervisor + workers), PSS {_f(rss.get('strongroom_pss_mb'))} MB")
         if "openbao_mb" in rss:
-            t.add_row("", OB, "", "", "", "", "", _f(rss["openbao_mb"]), "", "")
+            t.add_row("", OB, "", "", "", "", "", _f(rss["openbao_mb"]), "", f"PSS {_f(rss.get('openbao_pss_mb'))} MB")
     st = ex.get("startup", {})
     if st:
         first, restart = st.get("strongroom_first_start_s"), st.get("strongroom_restart_s")

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from bench import load, report
 from bench.measure import Probe, Run, Settings, measure, paced
-from bench.procs import rss_bytes, tree
+from bench.procs import pss_bytes, rss_bytes, tree
 from bench.strongroom_target import NAMESPACE, Strongroom
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -209,9 +209,12 @@ class Bench:
         self.log.info(f"populated {cfg.secrets:,} secrets x {cfg.versions} versions + {cfg.writes:,} in each system "
                       f"in {time.monotonic() - t0:.0f} s")
         time.sleep(1.0)
-        rss = {"strongroom_mb": rss_bytes(tree(self.sr.pid)) / 2**20}
+        sr_pids = tree(self.sr.pid)
+        rss = {"strongroom_mb": rss_bytes(sr_pids) / 2**20, "strongroom_pss_mb": pss_bytes(sr_pids) / 2**20,
+               "strongroom_processes": len(sr_pids)}
         if self.ob is not None:
-            rss["openbao_mb"] = rss_bytes(tree(self.ob.pid)) / 2**20
+            ob_pids = tree(self.ob.pid)
+            rss["openbao_mb"], rss["openbao_pss_mb"] = rss_bytes(ob_pids) / 2**20, pss_bytes(ob_pids) / 2**20
         rss["secrets"], rss["versions"] = cfg.secrets, cfg.versions
         self.results["extras"]["idle_rss_after_populate"] = rss
 
