@@ -124,6 +124,10 @@ def test_bad_invocations_say_what_to_fix(server, seed, spc_file, tmp_path):
     proc = agent_once(server, "mount", "--spc", str(spc_file), "--namespace", seed.namespace,
                       "--service-account", "nobody-here", "--target", str(tmp_path / "m"))
     assert proc.returncode == 1 and "serviceaccount create" in proc.stderr
+    vault_spc = tmp_path / "vault-spc.yaml"
+    vault_spc.write_text(spc_file.read_text().replace("provider: azure", "provider: vault"))
+    proc = agent_once(server, *mount_args(vault_spc, seed, tmp_path / "m"))
+    assert proc.returncode == 1 and "--provider-socket" in proc.stderr
 
 
 def _metrics(port: int) -> str:
@@ -172,3 +176,29 @@ def test_watch_rotates_within_a_second_and_a_revoked_role_stops_updates(server, 
         assert proc.wait(timeout=15) == 0  # a clean exit on SIGTERM
     assert read(target / "db-password") == kept  # the files stay after the agent stops
     assert "after-revocation" not in log.read_text()
+
+
+def test_polling_catches_what_the_feed_does_not_show(server, seed, admin_credential, tmp_path):
+    """A role that may read values but not metadata gets no events; the poll still rotates the files."""
+    subscription = server.cli("keyvault", "show", "--name", seed.vault, "--query", "id", "-o", "tsv").stdout.split("/")[2]
+    role = unique("Value reader ")
+    server.cli("role", "definition", "create", "--role-definition", json.dumps({
+        "Name": role, "Description": "getSecret only", "Actions": [],
+        "DataActions": ["Microsoft.KeyVault/vaults/secrets/getSecret/action"],
+        "AssignableScopes": [f"/subscriptions/{subscription}"],
+    }))
+    w = federate(server, seed.vault, seed.rg, seed.namespace, role=role)
+    spc = tmp_path / "spc.yaml"
+    spc.write_text(spc_yaml(w))
+    target, log = tmp_path / "mnt", tmp_path / "agent.log"
+    proc = agent(server, *mount_args(spc, w, target, "--watch", "--rotation-poll-interval", "1s"), log=log)
+    try:
+        wait_until(lambda: (target / "db-password").exists() and "subscribed" in log.read_text(), timeout=20)
+        value = unique("polled-")
+        SecretClient(server.vault_url(seed.vault), admin_credential, connection_verify=server.ca).set_secret("db-password", value)
+        wait_until(lambda: read(target / "db-password") == value, timeout=10)
+        wait_until(lambda: "rotated (poll)" in log.read_text())
+        assert "NewVersionCreated" not in log.read_text()  # no event reached this caller
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0

@@ -32,6 +32,7 @@ log = logging.getLogger("strongroom.agent")
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 TOKEN_SECONDS = 3600
+IN_PROCESS_PROVIDERS = ("azure", "strongroom")  # SecretProviderClasses the built-in provider reads
 
 
 def parse_go_duration(value: str, flag: str) -> float:
@@ -160,6 +161,12 @@ def build_mounter(opts: AgentOptions, target: Path, status_file: Path | None):  
             f"SecretProviderClass {spc.name} is in namespace {declared}, not {opts.namespace}: the driver looks it up in "
             "the pod's namespace", "SecretProviderClassNotFound",
         )
+    if not opts.provider_socket and spc.provider not in IN_PROCESS_PROVIDERS:
+        raise CLIError(
+            f"SecretProviderClass {spc.name} is for provider {spc.provider!r}; the provider in this process serves "
+            f"{' and '.join(IN_PROCESS_PROVIDERS)} classes. Hint: run that provider and pass its socket with --provider-socket.",
+            "FailedToLookupProviderGRPCClient",
+        )
     config = provider_config(opts)
     provider = SocketProvider(opts.provider_socket) if opts.provider_socket else InProcessProvider(config)
     pod = Pod(opts.pod_name or default_pod_name(), opts.namespace, opts.service_account)
@@ -201,6 +208,8 @@ def start_feed(mounter, rotator, config, stop: threading.Event):  # -> FeedClien
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the agent's own
+    if logging.getLogger().level >= logging.INFO:
+        logging.getLogger("strongroom.csi").setLevel(logging.WARNING)  # the agent logs each change itself
 
 
 def stop_on_signals(stop: threading.Event) -> None:
