@@ -23,6 +23,8 @@ class Settings:
     log_level: str = "info"
     # Per-vault request limits (server/throttle.py); off only for benchmarks.
     throttle: bool = True
+    # Dev mode (`up --dev`): the time-shift endpoints and a lifecycle pass every second.
+    dev: bool = False
     # CA files trusted (besides the system CAs and this instance's own CA) when fetching the
     # OIDC metadata of federated issuers, e.g. an on-prem cluster's private CA.
     issuer_ca_files: list[str] = field(default_factory=list)

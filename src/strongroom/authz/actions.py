@@ -63,6 +63,86 @@ _POLICY_FOR_ACTION: dict[str, str] = {
 }
 
 
+KEYS = "Microsoft.KeyVault/vaults/keys"
+KEY_ROTATION_POLICIES = "Microsoft.KeyVault/vaults/keyrotationpolicies"
+CERTIFICATES = "Microsoft.KeyVault/vaults/certificates"
+CERTIFICATE_CAS = "Microsoft.KeyVault/vaults/certificatecas"
+CERTIFICATE_CONTACTS = "Microsoft.KeyVault/vaults/certificatecontacts"
+
+# operation (the audit's operationName) -> (RBAC data action, access-policy permission), per the
+# REST reference's "This operation requires the keys/... permission" and the RBAC data actions.
+# Reading a key (get, list, versions, deleted ones, attestation) is keys/read, as in Azure.
+_KEYS: dict[str, tuple[str, str]] = {
+    "KeyCreate": (f"{KEYS}/create/action", "keys/create"),
+    "KeyImport": (f"{KEYS}/import/action", "keys/import"),
+    "KeyGet": (f"{KEYS}/read", "keys/get"),
+    "KeyList": (f"{KEYS}/read", "keys/list"),
+    "KeyListVersions": (f"{KEYS}/read", "keys/list"),
+    "KeyUpdate": (f"{KEYS}/update/action", "keys/update"),
+    "KeyDelete": (f"{KEYS}/delete", "keys/delete"),
+    "KeyGetDeleted": (f"{KEYS}/read", "keys/get"),
+    "KeyListDeleted": (f"{KEYS}/read", "keys/list"),
+    "KeyRecover": (f"{KEYS}/recover/action", "keys/recover"),
+    "KeyPurge": (f"{KEYS}/purge/action", "keys/purge"),
+    "KeyBackup": (f"{KEYS}/backup/action", "keys/backup"),
+    "KeyRestore": (f"{KEYS}/restore/action", "keys/restore"),
+    "KeyEncrypt": (f"{KEYS}/encrypt/action", "keys/encrypt"),
+    "KeyDecrypt": (f"{KEYS}/decrypt/action", "keys/decrypt"),
+    "KeyWrap": (f"{KEYS}/wrap/action", "keys/wrapKey"),
+    "KeyUnwrap": (f"{KEYS}/unwrap/action", "keys/unwrapKey"),
+    "KeySign": (f"{KEYS}/sign/action", "keys/sign"),
+    "KeyVerify": (f"{KEYS}/verify/action", "keys/verify"),
+    "KeyRelease": (f"{KEYS}/release/action", "keys/release"),
+    "KeySecureWrap": (f"{KEYS}/wrap/action", "keys/wrapKey"),
+    "KeySecureUnwrap": (f"{KEYS}/unwrap/action", "keys/unwrapKey"),
+    "KeyRotate": (f"{KEYS}/rotate/action", "keys/rotate"),
+    "KeyRotationPolicyGet": (f"{KEY_ROTATION_POLICIES}/read", "keys/getrotationpolicy"),
+    "KeyRotationPolicySet": (f"{KEY_ROTATION_POLICIES}/write", "keys/setrotationpolicy"),
+    "KeyGetAttestation": (f"{KEYS}/read", "keys/get"),
+    # Vaults define no rng data action (Managed HSM's is managedHsm/rng/action); reading keys stands in.
+    "KeyGetRandomBytes": (f"{KEYS}/read", "keys/get"),
+}
+KEY_ACTIONS: dict[str, str] = {op: a for op, (a, _) in _KEYS.items()}
+KEY_POLICY_PERMISSIONS: dict[str, str] = {op: p for op, (_, p) in _KEYS.items()}
+
+_CERTIFICATES: dict[str, tuple[str, str]] = {
+    "CertificateCreate": (f"{CERTIFICATES}/create/action", "certificates/create"),
+    "CertificateImport": (f"{CERTIFICATES}/import/action", "certificates/import"),
+    "CertificateGet": (f"{CERTIFICATES}/read", "certificates/get"),
+    "CertificateList": (f"{CERTIFICATES}/read", "certificates/list"),
+    "CertificateListVersions": (f"{CERTIFICATES}/read", "certificates/list"),
+    "CertificateUpdate": (f"{CERTIFICATES}/update/action", "certificates/update"),
+    "CertificateDelete": (f"{CERTIFICATES}/delete", "certificates/delete"),
+    "CertificateGetDeleted": (f"{CERTIFICATES}/read", "certificates/get"),
+    "CertificateListDeleted": (f"{CERTIFICATES}/read", "certificates/list"),
+    "CertificateRecover": (f"{CERTIFICATES}/recover/action", "certificates/recover"),
+    "CertificatePurge": (f"{CERTIFICATES}/purge/action", "certificates/purge"),
+    "CertificateBackup": (f"{CERTIFICATES}/backup/action", "certificates/backup"),
+    "CertificateRestore": (f"{CERTIFICATES}/restore/action", "certificates/restore"),
+    "CertificatePolicyGet": (f"{CERTIFICATES}/read", "certificates/get"),
+    "CertificatePolicyUpdate": (f"{CERTIFICATES}/update/action", "certificates/update"),
+    "CertificatePendingGet": (f"{CERTIFICATES}/read", "certificates/get"),
+    "CertificatePendingUpdate": (f"{CERTIFICATES}/update/action", "certificates/update"),
+    "CertificatePendingDelete": (f"{CERTIFICATES}/update/action", "certificates/update"),
+    "CertificatePendingMerge": (f"{CERTIFICATES}/create/action", "certificates/create"),
+    "CertificateContactsGet": (f"{CERTIFICATES}/read", "certificates/managecontacts"),
+    "CertificateContactsSet": (f"{CERTIFICATE_CONTACTS}/write", "certificates/managecontacts"),
+    "CertificateContactsDelete": (f"{CERTIFICATE_CONTACTS}/write", "certificates/managecontacts"),
+    "CertificateIssuerGet": (f"{CERTIFICATE_CAS}/read", "certificates/getissuers"),
+    "CertificateIssuersList": (f"{CERTIFICATE_CAS}/read", "certificates/listissuers"),
+    "CertificateIssuerSet": (f"{CERTIFICATE_CAS}/write", "certificates/setissuers"),
+    "CertificateIssuerUpdate": (f"{CERTIFICATE_CAS}/write", "certificates/setissuers"),
+    "CertificateIssuerDelete": (f"{CERTIFICATE_CAS}/delete", "certificates/deleteissuers"),
+}
+CERTIFICATE_ACTIONS: dict[str, str] = {op: a for op, (a, _) in _CERTIFICATES.items()}
+CERTIFICATE_POLICY_PERMISSIONS: dict[str, str] = {op: p for op, (_, p) in _CERTIFICATES.items()}
+
+# Callers that know only a key or certificate action get the permission of its first operation.
+for _table in (_KEYS, _CERTIFICATES):
+    for _action, _permission in _table.values():
+        _POLICY_FOR_ACTION.setdefault(_action, _permission)
+
+
 def policy_permission_for(action: str) -> str | None:
     return _POLICY_FOR_ACTION.get(action)
 

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from strongroom.cli import admin, keyvault, secret
+from strongroom.cli import certificate, key, timeshift
 from strongroom.cli import audit as audit_cli
 from strongroom.cli import provider as provider_cli
 from strongroom.cli import keyvault_access, role
@@ -27,6 +28,9 @@ app.command("up")(up)
 app.command("mount")(mount_cmd)
 app.command("run")(run_cmd)
 keyvault.app.add_typer(secret.app, name="secret")
+keyvault.app.add_typer(key.app, name="key")
+keyvault.app.add_typer(certificate.app, name="certificate")
+admin.app.command("time-shift")(timeshift.time_shift)
 app.add_typer(keyvault.app, name="keyvault")
 app.add_typer(admin.app, name="admin")
 app.add_typer(audit_cli.app, name="audit")
@@ -42,6 +46,7 @@ secret.app.command("access-review")(keyvault_access.access_review)
 
 # Flags that take several space-separated values, as az's do (`--tags a=1 b=2`).
 MULTI_VALUE_FLAGS = {"--tags"}
+MULTI_VALUE_FLAGS |= {"--ops"}  # keyvault key create|import|set-attributes
 MULTI_VALUE_FLAGS |= {"--audiences", "--annotations", "--scopes"}  # identity federated-credential, cluster serviceaccount, ad sp create-for-rbac
 MULTI_VALUE_FLAGS |= {  # keyvault set-policy, role assignment delete --ids
     "--secret-permissions", "--key-permissions", "--certificate-permissions", "--storage-permissions", "--ids",

@@ -28,6 +28,8 @@ def _banner(settings: Settings, admin: dict) -> None:
     console.print(f"  cluster issuer (local)            {settings.authority}/clusters/local")
     console.print(f"  IDENTITY_ENDPOINT                 {settings.authority}/msi/token")
     console.print(f"  IDENTITY_HEADER is in             {(settings.state_dir / 'identity-header').resolve()}")
+    if settings.dev:
+        console.print("  dev mode                          time shift: strongroom admin time-shift --days N [--vault-name V]")
     console.print("Quickstart (in another shell):")
     console.print("  .venv/bin/strongroom keyvault create --name kv1")
     console.print("  .venv/bin/strongroom keyvault secret set --vault-name kv1 --name db-password --value s3cret")
@@ -44,6 +46,10 @@ def up(
     insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Plain HTTP (benchmarks, behind a TLS proxy).")] = False,
     default_vault: Annotated[str | None, typer.Option("--default-vault", help="Vault served at localhost/127.0.0.1.")] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    dev: Annotated[
+        bool,
+        typer.Option("--dev", help="Dev mode: time-shift endpoints (test certificate renewal), lifecycle checks every second."),
+    ] = False,
     no_throttle: Annotated[
         bool, typer.Option("--no-throttle", help="No per-vault request limits (benchmarks); see docs/performance.md.")
     ] = False,
@@ -68,6 +74,7 @@ def up(
         default_vault=default_vault.lower() if default_vault else None,
         log_level=log_level,
         throttle=not no_throttle,
+        dev=dev,
         issuer_ca_files=[str(p) for p in issuer_ca_file or []],
     )
     os.umask(0o077)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets as pysecrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterator
 
 from strongroom.barrier import SealedStore
@@ -36,7 +36,8 @@ from strongroom.keyvault.validation import (
     check_unixtime,
 )
 from strongroom.keyvault.vaults import DAY, Vault
-from strongroom.util.clock import now
+from strongroom.keyvault.managed import managed_by_key_vault
+from strongroom.util.clock import vault_now
 
 MAX_PAGE = 25
 
@@ -135,16 +136,38 @@ class SecretStore:
             raise secret_not_found(name)
         return head
 
-    def get(self, vault: Vault, name: str, version: str = "") -> SecretVersion:
-        """The value of a version (the current one when `version` is empty)."""
+    def get(self, vault: Vault, name: str, version: str = "", out_content_type: str | None = None) -> SecretVersion:
+        """The value of a version (the current one when `version` is empty).
+
+        `out_content_type` (GetSecret's outContentType) converts a certificate's
+        PKCS#12 secret to PEM; any other combination answers the value as stored.
+        """
         check_object_name(name)
+        if out_content_type not in (None, "", "application/x-pkcs12", "application/x-pem-file"):
+            raise bad_parameter(
+                f"The outContentType '{out_content_type}' is not valid. Valid values: application/x-pkcs12, application/x-pem-file."
+            )
         head = self._live_head(vault, name)
         sv = self._version(vault, name, version or head.current)
         if sv is None:
             raise secret_not_found(name, version)
         if not sv.enabled:
             raise KeyVaultError(403, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled")
+        if sv.managed and out_content_type == "application/x-pem-file" and sv.content_type == "application/x-pkcs12":
+            from strongroom.keyvault.x509build import pfx_to_pem
+
+            pem = pfx_to_pem(sv.value)
+            if pem is not None:
+                return replace(sv, value=pem, content_type="application/x-pem-file")
         return sv
+
+    def _refuse_managed(self, vault: Vault, head: SecretHead | None, operation: str) -> None:
+        """A certificate's backing secret changes only through its certificate, as in Key Vault."""
+        if head is None:
+            return
+        current = self._version(vault, head.name, head.current)
+        if current is not None and current.managed:
+            raise managed_by_key_vault(operation, "SecretManagedByKeyVault")
 
     def head_and_version(self, vault: Vault, name: str) -> tuple[SecretHead, SecretVersion]:
         head = self._head(vault, name)
@@ -244,7 +267,8 @@ class SecretStore:
                 "in this state, the secret can only be recovered or purged.",
                 "ObjectIsDeletedButRecoverable",
             )
-        t = now()
+        self._refuse_managed(vault, head, "set")
+        t = vault_now(vault.key)
         enabled = check_bool(attrs.get("enabled"), "enabled")
         sv = SecretVersion(
             name=head.name if head else name,
@@ -279,6 +303,8 @@ class SecretStore:
         sv = self._version(vault, name, version or head.current)
         if sv is None:
             raise secret_not_found(name, version)
+        if sv.managed:
+            raise managed_by_key_vault("update", "SecretManagedByKeyVault")
         attrs = body.get("attributes") or {}
         if not isinstance(attrs, dict):
             raise bad_parameter("'attributes' must be an object.")
@@ -292,7 +318,7 @@ class SecretStore:
             sv.nbf = check_unixtime(attrs["nbf"], "nbf")
         if "exp" in attrs:
             sv.exp = check_unixtime(attrs["exp"], "exp")
-        sv.updated = now()
+        sv.updated = vault_now(vault.key)
         write_with_events(
             self.store, vault, {_version_key(vault, name, sv.version): records.dump(asdict(sv))}, [_event(Change.UPDATED, sv)]
         )
@@ -303,7 +329,8 @@ class SecretStore:
         head = self._live_head(vault, name)
         sv = self._version(vault, name, head.current)
         assert sv is not None
-        head.deleted = now()
+        self._refuse_managed(vault, head, "delete")
+        head.deleted = vault_now(vault.key)
         head.scheduled_purge = head.deleted + vault.retention_days * DAY
         write_with_events(self.store, vault, {_head_key(vault, name): records.dump(asdict(head))}, [_event(Change.DELETED, sv)])
         return head, sv
@@ -314,12 +341,15 @@ class SecretStore:
         if head is None or head.deleted is None:
             raise secret_not_found(name)
         head, sv = self.get_deleted(vault, name)
+        self._refuse_managed(vault, head, "recover")
         head.deleted = head.scheduled_purge = None
         write_with_events(self.store, vault, {_head_key(vault, name): records.dump(asdict(head))}, [_event(Change.RECOVERED, sv)])
         return sv
 
     def purge(self, vault: Vault, name: str, *, scheduled: bool = False) -> None:
         head, sv = self.get_deleted(vault, name)
+        if not scheduled:
+            self._refuse_managed(vault, head, "purge")
         if vault.purge_protection and not scheduled:
             raise KeyVaultError(
                 403,
@@ -335,7 +365,7 @@ class SecretStore:
 
     def purge_expired(self, vault: Vault) -> int:
         """Purge deleted secrets whose scheduled purge date has passed."""
-        t = now()
+        t = vault_now(vault.key)
         due = []
         for _, raw in self._scan(f"secrets/{vault.key}/", None):
             head = SecretHead(**records.json_load(raw))
@@ -350,6 +380,7 @@ class SecretStore:
     def backup(self, vault: Vault, name: str) -> str:
         check_object_name(name)
         head = self._live_head(vault, name)
+        self._refuse_managed(vault, head, "backup")
         versions = [
             records.json_load(raw)
             for _, raw in self._scan(f"secretversions/{vault.key}/{name.lower()}/", None)

@@ -173,8 +173,10 @@ class VaultRegistry:
                 "VaultPurgeProtected",
                 f"Vault '{name}' has purge protection enabled; it is purged automatically on its scheduled purge date.",
             )
-        changes: dict[str, bytes | None] = {_vault_key(name): None}
-        for prefix in (f"secrets/{vault.key}/", f"secretversions/{vault.key}/"):
+        changes: dict[str, bytes | None] = {_vault_key(name): None, f"certcontacts/{vault.key}": None}
+        prefixes = ("secrets", "secretversions", "keys", "keysversions", "keypolicies", "certs", "certsversions",
+                    "certpolicies", "certops", "certissuers", "lifecycle")
+        for prefix in (f"{p}/{vault.key}/" for p in prefixes):
             for key, _ in self.store.storage.scan(prefix):
                 changes[key] = None
         self.store.write(changes)

@@ -21,14 +21,15 @@ def secret_attributes(sv: SecretVersion, vault: Vault) -> dict[str, Any]:
     return attrs
 
 
-def _common(sv: SecretVersion, vault: Vault, out: dict[str, Any]) -> dict[str, Any]:
+def _common(sv: SecretVersion, vault: Vault, out: dict[str, Any], base_url: str = "") -> dict[str, Any]:
     if sv.content_type is not None:
         out["contentType"] = sv.content_type
     out["attributes"] = secret_attributes(sv, vault)
     if sv.tags:
         out["tags"] = sv.tags
     if sv.kid:
-        out["kid"] = sv.kid
+        # A certificate's backing secret stores its key id relative to the vault (the URL is the caller's).
+        out["kid"] = base_url + sv.kid if sv.kid.startswith("/") else sv.kid
     if sv.managed:
         out["managed"] = True
     return out
@@ -36,7 +37,7 @@ def _common(sv: SecretVersion, vault: Vault, out: dict[str, Any]) -> dict[str, A
 
 def secret_bundle(sv: SecretVersion, vault: Vault, base_url: str) -> dict[str, Any]:
     out: dict[str, Any] = {"value": sv.value, "id": f"{base_url}/secrets/{sv.name}/{sv.version}"}
-    _common(sv, vault, out)
+    _common(sv, vault, out, base_url)
     if sv.previous_version:
         out["previousVersion"] = sv.previous_version
     return out
@@ -44,7 +45,7 @@ def secret_bundle(sv: SecretVersion, vault: Vault, base_url: str) -> dict[str, A
 
 def secret_item(sv: SecretVersion, vault: Vault, base_url: str, versioned: bool = False) -> dict[str, Any]:
     ident = f"{base_url}/secrets/{sv.name}" + (f"/{sv.version}" if versioned else "")
-    return _common(sv, vault, {"id": ident})
+    return _common(sv, vault, {"id": ident}, base_url)
 
 
 def _deleted_fields(head: SecretHead, base_url: str, out: dict[str, Any]) -> dict[str, Any]:

@@ -23,17 +23,22 @@ from strongroom.keyvault.errors import KeyVaultError, vault_not_found
 from strongroom.server import identity_api, management_api, vault_api
 from strongroom.server import cluster_api, directory_api, graph_api
 from strongroom.server import access_policy_api, authorization_api
+from strongroom.server import certificates_api, keys_api
 from strongroom.server import events_api
 from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
 from strongroom.server.runtime import Runtime, build_runtime
+from strongroom.server import dev_api
+from strongroom.server.scheduler import Scheduler
 from strongroom.server.throttle import Throttled
 from strongroom.settings import Settings
 from strongroom.storage import StorageError
 
 log = logging.getLogger("strongroom.server")
 
-DATA_PLANE_PREFIXES = ("/secrets", "/deletedsecrets")
+DATA_PLANE_PREFIXES = (
+    "/secrets", "/deletedsecrets", "/keys", "/deletedkeys", "/rng", "/certificates", "/deletedcertificates",
+)
 PURGE_INTERVAL = 60.0
 
 
@@ -157,6 +162,8 @@ async def _purge_loop(runtime: Runtime) -> None:
         try:
             for vault in runtime.vaults.list():
                 await asyncio.to_thread(runtime.secrets.purge_expired, vault)
+                await asyncio.to_thread(runtime.keys.purge_expired, vault)
+                await asyncio.to_thread(runtime.certificates.purge_expired, vault)
         except Exception as exc:  # keep the loop alive; the next round retries
             log.warning("scheduled purge failed: %s", type(exc).__name__)
 
@@ -167,11 +174,14 @@ def create_app(settings: Settings) -> HostRouter:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         task = asyncio.create_task(_purge_loop(runtime))
+        scheduler = app.state.scheduler = Scheduler(runtime)  # key rotation, certificate renewal, expiry events
+        scheduler.start()
         events_api.end_streams_on_exit_signals()  # open event streams must not hold a shutdown
         try:
             yield
         finally:
             task.cancel()
+            await scheduler.stop()
             runtime.close()
 
     control = Starlette(
@@ -185,11 +195,16 @@ def create_app(settings: Settings) -> HostRouter:
             *cluster_api.routes,
             *authorization_api.routes,
             *access_policy_api.routes,
+            *certificates_api.control_routes,
+            *dev_api.routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    vault = Starlette(routes=[*vault_api.routes, *events_api.routes], exception_handlers=EXCEPTION_HANDLERS)
+    vault = Starlette(
+        routes=[*vault_api.routes, *events_api.routes, *keys_api.routes, *certificates_api.routes],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
     # Key Vault never redirects; Starlette's slash redirect sent get_secret("") (GET /secrets//) to the listing.
     vault.router.redirect_slashes = False
     control.state.runtime = vault.state.runtime = runtime

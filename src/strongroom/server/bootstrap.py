@@ -12,6 +12,7 @@ from strongroom.identity.msi import ensure_header
 from strongroom.identity.tokens import SigningKeys
 from strongroom.issuer.cluster import LOCAL, Cluster
 from strongroom.keyvault.backup import BackupSealer
+from strongroom.keyvault.private_ca import PrivateCA
 from strongroom.server.tls import ensure_certificates
 from strongroom.settings import Settings
 from strongroom.storage import open_storage
@@ -49,6 +50,7 @@ def bootstrap(settings: Settings) -> dict:
         Cluster(store, LOCAL, "").ensure()  # the local cluster's own signing key, separate from the Entra one
         ensure_header(state)  # IDENTITY_HEADER of the managed-identity endpoint
         BackupSealer(store)  # creates the instance backup key before any worker starts
+        PrivateCA.ensure(store)  # the `Strongroom` certificate issuer's CA, likewise made once
         admin_path = state / ADMIN_FILE
         tenant = directory.tenant()
         if tenant is None:

@@ -16,6 +16,9 @@ from strongroom.events.watch import FeedWatcher
 from strongroom.identity.directory import Directory, Tenant
 from strongroom.identity.tokens import SigningKeys, TokenIssuer, TokenVerifier
 from strongroom.keyvault.backup import BackupSealer
+from strongroom.keyvault.certificates import CertificateStore
+from strongroom.keyvault.keys import KeyStore
+from strongroom.keyvault import private_ca
 from strongroom.keyvault.secrets import SecretStore
 from strongroom.keyvault.vaults import VaultRegistry
 from strongroom.server.identity_runtime import IdentityServices, build_identity
@@ -39,6 +42,8 @@ class Runtime:
     directory: Directory
     vaults: VaultRegistry
     secrets: SecretStore
+    keys: KeyStore
+    certificates: CertificateStore
     signing_keys: SigningKeys
     issuer: TokenIssuer
     vault_tokens: TokenVerifier
@@ -82,6 +87,8 @@ def build_runtime(settings: Settings) -> Runtime:
     keys = SigningKeys(store)
     iss = token_issuer_url(settings, tenant.tenant_id)
     token_issuer = TokenIssuer(keys, iss, tenant.tenant_id)
+    backups = BackupSealer(store)
+    key_store = KeyStore(store, backups)
     return Runtime(
         settings=settings,
         storage=storage,
@@ -89,7 +96,9 @@ def build_runtime(settings: Settings) -> Runtime:
         tenant=tenant,
         directory=directory,
         vaults=VaultRegistry(store),
-        secrets=SecretStore(store, BackupSealer(store)),
+        secrets=SecretStore(store, backups),
+        keys=key_store,
+        certificates=CertificateStore(store, backups, key_store, private_ca.loader(store)),
         feed_watcher=FeedWatcher(storage),
         signing_keys=keys,
         issuer=token_issuer,

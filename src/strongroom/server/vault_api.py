@@ -64,7 +64,21 @@ def unauthorized_response(rt: Runtime, message: str) -> JSON:
     )
 
 
-def begin(request: Request, operation: str, object_name: str | None = None) -> VaultCall:
+def begin(
+    request: Request,
+    operation: str,
+    object_name: str | None = None,
+    *,
+    kind: str = "secrets",
+    actions: dict[str, str] = SECRET_ACTIONS,
+    permissions: dict[str, str] = SECRET_POLICY_PERMISSIONS,
+) -> VaultCall:
+    """Audit facts, token, api-version and authorization for one data-plane call.
+
+    `kind` is the object collection ("secrets", "keys", "certificates": ids and RBAC
+    scopes are `/{kind}/{name}`); `actions`/`permissions` map the operation to its RBAC
+    data action and access-policy permission.
+    """
     rt = runtime(request)
     vault: Vault = request.scope["strongroom.vault"]
     # Audit facts first, so a request refused below (401, 403, 400) is recorded too.
@@ -73,7 +87,7 @@ def begin(request: Request, operation: str, object_name: str | None = None) -> V
     base_url = f"{request.scope['scheme']}://{host}"
     object_url = base_url + "/"
     if object_name:
-        collection = "deletedsecrets" if request.scope["path"].startswith("/deletedsecrets") else "secrets"
+        collection = f"deleted{kind}" if request.scope["path"].startswith(f"/deleted{kind}") else kind
         version = request.path_params.get("version")
         object_url = f"{base_url}/{collection}/{object_name}" + (f"/{version}" if version else "")
     audit.begin(request.scope, operation, resource_id=vault.resource_id, object_url=object_url, vault=vault.name)
@@ -97,9 +111,9 @@ def begin(request: Request, operation: str, object_name: str | None = None) -> V
             f"Consider using the latest supported version ({LATEST_API_VERSION}).",
         )
     caller = Caller.from_claims(claims)
-    action = SECRET_ACTIONS[operation]
-    resource_id = vault.resource_id + (f"/secrets/{object_name}" if object_name else "")
-    decision = rt.authorizer.check(caller, vault, action, resource_id, SECRET_POLICY_PERMISSIONS[operation])
+    action = actions[operation]
+    resource_id = vault.resource_id + (f"/{kind}/{object_name}" if object_name else "")
+    decision = rt.authorizer.check(caller, vault, action, resource_id, permissions[operation])
     audit.decision(request.scope, allowed=decision.allowed, assignment_id=decision.assignment_id, rbac=decision.rbac)
     if not decision.allowed:
         raise forbidden(caller, vault, action, resource_id, decision)
@@ -127,7 +141,9 @@ async def set_secret(request: Request) -> Response:
 async def get_secret(request: Request) -> Response:
     name = request.path_params["name"]
     call = begin(request, "SecretGet", name)
-    sv = runtime(request).secrets.get(call.vault, name, request.path_params.get("version", ""))
+    sv = runtime(request).secrets.get(
+        call.vault, name, request.path_params.get("version", ""), request.query_params.get("outContentType")
+    )
     return JSON(wire.secret_bundle(sv, call.vault, call.base_url))
 
 

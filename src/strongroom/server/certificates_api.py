@@ -1,0 +1,304 @@
+"""The Key Vault certificates data plane over HTTP (certificates.json paths), and the private CA's certificate.
+
+Handlers follow vault_api: `begin()` with the certificate data actions, then
+`keyvault.certificates`. CreateCertificate answers 202 with the certificate
+operation and a Location to poll, as Key Vault does.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from strongroom.authz.actions import CERTIFICATE_ACTIONS, CERTIFICATE_POLICY_PERMISSIONS
+from strongroom.keyvault import certificate_wire as wire
+from strongroom.keyvault.errors import bad_parameter
+from strongroom.server.http import JSON, int_param, json_body
+from strongroom.server.vault_api import _page_response, runtime
+from strongroom.server.vault_api import begin as vault_begin
+
+begin = partial(vault_begin, kind="certificates", actions=CERTIFICATE_ACTIONS, permissions=CERTIFICATE_POLICY_PERMISSIONS)
+
+
+def _name(request: Request) -> str:
+    return request.path_params["name"]
+
+
+def _include_pending(request: Request) -> bool:
+    raw = request.query_params.get("includePending", "false").lower()
+    if raw not in ("true", "false"):
+        raise bad_parameter("Query parameter 'includePending' must be true or false.")
+    return raw == "true"
+
+
+async def create_certificate(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificateCreate", name)
+    body = await json_body(request)
+    op = await run_in_threadpool(runtime(request).certificates.create, call.vault, name, body)
+    head = runtime(request).certificates.objects.head(call.vault, name)
+    spelled = head.name if head else name
+    query = urlencode({"api-version": call.api_version, "request_id": op.request_id})
+    return JSON(
+        wire.operation(op, spelled, call.base_url, as_submitted=True),
+        status_code=202,
+        headers={"Location": f"{call.base_url}/certificates/{spelled}/pending?{query}", "Retry-After": "0"},
+    )
+
+
+async def import_certificate(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificateImport", name)
+    body = await json_body(request)
+    cv, policy = await run_in_threadpool(runtime(request).certificates.import_certificate, call.vault, name, body)
+    return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url))
+
+
+async def get_certificate(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificateGet", name)
+    cv, policy = runtime(request).certificates.get(call.vault, name, request.path_params.get("version", ""))
+    return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url))
+
+
+async def update_certificate(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificateUpdate", name)
+    body = await json_body(request)
+    cv, policy = await run_in_threadpool(
+        runtime(request).certificates.update, call.vault, name, request.path_params.get("version", ""), body
+    )
+    return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url))
+
+
+async def delete_certificate(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificateDelete", name)
+    head, cv, policy = await run_in_threadpool(runtime(request).certificates.delete, call.vault, name)
+    return JSON(wire.deleted_certificate_bundle(head, cv, policy, call.vault, call.base_url))
+
+
+async def list_certificates(request: Request) -> Response:
+    call = begin(request, "CertificateList")
+    maxresults = int_param(request, "maxresults")
+    include_pending = _include_pending(request)
+    certs = runtime(request).certificates
+    page = certs.objects.list_heads(
+        call.vault, maxresults, request.query_params.get("$skiptoken"), deleted=False,
+        keep=None if include_pending else (lambda head, cv: not cv.pending),
+    )
+    items = [wire.certificate_item(cv, call.vault, call.base_url) for _, cv in page.items]
+    return _page_response(call, "/certificates", page, items, maxresults)  # type: ignore[arg-type]
+
+
+async def list_versions(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificateListVersions", name)
+    maxresults = int_param(request, "maxresults")
+    page = runtime(request).certificates.list_versions(call.vault, name, maxresults, request.query_params.get("$skiptoken"))
+    items = [wire.certificate_item(cv, call.vault, call.base_url, versioned=True) for _, cv in page.items]
+    return _page_response(call, f"/certificates/{name}/versions", page, items, maxresults)  # type: ignore[arg-type]
+
+
+async def list_deleted(request: Request) -> Response:
+    call = begin(request, "CertificateListDeleted")
+    maxresults = int_param(request, "maxresults")
+    include_pending = _include_pending(request)
+    page = runtime(request).certificates.objects.list_heads(
+        call.vault, maxresults, request.query_params.get("$skiptoken"), deleted=True,
+        keep=None if include_pending else (lambda head, cv: not cv.pending),
+    )
+    items = [wire.deleted_certificate_item(head, cv, call.vault, call.base_url) for head, cv in page.items]
+    return _page_response(call, "/deletedcertificates", page, items, maxresults)  # type: ignore[arg-type]
+
+
+async def get_deleted(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificateGetDeleted", name)
+    head, cv, policy = runtime(request).certificates.get_deleted(call.vault, name)
+    return JSON(wire.deleted_certificate_bundle(head, cv, policy, call.vault, call.base_url))
+
+
+async def recover_deleted(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificateRecover", name)
+    cv, policy = await run_in_threadpool(runtime(request).certificates.recover, call.vault, name)
+    return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url))
+
+
+async def purge_deleted(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificatePurge", name)
+    await run_in_threadpool(runtime(request).certificates.purge, call.vault, name)
+    return Response(status_code=204)
+
+
+async def backup_certificate(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificateBackup", name)
+    return JSON({"value": runtime(request).certificates.backup(call.vault, name)})
+
+
+async def restore_certificate(request: Request) -> Response:
+    call = begin(request, "CertificateRestore")
+    body = await json_body(request)
+    cv, policy = await run_in_threadpool(runtime(request).certificates.restore, call.vault, body, call.base_url)
+    return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url))
+
+
+# -- policy -----------------------------------------------------------------------------
+
+
+def _spelled(request: Request, call, name: str) -> str:
+    head = runtime(request).certificates.objects.head(call.vault, name)
+    return head.name if head else name
+
+
+async def get_policy(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificatePolicyGet", name)
+    policy = runtime(request).certificates.get_policy(call.vault, name)
+    return JSON(wire.policy(policy, _spelled(request, call, name), call.base_url))
+
+
+async def update_policy(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificatePolicyUpdate", name)
+    body = await json_body(request)
+    policy = await run_in_threadpool(runtime(request).certificates.update_policy, call.vault, name, body)
+    return JSON(wire.policy(policy, _spelled(request, call, name), call.base_url))
+
+
+# -- the certificate operation ------------------------------------------------------------
+
+
+async def get_operation(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificatePendingGet", name)
+    op = runtime(request).certificates.get_operation(call.vault, name)
+    return JSON(wire.operation(op, _spelled(request, call, name), call.base_url))
+
+
+async def update_operation(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificatePendingUpdate", name)
+    body = await json_body(request)
+    op = await run_in_threadpool(runtime(request).certificates.cancel_operation, call.vault, name, body)
+    return JSON(wire.operation(op, _spelled(request, call, name), call.base_url))
+
+
+async def delete_operation(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificatePendingDelete", name)
+    op = await run_in_threadpool(runtime(request).certificates.delete_operation, call.vault, name)
+    return JSON(wire.operation(op, _spelled(request, call, name), call.base_url))
+
+
+async def merge_certificate(request: Request) -> Response:
+    name = _name(request)
+    call = begin(request, "CertificatePendingMerge", name)
+    body = await json_body(request)
+    cv, policy = await run_in_threadpool(runtime(request).certificates.merge, call.vault, name, body)
+    return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url), status_code=201)
+
+
+# -- issuers and contacts ------------------------------------------------------------------
+
+
+async def list_issuers(request: Request) -> Response:
+    call = begin(request, "CertificateIssuersList")
+    items = [wire.issuer_item(rec, call.base_url) for rec in runtime(request).certificates.list_issuers(call.vault)]
+    return JSON({"value": items, "nextLink": None})
+
+
+async def get_issuer(request: Request) -> Response:
+    call = begin(request, "CertificateIssuerGet")
+    rec = runtime(request).certificates.get_issuer(call.vault, request.path_params["issuer"])
+    return JSON(wire.issuer_bundle(rec, call.base_url))
+
+
+async def set_issuer(request: Request) -> Response:
+    call = begin(request, "CertificateIssuerSet")
+    body = await json_body(request)
+    rec = await run_in_threadpool(runtime(request).certificates.set_issuer, call.vault, request.path_params["issuer"], body)
+    return JSON(wire.issuer_bundle(rec, call.base_url))
+
+
+async def update_issuer(request: Request) -> Response:
+    call = begin(request, "CertificateIssuerUpdate")
+    body = await json_body(request)
+    rec = await run_in_threadpool(
+        partial(runtime(request).certificates.set_issuer, update=True), call.vault, request.path_params["issuer"], body
+    )
+    return JSON(wire.issuer_bundle(rec, call.base_url))
+
+
+async def delete_issuer(request: Request) -> Response:
+    call = begin(request, "CertificateIssuerDelete")
+    rec = await run_in_threadpool(runtime(request).certificates.delete_issuer, call.vault, request.path_params["issuer"])
+    return JSON(wire.issuer_bundle(rec, call.base_url))
+
+
+async def get_contacts(request: Request) -> Response:
+    call = begin(request, "CertificateContactsGet")
+    return JSON(wire.contacts(runtime(request).certificates.get_contacts(call.vault), call.base_url))
+
+
+async def set_contacts(request: Request) -> Response:
+    call = begin(request, "CertificateContactsSet")
+    body = await json_body(request)
+    items = await run_in_threadpool(runtime(request).certificates.set_contacts, call.vault, body)
+    return JSON(wire.contacts(items, call.base_url))
+
+
+async def delete_contacts(request: Request) -> Response:
+    call = begin(request, "CertificateContactsDelete")
+    items = await run_in_threadpool(runtime(request).certificates.delete_contacts, call.vault)
+    return JSON(wire.contacts(items, call.base_url))
+
+
+async def ca_certificate(request: Request) -> Response:
+    """The private CA's certificate (PEM): public, as any CA certificate is, so clients can trust it."""
+    pem = await run_in_threadpool(request.app.state.runtime.certificates.ca_pem)
+    return Response(pem, media_type="application/x-pem-file")
+
+
+routes = [
+    Route("/certificates", list_certificates, methods=["GET"]),
+    Route("/certificates/restore", restore_certificate, methods=["POST"]),
+    Route("/certificates/contacts", get_contacts, methods=["GET"]),
+    Route("/certificates/contacts", set_contacts, methods=["PUT"]),
+    Route("/certificates/contacts", delete_contacts, methods=["DELETE"]),
+    Route("/certificates/issuers", list_issuers, methods=["GET"]),
+    Route("/certificates/issuers/{issuer}", get_issuer, methods=["GET"]),
+    Route("/certificates/issuers/{issuer}", set_issuer, methods=["PUT"]),
+    Route("/certificates/issuers/{issuer}", update_issuer, methods=["PATCH"]),
+    Route("/certificates/issuers/{issuer}", delete_issuer, methods=["DELETE"]),
+    Route("/certificates/{name}/create", create_certificate, methods=["POST"]),
+    Route("/certificates/{name}/import", import_certificate, methods=["POST"]),
+    Route("/certificates/{name}/pending", get_operation, methods=["GET"]),
+    Route("/certificates/{name}/pending", update_operation, methods=["PATCH"]),
+    Route("/certificates/{name}/pending", delete_operation, methods=["DELETE"]),
+    Route("/certificates/{name}/pending/merge", merge_certificate, methods=["POST"]),
+    Route("/certificates/{name}/policy", get_policy, methods=["GET"]),
+    Route("/certificates/{name}/policy", update_policy, methods=["PATCH"]),
+    Route("/certificates/{name}/versions", list_versions, methods=["GET"]),
+    Route("/certificates/{name}/backup", backup_certificate, methods=["POST"]),
+    Route("/certificates/{name}", delete_certificate, methods=["DELETE"]),
+    Route("/certificates/{name}", get_certificate, methods=["GET"]),
+    Route("/certificates/{name}/", get_certificate, methods=["GET"]),
+    Route("/certificates/{name}/", update_certificate, methods=["PATCH"]),
+    Route("/certificates/{name}/{version}", get_certificate, methods=["GET"]),
+    Route("/certificates/{name}/{version}", update_certificate, methods=["PATCH"]),
+    Route("/deletedcertificates", list_deleted, methods=["GET"]),
+    Route("/deletedcertificates/{name}", get_deleted, methods=["GET"]),
+    Route("/deletedcertificates/{name}", purge_deleted, methods=["DELETE"]),
+    Route("/deletedcertificates/{name}/recover", recover_deleted, methods=["POST"]),
+]
+
+control_routes = [Route("/strongroom/pki/ca.pem", ca_certificate, methods=["GET"])]
