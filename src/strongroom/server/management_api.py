@@ -6,6 +6,7 @@ Errors use ARM's shape (`{"error": {"code", "message"}}`) with ARM's codes.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -69,6 +70,11 @@ def _may_manage(rt: Runtime, caller: Caller, vault: Vault, action: str) -> None:
     )
 
 
+def arm_time(ts: int | None) -> str | None:
+    """ARM writes times as ISO 8601 UTC strings, Key Vault's data plane as Unix seconds."""
+    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+
+
 def vault_json(rt: Runtime, vault: Vault) -> dict[str, Any]:
     return {
         "id": vault.resource_id,
@@ -91,7 +97,7 @@ def vault_json(rt: Runtime, vault: Vault) -> dict[str, Any]:
             "provisioningState": "Succeeded",
             "publicNetworkAccess": "Enabled",
         },
-        "systemData": {"createdBy": vault.created_by, "createdByType": "Application", "createdAt": vault.created},
+        "systemData": {"createdBy": vault.created_by, "createdByType": "Application", "createdAt": arm_time(vault.created)},
     }
 
 
@@ -103,8 +109,8 @@ def deleted_vault_json(vault: Vault) -> dict[str, Any]:
         "properties": {
             "vaultId": vault.resource_id,
             "location": vault.location,
-            "deletionDate": vault.deleted,
-            "scheduledPurgeDate": vault.scheduled_purge,
+            "deletionDate": arm_time(vault.deleted),
+            "scheduledPurgeDate": arm_time(vault.scheduled_purge),
             "tags": vault.tags,
             "purgeProtectionEnabled": vault.purge_protection,
         },
