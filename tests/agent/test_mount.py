@@ -10,7 +10,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 from azure.keyvault.secrets import SecretClient
 
 from strongroom.agent.attributes import Pod, driver_attributes
@@ -194,6 +193,7 @@ def test_polling_catches_what_the_feed_does_not_show(server, seed, admin_credent
     proc = agent(server, *mount_args(spc, w, target, "--watch", "--rotation-poll-interval", "1s"), log=log)
     try:
         wait_until(lambda: (target / "db-password").exists() and "subscribed" in log.read_text(), timeout=20)
+        time.sleep(0.5)  # let the re-mount that follows every (re)connection pass, so only the poll is left
         value = unique("polled-")
         SecretClient(server.vault_url(seed.vault), admin_credential, connection_verify=server.ca).set_secret("db-password", value)
         wait_until(lambda: read(target / "db-password") == value, timeout=10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -12,8 +11,7 @@ from pathlib import Path
 
 from azure.keyvault.secrets import SecretClient
 
-from tests.agent.conftest import agent, current_value, agent_env, agent_once, federate, read, spc_yaml, unique, wait_until
-from tests.conftest import STRONGROOM
+from tests.agent.conftest import agent, agent_once, current_value, read, unique, wait_until
 
 CHILD = textwrap.dedent(
     """
@@ -72,10 +70,8 @@ def test_bad_variables_stop_the_command_before_it_starts(server, seed, spc_file,
     assert proc.returncode == 1 and "command not found" in proc.stderr
 
 
-def test_rotation_restarts_the_child_with_the_new_value(server, seed, admin_credential, tmp_path):
-    w = federate(server, seed.vault, seed.rg, seed.namespace)
-    spc = tmp_path / "spc.yaml"
-    spc.write_text(spc_yaml(w))
+def test_rotation_restarts_the_child_with_the_new_value(server, seed, spc_file, admin_credential, tmp_path):
+    w, spc = seed, spc_file
     out, log, script = tmp_path / "child.out", tmp_path / "run.log", tmp_path / "child.py"
     script.write_text(CHILD)
     client = SecretClient(server.vault_url(seed.vault), admin_credential, connection_verify=server.ca)
@@ -101,10 +97,8 @@ def test_rotation_restarts_the_child_with_the_new_value(server, seed, admin_cred
     assert code == 42  # ... and its exit code is ours
 
 
-def test_signal_mode_keeps_the_process_and_forwards_signals(server, seed, admin_credential, tmp_path):
-    w = federate(server, seed.vault, seed.rg, seed.namespace)
-    spc = tmp_path / "spc.yaml"
-    spc.write_text(spc_yaml(w))
+def test_signal_mode_keeps_the_process_and_forwards_signals(server, seed, spc_file, admin_credential, tmp_path):
+    w, spc = seed, spc_file
     out, log, script = tmp_path / "child.out", tmp_path / "run.log", tmp_path / "child.py"
     script.write_text(CHILD)
     client = SecretClient(server.vault_url(seed.vault), admin_credential, connection_verify=server.ca)

@@ -26,7 +26,6 @@ import httpx
 from strongroom.agent.backoff import Backoff
 from strongroom.csi import cloud, credentials
 from strongroom.csi.credentials import Credential
-from strongroom.csi.errors import ProviderError
 from strongroom.csi.keyvault_client import parse_challenge, resource_matches
 from strongroom.csi.provider import ProviderConfig
 from strongroom.csi.spc import SPCError, parse_parameters

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from pathlib import Path
 from typing import Annotated
 
 import typer
