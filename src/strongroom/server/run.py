@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import ssl
@@ -10,7 +9,6 @@ from pathlib import Path
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
-from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from strongroom.server.bootstrap import bootstrap
 from strongroom.server.tls import CERT_FILE, KEY_FILE
@@ -21,30 +19,6 @@ LOCK_FILE = "server.lock"
 
 class StateDirBusy(Exception):
     pass
-
-
-class GracefulServer(uvicorn.Server):
-    """uvicorn, but idle keep-alive TLS connections do not hold up shutdown.
-
-    uvicorn closes idle connections on shutdown, but a TLS close waits for the
-    peer's close_notify (30 s by default) and clients idling on a pooled
-    connection never send it. In-flight requests still finish.
-    """
-
-    IDLE_GRACE = 1.0
-
-    async def _wait_tasks_to_complete(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.IDLE_GRACE
-        while self.server_state.connections and not self.force_exit:
-            if loop.time() > deadline:
-                for conn in list(self.server_state.connections):
-                    cycle = getattr(conn, "cycle", None)
-                    transport = getattr(conn, "transport", None)
-                    if transport is not None and (cycle is None or cycle.response_complete):
-                        transport.abort()
-            await asyncio.sleep(0.05)
-        await super()._wait_tasks_to_complete()
 
 
 def lock_state_dir(state_dir: Path) -> int:
@@ -85,14 +59,10 @@ def serve(settings: Settings, on_ready=None) -> None:
         server_header=False,
         **kwargs,
     )
-    server = GracefulServer(config)
     try:
         if config.workers > 1:
-            # uvicorn's supervisor builds each worker's Server from this module attribute and
-            # offers no other hook; pointing it at GracefulServer gives workers the same shutdown.
-            uvicorn_multiprocess.Server = GracefulServer  # type: ignore[misc]
             Multiprocess(config, sockets=[config.bind_socket()]).run()
         else:
-            server.run()
+            uvicorn.Server(config).run()
     finally:
         os.close(lock_fd)

@@ -1,9 +1,15 @@
-"""The negotiated TLS version in each request's ASGI scope, for the audit record's tlsVersion.
+"""uvicorn's HTTP protocol with two TLS fixes, used for every connection of a TLS server.
 
-uvicorn does not fill ASGI's TLS extension (`scope["extensions"]["tls"]`), so this
-protocol does: the version is read once per connection, after the handshake,
-from the SSL object. Azure records it as "TLS1_2"/"TLS1_3"; the audit layer turns
-the extension's number into that.
+1. The negotiated TLS version in each request's ASGI scope, for the audit record's
+   tlsVersion. uvicorn does not fill ASGI's TLS extension (`scope["extensions"]["tls"]`),
+   so this protocol does: the version is read once per connection, after the
+   handshake, from the SSL object. Azure records it as "TLS1_2"/"TLS1_3"; the audit
+   layer turns the extension's number into that.
+2. Idle keep-alive connections do not hold up a shutdown. uvicorn closes idle
+   connections on shutdown, but a TLS close waits for the peer's close_notify
+   (30 s) and clients idling on a pooled connection never send it. Being the
+   protocol class, this reaches every worker process, which a Server subclass
+   would not (uvicorn spawns workers and builds their Server itself).
 """
 
 from __future__ import annotations
@@ -32,6 +38,13 @@ class TLSScopeProtocol(HttpToolsProtocol):
                 "tls_version": version,
                 "cipher_suite": None,
             }
+
+    def shutdown(self) -> None:
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and self.transport.get_write_buffer_size() == 0:
+            self.transport.abort()  # nothing in flight and nothing unsent: no close_notify wait
+        else:
+            super().shutdown()  # in-flight requests finish first
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
