@@ -89,7 +89,9 @@ def lua_script(w: Workload) -> str:
                 lines.append("  body = b1")
         lines += ["  return wrk.format(nil, path, nil, body)", "end"]
     if w.delay_ms:
-        lines.append(f"function delay() return {int(w.delay_ms)} end")
+        # A random pause (mean delay_ms): a fixed one keeps the connections in lockstep, so requests
+        # arrive in bursts of `connections` and queue behind each other at any average rate.
+        lines.append(f"function delay() return math.random(0, {2 * int(w.delay_ms)}) end")
     if w.count_status:
         lines += [
             "function response(status, headers, body)",
@@ -190,7 +192,7 @@ def run_python(url: str, w: Workload, *, threads: int, connections: int, duratio
             s = resp.status
             local["2xx" if 200 <= s < 300 else "429" if s == 429 else "5xx" if s >= 500 else "other"] += 1
             if w.delay_ms:
-                time.sleep(w.delay_ms / 1000)
+                time.sleep(rng.uniform(0, 2 * w.delay_ms) / 1000)
         if conn is not None:
             conn.close()
         with lock:
