@@ -77,7 +77,7 @@ def test_create_from_a_full_policy(cert_client: CertificateClient, secret_client
     )
     cert = cert_client.begin_create_certificate(name, policy, tags={"env": "test"}).result()
     parsed = x509.load_der_x509_certificate(cert.cer)
-    assert parsed.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value == "Contoso"
+    assert parsed.subject.rfc4514_string() == "CN=api.example.com,O=Contoso,C=US"  # encoded C, O, CN
     assert isinstance(parsed.public_key(), ec.EllipticCurvePublicKey) and parsed.public_key().curve.name == "secp384r1"
     san = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["api.example.com", "www.example.com"]
@@ -229,6 +229,27 @@ def test_import_pfx_with_and_without_password_and_pem(cert_client: CertificateCl
     with pytest.raises(HttpResponseError) as exc:  # a certificate without its private key cannot be imported
         cert_client.import_certificate(unique("nokey"), cert.public_bytes(serialization.Encoding.PEM))
     assert exc.value.status_code == 400
+
+
+def test_import_keeps_any_subject(cert_client: CertificateClient):
+    """A subject with attributes that have no short name (emailAddress) and escaped commas round-trips."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(65537, 2048)
+    name = x509.Name([x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "Contoso, Ltd"),
+                      x509.NameAttribute(x509.NameOID.EMAIL_ADDRESS, "ops@example.com"),
+                      x509.NameAttribute(x509.NameOID.COMMON_NAME, "odd.example")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(7)
+            .not_valid_before(now).not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
+    pfx = pkcs12.serialize_key_and_certificates(b"x", key, cert, None, serialization.NoEncryption())
+    imported = cert_client.import_certificate(unique("odd-subject"), pfx)
+    assert imported.policy.subject == name.rfc4514_string()
+    renamed = cert_client.begin_create_certificate(
+        unique("odd-renew"), CertificatePolicy(issuer_name="Self", subject=imported.policy.subject)).result()
+    assert x509.load_der_x509_certificate(renamed.cer).subject == name
 
 
 def test_issuers(cert_client: CertificateClient):

@@ -148,6 +148,63 @@ def test_autorenew_window_renews_the_certificate_and_the_mount_follows(dev: Serv
     assert len(list(certs.list_properties_of_certificate_versions(name))) == 2
 
 
+def test_a_certificate_that_cannot_renew_does_not_hold_up_the_others(dev: Server, credential):
+    dev.cli("keyvault", "create", "--name", "kv-orphans")
+    certs, _, _ = _clients(dev, credential, "kv-orphans")
+    issuer = unique("gone-issuer")
+    certs.create_issuer(issuer, "Strongroom")
+    window = [LifetimeAction(CertificatePolicyAction.auto_renew, days_before_expiry=5)]
+    orphan, healthy = unique("orphan"), unique("healthy")
+    orphaned = certs.begin_create_certificate(orphan, CertificatePolicy(
+        issuer_name=issuer, subject="CN=orphan", validity_in_months=1, lifetime_actions=window)).result()
+    first = certs.begin_create_certificate(healthy, CertificatePolicy(
+        issuer_name="Self", subject="CN=healthy", validity_in_months=1, lifetime_actions=window)).result()
+    certs.delete_issuer(issuer)  # the orphan's renewal now fails: its issuer is gone
+    exp = int(first.properties.expires_on.timestamp())
+    _shift(dev, credential, exp - 4 * DAY - _vault_now(dev, credential, "kv-orphans"), vault="kv-orphans")
+    renewed = _wait_for(lambda: certs.get_certificate(healthy).properties.version != first.properties.version)
+    assert renewed, "a certificate that cannot renew held up the others"
+    assert certs.get_certificate(orphan).properties.version == orphaned.properties.version
+
+
+def test_a_watch_mount_of_the_cert_follows_the_renewal(dev: Server, credential, tmp_path):
+    """`strongroom mount --watch` (the agent, workload identity as on AKS) rewrites a `cert` object on renewal."""
+    from tests.agent.conftest import agent, federate, wait_until
+
+    dev.cli("keyvault", "create", "--name", "kv-watch", "-g", "rg-watch")
+    certs, _, _ = _clients(dev, credential, "kv-watch")
+    name = unique("watched")
+    first = certs.begin_create_certificate(name, CertificatePolicy(
+        issuer_name="Strongroom", subject="CN=watched.internal", validity_in_months=1,
+        lifetime_actions=[LifetimeAction(CertificatePolicyAction.auto_renew, days_before_expiry=2)])).result()
+    w = federate(dev, "kv-watch", "rg-watch", "workload", role="Key Vault Certificate User")
+    spc = tmp_path / "spc.yaml"
+    spc.write_text(
+        "apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata:\n  name: certs\n"
+        f"  namespace: {w.namespace}\nspec:\n  provider: azure\n  parameters:\n    usePodIdentity: \"false\"\n"
+        f"    clientID: \"{w.client_id}\"\n    keyvaultName: kv-watch\n    tenantId: \"{w.tenant_id}\"\n"
+        f"    objects: |\n      array:\n        - |\n          objectName: {name}\n          objectType: cert\n"
+    )
+    target, log = tmp_path / "mnt", tmp_path / "agent.log"
+    proc = agent(dev, "mount", "--spc", str(spc), "--namespace", w.namespace, "--service-account", w.service_account,
+                 "--target", str(target), "--watch", log=log)
+    try:
+        wait_until(lambda: (target / name).exists() and "subscribed" in log.read_text(), timeout=20)
+        assert x509.load_pem_x509_certificate((target / name).read_bytes()).serial_number == \
+            x509.load_der_x509_certificate(first.cer).serial_number
+        exp = int(first.properties.expires_on.timestamp())
+        _shift(dev, credential, exp - 2 * DAY + 60 - _vault_now(dev, credential, "kv-watch"), vault="kv-watch")
+        renewed = _wait_for(lambda: (c := certs.get_certificate(name)).properties.version != first.properties.version and c)
+        assert renewed
+        new_serial = x509.load_der_x509_certificate(renewed.cer).serial_number
+        elapsed = wait_until(lambda: x509.load_pem_x509_certificate((target / name).read_bytes()).serial_number == new_serial,
+                             timeout=10)
+        assert elapsed < 1.0, f"the mount followed the renewal after {elapsed:.2f} s"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def test_rotation_policy_rotates_the_key_and_notify_raises_near_expiry(dev: Server, credential):
     _, keys, _ = _clients(dev, credential)
     rotating, notifying = unique("rotating"), unique("notifying")

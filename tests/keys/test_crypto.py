@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.keyvault.keys import JsonWebKey, KeyClient
-from azure.keyvault.keys.crypto import CryptographyClient, EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
+from azure.keyvault.keys.crypto import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, padding as sym_padding
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils

@@ -307,7 +307,7 @@ class CertificateStore:
         if body.get("policy") is not None:
             policy = certpolicy.parse(body["policy"])
         elif stored is not None:
-            policy = {k: v for k, v in stored.items()}
+            policy = dict(stored)
         else:
             raise bad_parameter("A certificate policy is required to create a new certificate.")
         attrs = body.get("attributes") or {}
@@ -589,14 +589,15 @@ class CertificateStore:
 
     def backup(self, vault: Vault, name: str) -> str:
         head = self.objects.live_head(vault, name)
+        key_head, secret_head = self.keys.objects.head(vault, name), self.secret_objects.head(vault, name)
         payload = {
             "kind": "certificate",
             "head": asdict(head),
             "versions": self.objects.raw_versions(vault, name),
             "policy": self.policy(vault, name),
-            "keys": [asdict(h) for _, h in self._backing(vault, name) if _ is self.keys.objects],
+            "keys": [asdict(key_head)] if key_head else [],
             "key_versions": self.keys.objects.raw_versions(vault, name),
-            "secrets": [asdict(h) for _, h in self._backing(vault, name) if _ is self.secret_objects],
+            "secrets": [asdict(secret_head)] if secret_head else [],
             "secret_versions": self.secret_objects.raw_versions(vault, name),
         }
         return self.backups.seal(json.dumps(payload).encode())

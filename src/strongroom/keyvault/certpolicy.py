@@ -215,8 +215,6 @@ def merge(stored: dict[str, Any], patch: Any) -> dict[str, Any]:
     if not isinstance(patch, dict):
         raise bad_parameter("The request body must be a certificate policy object.")
     merged = copy.deepcopy(stored)
-    merged.pop("created", None)
-    merged.pop("updated", None)
     for section in ("key_props", "secret_props", "x509_props", "issuer", "attributes"):
         if patch.get(section) is not None:
             if not isinstance(patch[section], dict):

@@ -150,6 +150,10 @@ def public_key(material: dict[str, Any], kty: str) -> Any:
     raise KeyVaultError(400, "BadParameter", "A symmetric key has no public part.")
 
 
+def public_exponent(material: dict[str, Any]) -> int:
+    return _b64_int(material["e"], "e")
+
+
 def key_size(material: dict[str, Any], kty: str) -> int | None:
     fam = family(kty)
     if fam == "RSA":

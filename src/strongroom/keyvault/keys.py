@@ -24,7 +24,8 @@ from strongroom.events.feed import Change, ObjectChange, write_with_events
 from strongroom.keyvault import crypto, jwk, records
 from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.errors import RECOVER_HINT, KeyVaultError, bad_parameter
-from strongroom.keyvault.objects import Collection, Head, Page, managed_by_key_vault, purge_protected
+from strongroom.keyvault.managed import managed_by_key_vault
+from strongroom.keyvault.objects import Collection, Head, Page, purge_protected
 from strongroom.keyvault.rotation import RotationPolicy, default_policy, parse_policy
 from strongroom.keyvault.validation import check_bool, check_object_name, check_tags, check_unixtime
 from strongroom.keyvault.vaults import Vault
@@ -325,7 +326,7 @@ class KeyStore:
         fam = jwk.family(current.kty)
         material = jwk.generate(
             current.kty, current.key_size if fam != "EC" else None, current.material.get("crv"),
-            jwk._b64_int(current.material["e"], "e") if fam == "RSA" else None,
+            jwk.public_exponent(current.material) if fam == "RSA" else None,
         )
         t = vault_now(vault.key)
         policy = self.get_policy(vault, name)

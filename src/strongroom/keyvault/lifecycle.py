@@ -24,8 +24,9 @@ from typing import Any
 from strongroom.events.feed import Change, ObjectChange, write_with_events
 from strongroom.keyvault import records
 from strongroom.keyvault.certificates import CertificateStore
+from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.keys import KeyStore, key_event
-from strongroom.keyvault.objects import Collection
+from strongroom.keyvault.objects import Collection, Head
 from strongroom.keyvault.secrets import SecretVersion
 from strongroom.keyvault.vaults import Vault
 from strongroom.util.clock import vault_now
@@ -80,75 +81,78 @@ class Lifecycle:
 
     def run(self, vault: Vault) -> Report:
         report = Report()
-        for step in (self._keys, self._certificates, self._secrets):
-            try:
-                step(vault, report)
-            except Exception as exc:  # one bad object or vault must not stop the others
-                log.warning("lifecycle pass over %s failed in %s: %s", vault.name, step.__name__, type(exc).__name__)
+        for kind, heads, step in (
+            ("key", self.keys.objects.heads, self._key),
+            ("certificate", self.certificates.objects.heads, self._certificate),
+            ("secret", self.secrets.heads, self._secret),
+        ):
+            for head in list(heads(vault)):
+                if head.deleted is not None:
+                    continue
+                try:
+                    step(vault, head, report)
+                except Exception as exc:  # one bad object must not hold up the others
+                    log.warning("lifecycle of %s %s/%s failed: %s", kind, vault.name, head.name, type(exc).__name__)
         return report
 
-    def _keys(self, vault: Vault, report: Report) -> None:
-        for head in list(self.keys.objects.heads(vault)):
-            if head.deleted is not None:
-                continue
-            kv = self.keys.objects.version(vault, head.name, head.current)
-            if kv is None or kv.managed:
-                continue  # a certificate's key follows its certificate
-            t = vault_now(vault.key)
-            policy = self.keys.get_policy(vault, head.name)
-            rotate = policy.rotate_action()
-            if rotate is not None:
-                due = rotate.due_at(kv.created, kv.exp)
-                if due is not None and t >= due:
-                    new = self.keys.rotate(vault, head.name)
-                    report.rotated.append(head.name)
-                    log.info("rotated key %s/%s to version %s", vault.name, head.name, new.version)
-                    continue
-            notify = policy.notify_action()
-            if notify is not None and kv.exp is not None:
-                due = notify.due_at(kv.created, kv.exp)
-                if due is not None and t >= due and t < kv.exp:
-                    self._once(vault, key_event(Change.NEAR_EXPIRY, kv), "near", report)
-            self._expiry_events(vault, "key", kv.name, kv.version, kv.nbf, kv.exp, t, report, near=False)
+    def _key(self, vault: Vault, head: Head, report: Report) -> None:
+        kv = self.keys.objects.version(vault, head.name, head.current)
+        if kv is None or kv.managed:
+            return  # a certificate's key follows its certificate
+        t = vault_now(vault.key)
+        policy = self.keys.get_policy(vault, head.name)
+        rotate = policy.rotate_action()
+        if rotate is not None:
+            due = rotate.due_at(kv.created, kv.exp)
+            if due is not None and t >= due:
+                new = self.keys.rotate(vault, head.name)
+                report.rotated.append(head.name)
+                log.info("rotated key %s/%s to version %s", vault.name, head.name, new.version)
+                return
+        notify = policy.notify_action()
+        if notify is not None and kv.exp is not None:
+            due = notify.due_at(kv.created, kv.exp)
+            if due is not None and t >= due and t < kv.exp:
+                self._once(vault, key_event(Change.NEAR_EXPIRY, kv), "near", report)
+        self._expiry_events(vault, "key", kv.name, kv.version, kv.nbf, kv.exp, t, report, near=False)
 
-    def _certificates(self, vault: Vault, report: Report) -> None:
-        for head in list(self.certificates.objects.heads(vault)):
-            if head.deleted is not None:
+    def _certificate(self, vault: Vault, head: Head, report: Report) -> None:
+        cv = self.certificates.objects.version(vault, head.name, head.current)
+        if cv is None or cv.pending or cv.nbf is None or cv.exp is None:
+            return
+        policy = self.certificates.policy(vault, head.name) or {}
+        t = vault_now(vault.key)
+        for action in policy.get("lifetime_actions") or []:
+            if t < cert_action_due(action["trigger"], cv.nbf, cv.exp):
                 continue
-            cv = self.certificates.objects.version(vault, head.name, head.current)
-            if cv is None or cv.pending or cv.nbf is None or cv.exp is None:
-                continue
-            policy = self.certificates.policy(vault, head.name) or {}
-            t = vault_now(vault.key)
-            renewed = False
-            for action in policy.get("lifetime_actions") or []:
-                due = cert_action_due(action["trigger"], cv.nbf, cv.exp)
-                if t < due:
-                    continue
-                kind = action["action"]["action_type"]
-                if kind == "AutoRenew" and not renewed:
-                    marker_key = self._marker_key(vault, "certificate", cv.name, cv.version)
-                    if "renew" in (records.load(self.store, marker_key) or {}):
-                        continue  # tried before and the issuer cannot renew
-                    op = self.certificates.renew(vault, head.name)
-                    if op is None or op.status != "completed":
-                        done = records.load(self.store, marker_key) or {}
-                        self.store.write({marker_key: records.dump({**done, "renew": t})})
-                        continue
-                    renewed = True
-                    report.renewed.append(head.name)
-                    log.info("renewed certificate %s/%s: version %s", vault.name, head.name, op.version)
-                elif kind == "EmailContacts":
-                    event = ObjectChange("certificate", Change.NEAR_EXPIRY, cv.name, cv.version, cv.nbf, cv.exp)
-                    self._once(vault, event, "email", report)
-            if not renewed:
-                self._expiry_events(vault, "certificate", cv.name, cv.version, cv.nbf, cv.exp, t, report)
+            kind = action["action"]["action_type"]
+            if kind == "AutoRenew" and self._renew(vault, head, cv.version, t, report):
+                return  # the next version has its own schedule
+            if kind == "EmailContacts":
+                event = ObjectChange("certificate", Change.NEAR_EXPIRY, cv.name, cv.version, cv.nbf, cv.exp)
+                self._once(vault, event, "email", report)
+        self._expiry_events(vault, "certificate", cv.name, cv.version, cv.nbf, cv.exp, t, report)
 
-    def _secrets(self, vault: Vault, report: Report) -> None:
-        for head in list(self.secrets.heads(vault)):
-            if head.deleted is not None:
-                continue
-            sv = self.secrets.version(vault, head.name, head.current)
-            if sv is None or sv.managed or sv.exp is None:
-                continue
-            self._expiry_events(vault, "secret", sv.name, sv.version, sv.nbf, sv.exp, vault_now(vault.key), report)
+    def _renew(self, vault: Vault, head: Head, version: str, t: int, report: Report) -> bool:
+        """Renew once; an issuer that cannot renew (Unknown, external) is not asked again for this version."""
+        marker_key = self._marker_key(vault, "certificate", head.name, version)
+        done = records.load(self.store, marker_key) or {}
+        if "renew" in done:
+            return False
+        try:
+            op = self.certificates.renew(vault, head.name)
+        except KeyVaultError as exc:  # e.g. its issuer was deleted: say so once, not every pass
+            log.warning("certificate %s/%s cannot renew: %s", vault.name, head.name, exc.code)
+            op = None
+        if op is None or op.status != "completed":
+            self.store.write({marker_key: records.dump({**done, "renew": t})})
+            return False
+        report.renewed.append(head.name)
+        log.info("renewed certificate %s/%s: version %s", vault.name, head.name, op.version)
+        return True
+
+    def _secret(self, vault: Vault, head: Head, report: Report) -> None:
+        sv = self.secrets.version(vault, head.name, head.current)
+        if sv is None or sv.managed or sv.exp is None:
+            return  # a certificate's secret follows its certificate
+        self._expiry_events(vault, "secret", sv.name, sv.version, sv.nbf, sv.exp, vault_now(vault.key), report)

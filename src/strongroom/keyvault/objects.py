@@ -18,7 +18,6 @@ from typing import Any, Callable, Generic, Iterator, TypeVar
 from strongroom.barrier import SealedStore
 from strongroom.keyvault import records
 from strongroom.keyvault.errors import KeyVaultError
-from strongroom.keyvault.managed import managed_by_key_vault  # noqa: F401 - re-exported for keys and certificates
 from strongroom.keyvault.secrets import check_maxresults, decode_token, encode_token
 from strongroom.keyvault.validation import check_object_name
 from strongroom.keyvault.vaults import DAY, Vault

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +20,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from strongroom.keyvault import jwk
-from strongroom.keyvault.certpolicy import CLIENT_AUTH, PEM, PKCS12, SERVER_AUTH
+from strongroom.keyvault.certpolicy import PEM, PKCS12
 from strongroom.keyvault.durations import Duration
 from strongroom.keyvault.errors import bad_parameter
 
 SKEW = 600
+_DOTTED = re.compile(r"^[0-2](\.[0-9]+)+$")
 _ATTRS = {
     "CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
     "L": NameOID.LOCALITY_NAME, "ST": NameOID.STATE_OR_PROVINCE_NAME, "S": NameOID.STATE_OR_PROVINCE_NAME,
@@ -58,11 +60,13 @@ def _split_rdns(subject: str) -> list[str]:
 
 
 def parse_subject(subject: str) -> x509.Name:
-    """An X.500 name from Key Vault's subject string ("CN=www.contoso.com, O=Contoso, C=US"), in the order written."""
+    """An X.500 name from Key Vault's subject string ("CN=www.contoso.com, O=Contoso, C=US")."""
     attrs: list[x509.NameAttribute] = []
     for rdn in _split_rdns(subject):
         key, sep, value = rdn.partition("=")
-        oid = _ATTRS.get(key.strip().upper())
+        key = key.strip()
+        # Dotted OIDs, as rfc4514_string() writes attributes it has no name for (e.g. emailAddress).
+        oid = ObjectIdentifier(key) if _DOTTED.match(key) else _ATTRS.get(key.upper())
         if not sep or oid is None or not value.strip():
             raise bad_parameter(f"The subject '{subject}' is not a valid X.500 distinguished name.")
         value = value.strip()
@@ -71,7 +75,8 @@ def parse_subject(subject: str) -> x509.Name:
         attrs.append(x509.NameAttribute(oid, value))
     if not attrs:
         raise bad_parameter(f"The subject '{subject}' is not a valid X.500 distinguished name.")
-    return x509.Name(attrs)
+    # Written most specific first (as RFC 4514 and Key Vault show it); encoded most general first.
+    return x509.Name(list(reversed(attrs)))
 
 
 def _san_entries(sans: dict[str, Any]) -> list[x509.GeneralName]:
@@ -339,8 +344,3 @@ def _is_ca(cert: x509.Certificate) -> bool:
     except x509.ExtensionNotFound:
         return False
 
-
-__all__ = [
-    "CLIENT_AUTH", "SERVER_AUTH", "ExtendedKeyUsageOID", "PKCS12", "PEM", "build_csr", "issue", "package",
-    "parse_import", "parse_subject", "pfx_to_pem", "x5t",
-]
