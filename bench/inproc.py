@@ -3,7 +3,7 @@
     python -m bench.inproc [--requests 20000] [--concurrency 32] [--scenario hot|spread|write]
 
 wrk figures on a shared 2-core machine move with whatever else runs; the CPU time this
-process spends per request (time.process_time) moves much less, so a small change to the
+process spends per request (user + system, all its threads) moves much less, so a small change to the
 request path can be measured here before `make bench` confirms it. It runs the same app
 `strongroom up` serves (audit group commit, SQLite, barrier, authorization) on uvloop,
 minus uvicorn's HTTP parsing and the kernel's socket work (the bare endpoint's cost).
@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import random
+import resource
 import shutil
 import statistics
 import tempfile
@@ -59,9 +60,11 @@ async def drive(app, make_scope, n: int, concurrency: int, body: bytes = b"") ->
 
             await app(make_scope(), receive, send)
 
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    r0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     await asyncio.gather(*(one() for _ in range(concurrency)))
-    return time.process_time() - cpu0, time.perf_counter() - wall0, statuses
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    statuses["kernel_share_%"] = round(100 * (r1.ru_stime - r0.ru_stime) / max(1e-9, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)))
+    return (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime), time.perf_counter() - wall0, statuses
 
 
 def main(argv: list[str] | None = None) -> int:
