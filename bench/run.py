@@ -373,7 +373,8 @@ FAIRNESS = [
     "OpenBao: integrated raft storage on local disk, initialised and unsealed here, KV v2, file audit device declared in its config, "
     "tokens limited by policy to secret/data/* (read; create+update for writes).",
     "Strongroom: SQLite, audit log on, per-vault limits off (--no-throttle; on in the overload scenario); a managed identity with "
-    "'Key Vault Secrets User' on the vault (Secrets Officer for writes), its token from the federated client-assertion exchange.",
+    "'Key Vault Secrets User' on the vault (Secrets Officer for writes), its token from the federated client-assertion exchange "
+    "(TLS pass; plain HTTP cannot federate, so there the same identities take tokens from the managed-identity endpoint).",
     "Same generator, threads, connections and duration for both; scenarios alternate which system goes first each round; "
     "figures are medians over the rounds.",
     "Login: OpenBao JWT auth (jwks_url = Strongroom's local cluster JWKS) vs Strongroom's token endpoint, the same service-account token.",
