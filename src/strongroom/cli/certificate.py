@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from strongroom.cli.client import CLIError
-from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, iso, parse_tags, three_state
+from strongroom.cli.common import object_target, ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, iso, parse_tags, three_state
 from strongroom.cli.key import _json_arg
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 from strongroom.util.files import write_file_atomically
@@ -44,17 +44,7 @@ DEFAULT_POLICY: dict[str, Any] = {
 
 
 def target(vault_name: str | None, name: str | None, ident: str | None, version: str | None = None) -> tuple[str, str, str]:
-    from urllib.parse import urlsplit
-
-    if ident:
-        parts = urlsplit(ident)
-        segs = [s for s in parts.path.split("/") if s]
-        if len(segs) < 2 or segs[0] not in ("certificates", "deletedcertificates"):
-            raise CLIError(f"--id '{ident}' is not a certificate id", "InvalidArgumentValue")
-        return parts.hostname.split(".")[0] if parts.hostname else "", segs[1], segs[2] if len(segs) > 2 else ""
-    if not vault_name or not name:
-        raise CLIError("usage error: --id | --vault-name VAULT --name NAME", "InvalidArgumentValue")
-    return vault_name, name, version or ""
+    return object_target("certificates", vault_name, name, ident, version)
 
 
 # -- policy shapes ------------------------------------------------------------------------

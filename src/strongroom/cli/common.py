@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any
 
 import typer
@@ -88,3 +89,21 @@ def iso(ts: Any) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(int(ts), timezone.utc).isoformat()
+
+
+def object_target(
+    collection: str, vault_name: str | None, name: str | None, ident: str | None, version: str | None = None
+) -> tuple[str, str, str]:
+    """(vault, name, version) from --vault-name/--name/--version or --id, as az resolves them.
+
+    `collection` is the path segment of the object kind: secrets, keys or certificates.
+    """
+    if ident:
+        parts = urlsplit(ident)
+        segs = [s for s in parts.path.split("/") if s]
+        if len(segs) < 2 or segs[0] not in (collection, f"deleted{collection}"):
+            raise CLIError(f"--id '{ident}' is not a {collection[:-1]} id", "InvalidArgumentValue")
+        return parts.hostname.split(".")[0] if parts.hostname else "", segs[1], segs[2] if len(segs) > 2 else ""
+    if not vault_name or not name:
+        raise CLIError("usage error: --id | --vault-name VAULT --name NAME", "InvalidArgumentValue")
+    return vault_name, name, version or ""

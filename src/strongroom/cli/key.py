@@ -11,12 +11,11 @@ import binascii
 import json
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import typer
 
 from strongroom.cli.client import CLIError
-from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, iso, parse_tags, parse_time, three_state
+from strongroom.cli.common import object_target, ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, iso, parse_tags, parse_time, three_state
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 from strongroom.util.files import write_file_atomically
 
@@ -32,16 +31,7 @@ JWK_FIELDS = ("crv", "d", "dp", "dq", "e", "k", "keyOps", "kid", "kty", "n", "p"
 
 
 def target(vault_name: str | None, name: str | None, ident: str | None, version: str | None = None) -> tuple[str, str, str]:
-    """(vault, name, version) from --vault-name/--name/--version or --id, as az resolves them."""
-    if ident:
-        parts = urlsplit(ident)
-        segs = [s for s in parts.path.split("/") if s]
-        if len(segs) < 2 or segs[0] not in ("keys", "deletedkeys"):
-            raise CLIError(f"--id '{ident}' is not a key id", "InvalidArgumentValue")
-        return parts.hostname.split(".")[0] if parts.hostname else "", segs[1], segs[2] if len(segs) > 2 else ""
-    if not vault_name or not name:
-        raise CLIError("usage error: --id | --vault-name VAULT --name NAME", "InvalidArgumentValue")
-    return vault_name, name, version or ""
+    return object_target("keys", vault_name, name, ident, version)
 
 
 def _attributes(a: dict[str, Any]) -> dict[str, Any]:

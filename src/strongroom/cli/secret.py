@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import typer
 
 from strongroom.cli.client import CLIError, Client
 from strongroom.cli.common import (
+    object_target,
     ServerOpt,
     StateDirOpt,
     TagsOpt,
@@ -34,16 +34,7 @@ ENCODINGS = ("utf-8", "ascii", "base64", "hex", "utf-16be", "utf-16le")
 
 
 def _target(vault_name: str | None, name: str | None, ident: str | None, version: str | None = None) -> tuple[str, str, str]:
-    """(vault, name, version) from --vault-name/--name/--version or --id, as az resolves them."""
-    if ident:
-        parts = urlsplit(ident)
-        segs = [s for s in parts.path.split("/") if s]
-        if len(segs) < 2 or segs[0] not in ("secrets", "deletedsecrets"):
-            raise CLIError(f"--id '{ident}' is not a secret id", "InvalidArgumentValue")
-        return parts.hostname.split(".")[0] if parts.hostname else "", segs[1], segs[2] if len(segs) > 2 else ""
-    if not vault_name or not name:
-        raise CLIError("usage error: --id | --vault-name VAULT --name NAME", "InvalidArgumentValue")
-    return vault_name, name, version or ""
+    return object_target("secrets", vault_name, name, ident, version)
 
 
 def _attributes(a: dict[str, Any]) -> dict[str, Any]:
