@@ -1,0 +1,123 @@
+"""Concurrent writes share commits but keep their own outcomes (storage/group.py, SQLiteStorage)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from strongroom.storage import StorageError, Write
+from strongroom.storage.group import GroupCommit
+from strongroom.storage.sqlite import SQLiteStorage
+
+THREADS = 16
+WRITES_EACH = 40
+
+
+def run_threads(target, n: int = THREADS) -> None:
+    start = threading.Barrier(n)
+    threads = [threading.Thread(target=lambda i=i: (start.wait(), target(i))) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_concurrent_writers_get_gapless_sequences_and_all_their_writes(tmp_path: Path):
+    # Two storages on one file stand for two worker processes.
+    a, b = SQLiteStorage(tmp_path / "s.db"), SQLiteStorage(tmp_path / "s.db")
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def writer(i: int) -> None:
+        db = a if i % 2 else b
+        for n in range(WRITES_EACH):
+            got = db.write_and_append([Write(f"k/{i}/{n}", f"{i}-{n}".encode())], "changes/v", [f"{i}-{n}".encode()])
+            with lock:
+                seqs.extend(got)
+
+    run_threads(writer)
+    total = THREADS * WRITES_EACH
+    assert sorted(seqs) == list(range(1, total + 1))  # each call got its own numbers, none shared, no gaps
+    assert sum(1 for _ in a.scan("k/")) == total
+    entries = {value: seq for seq, value in a.read("changes/v")}
+    for i in range(THREADS):  # one writer's events are numbered in the order it wrote them
+        mine = [entries[f"{i}-{n}".encode()] for n in range(WRITES_EACH)]
+        assert mine == sorted(mine)
+    a.close()
+    b.close()
+
+
+def test_a_refused_write_fails_alone_while_its_group_commits(tmp_path: Path):
+    db = SQLiteStorage(tmp_path / "s.db")
+    errors: dict[int, Exception] = {}
+
+    def writer(i: int) -> None:
+        for n in range(WRITES_EACH):
+            bad = i == 3 and n % 4 == 0  # a NULL key: SQLite refuses it (NOT NULL)
+            key = None if bad else f"k/{i}/{n}"
+            try:
+                db.write_and_append([Write(key, b"v")], "changes/v", [b"e"])  # type: ignore[arg-type]
+            except StorageError as exc:
+                errors[i * 1000 + n] = exc
+
+    run_threads(writer)
+    assert sorted(errors) == [3000 + n for n in range(0, WRITES_EACH, 4)]
+    good = THREADS * WRITES_EACH - len(errors)
+    assert sum(1 for _ in db.scan("k/")) == good
+    assert [seq for seq, _ in db.read("changes/v")] == list(range(1, good + 1))  # the refused left no event
+    db.close()
+
+
+def test_a_failed_commit_fails_exactly_its_group():
+    gate = threading.Event()
+    groups: list[list[int]] = []
+
+    def commit(items: list[int]) -> list[int | BaseException]:
+        groups.append(items)
+        if items == [0]:
+            gate.wait(5)  # hold the first commit so the others gather behind it
+            return [0]
+        if 13 in items:
+            raise OSError("disk gone")
+        return [x * 10 for x in items]
+
+    gc: GroupCommit[int, int] = GroupCommit(commit)
+    results: dict[int, object] = {}
+
+    def submit(i: int) -> None:
+        try:
+            results[i] = gc.submit(i)
+        except OSError as exc:
+            results[i] = exc
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    while not groups:
+        time.sleep(0.001)
+    others = [threading.Thread(target=submit, args=(i,)) for i in range(1, 20)]
+    for t in others:
+        t.start()
+    while len(gc._queue) < 19:  # all of them wait behind the held commit
+        time.sleep(0.001)
+    gate.set()
+    first.join()
+    for t in others:
+        t.join()
+    assert groups[0] == [0] and sorted(groups[1]) == list(range(1, 20))  # the waiting writes became one group
+    assert all(isinstance(results[i], OSError) for i in range(1, 20))
+    assert results[0] == 0
+    assert gc.submit(5) == 50  # the committer is usable after a failed group
+
+
+def test_writes_from_one_thread_each_see_the_last(tmp_path: Path):
+    db = SQLiteStorage(tmp_path / "s.db")
+    for n in range(5):
+        db.write([Write("k", str(n).encode())])
+        assert db.get("k") == str(n).encode()
+    with pytest.raises(StorageError):
+        db.write([Write("k", b"x"), Write(None, b"y")])  # type: ignore[arg-type]
+    assert db.get("k") == b"4"
+    db.close()
