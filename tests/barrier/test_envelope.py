@@ -9,6 +9,7 @@ import pytest
 
 from strongroom.barrier import Barrier, BarrierError, Keyring, MasterKey, SealedStore
 from strongroom.barrier.envelope import _BODY, _KID, _NONCE, _WRAPPED
+from strongroom.storage import Write
 from strongroom.storage.sqlite import SQLiteStorage
 
 PLAINTEXT = b'{"value":"hunter2-envelope-canary"}'
@@ -105,6 +106,25 @@ def test_sealed_store_keeps_only_ciphertext_and_rewraps_everything(tmp_path: Pat
     with pytest.raises(BarrierError):
         SealedStore(storage, Barrier(Keyring([old]))).get("r/0500")
     storage.close()
+
+
+def test_remembered_records_follow_every_change_made_by_another_process(tmp_path: Path):
+    """A reader remembers what it opened, yet sees another worker's write, delete or tampering at once."""
+    key = MasterKey.generate()
+    path = tmp_path / "s.db"
+    reader = SealedStore(SQLiteStorage(path), Barrier(Keyring([key])), memo_size=2)
+    writer = SealedStore(SQLiteStorage(path), Barrier(Keyring([key])))
+    writer.write({"a": b"one", "b": b"two", "c": b"three"})
+    assert [reader.get(k) for k in "abca"] == [b"one", b"two", b"three", b"one"]  # "a" came back after eviction
+    writer.write({"a": b"uno"})
+    assert reader.get("a") == b"uno"
+    writer.write({"a": None})
+    assert reader.get("a") is None
+    sealed = writer.storage.get("b")
+    assert sealed is not None
+    writer.storage.write([Write("b", sealed[:-1] + bytes([sealed[-1] ^ 1]))])
+    with pytest.raises(BarrierError):
+        reader.get("b")
 
 
 def test_keyring_file_is_private_and_ordered(tmp_path: Path):
