@@ -279,3 +279,40 @@ def test_writer_fails_every_waiting_request_closed_and_recovers(state):
     writer.close()
     report = verify(state_dir, storage)
     assert report.ok and report.chains[0].records == 5
+
+
+class SlowDiskLog(AuditLog):
+    """The real log whose fsync waits for a gate: a disk flush that takes its time."""
+
+    gate: "threading.Event"
+
+    def commit(self, lines, after_seq):
+        self.gate.wait(10)
+        super().commit(lines, after_seq)
+
+
+def test_reads_are_answered_once_written_changes_once_on_disk(state):
+    import threading
+
+    state_dir, storage = state
+    log = SlowDiskLog(state_dir, storage)
+    log.gate = threading.Event()
+    writer = AuditWriter(log)
+
+    async def scenario() -> tuple[bool, bool, int]:
+        change = asyncio.ensure_future(writer.write(event(1, "SecretSet"), durable=True))
+        await asyncio.wait_for(writer.write(event(2), durable=False), 5)  # answered while the fsync hangs
+        in_file = len(lines(state_dir))
+        await asyncio.sleep(0.2)
+        change_waited = not change.done()
+        log.gate.set()
+        await asyncio.wait_for(change, 5)
+        return change_waited, change.done(), in_file
+
+    change_waited, change_done, in_file = asyncio.run(scenario())
+    writer.close()
+    assert in_file == 2  # the read's record was in the file before it was answered
+    assert change_waited and change_done  # the change was answered only after the flush
+    report = verify(state_dir, storage)
+    assert report.ok and report.chains[0].records == 2
+    assert [r[0] for r in storage.read("audit")] == [1, 2]  # the table caught up too

@@ -1,10 +1,11 @@
 """One audit chain and its two sinks: a JSONL file and a storage stream.
 
 `audit.jsonl` (state dir, mode 0600) is the primary record; the storage stream
-"audit" holds the same lines for queries. A batch of records is answered for only
-once both hold it, but only the file pays an fsync: the table's commit skips it,
-so a power failure may leave the table behind the file, and whoever opens the
-chain next copies the missing records over.
+"audit" holds the same lines for queries. Records reach the file first (`write`,
+on the event loop), then `commit` fsyncs it and copies them to the table, whose
+commit skips its own fsync: a power failure may leave the table behind the file,
+and whoever opens the chain next copies the missing records over. When each
+request may be answered is the writer's business (`strongroom.audit.writer`).
 
 Worker processes (`--workers N`) never share a chain, so the hot path takes no
 cross-process lock: each process claims a free slot at start by holding an
@@ -298,34 +299,45 @@ class AuditLog:
         return Sealed(lines, data, tail, after)
 
     def write(self, batch: Sealed) -> None:
-        """Hand the batch to the file (page cache; cheap, no fsync)."""
+        """Hand the batch to the file (page cache; cheap, no fsync); the chain now ends after it."""
         assert self._fd is not None
         try:
             _write_all(self._fd, batch.data)
         except OSError as exc:
             self.rollback(batch)
             raise AuditSinkError(f"writing {self.path.name} failed: {exc}") from None
+        self._tail = batch.after
 
-    def commit(self, batch: Sealed) -> None:
-        """Make the written batch durable in the file, then copy it to the table."""
-        assert self._fd is not None
+    def commit(self, lines: list[bytes], after_seq: int) -> None:
+        """Make everything written so far durable in the file, then copy `lines` (records after_seq+1...) to the table.
+
+        Runs in the writer's thread while the event loop may already write the next
+        records: fsync covers those too, which does no harm. On failure the caller
+        drops the tail (`invalidate`), so the next write takes the chain over again
+        and the table catches up from the file.
+        """
+        fd = self._fd
+        assert fd is not None
         try:
-            os.fsync(self._fd)
+            os.fsync(fd)
         except OSError as exc:
             raise AuditSinkError(f"writing {self.path.name} failed: {exc}") from None
         try:
-            self.storage.append(self.slot.stream, batch.lines, sync=False, after=batch.before.seq)
+            self.storage.append(self.slot.stream, lines, sync=False, after=after_seq)
         except StorageError as exc:
-            self._tail = None  # the table is out of step: take the chain over again before writing
             raise AuditSinkError(f"writing the audit table failed: {exc}") from None
-        self._tail = batch.after
+
+    def invalidate(self) -> None:
+        """Forget where the chain ends: the next write first takes it over again from the file."""
+        self._tail = None
 
     def rollback(self, batch: Sealed) -> None:
-        """Take a failed batch back out of the file, so no record claims an answer that was not given."""
+        """Take a failed batch (the last one written) back out of the file, so no record claims an answer that was not given."""
         assert self._fd is not None
         try:
             os.ftruncate(self._fd, batch.before.size)
             os.fsync(self._fd)
+            self._tail = batch.before
         except OSError as exc:
             log.error("could not take a failed batch out of %s: %s", self.path.name, exc)
             self._tail = None
@@ -339,7 +351,7 @@ class AuditLog:
         batch = self.seal([canonical(e) for e in events], self.check())
         self.write(batch)
         try:
-            self.commit(batch)
+            self.commit(batch.lines, batch.before.seq)
         except AuditSinkError:
             self.rollback(batch)
             raise

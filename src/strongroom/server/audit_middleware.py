@@ -1,4 +1,7 @@
-"""Audit before answering: the response of an audited request starts only once its record is durable.
+"""Audit before answering: the response of an audited request starts only once its record is written.
+
+Written means in the audit file for a read or a sign-in, and on disk (fsynced)
+for a request that may have changed something (`changes_state`).
 
 A request is audited when its handler called `strongroom.audit.facts.begin()`.
 At `http.response.start` the middleware builds the AuditEvent and waits for the
@@ -27,6 +30,16 @@ MAX_HELD_BODY = 64 * 1024  # error bodies are small; a larger one is passed on u
 _LOG_EVERY = 5.0
 
 
+def changes_state(scope, facts) -> bool:
+    """Whether the request may have changed something, so its record must be on disk before the answer.
+
+    Reads (GET, HEAD) and sign-ins (token requests, recorded as "Authentication")
+    change nothing: their records are in the file before the answer and on disk
+    within the next group commit (see `strongroom.audit.writer`).
+    """
+    return scope.get("method") not in ("GET", "HEAD") and facts.get("operationName") != "Authentication"
+
+
 class AuditMiddleware:
     def __init__(self, app, writer: AuditWriter) -> None:
         self.app = app
@@ -51,7 +64,7 @@ class AuditMiddleware:
                 ev = audit_event.build(
                     facts, scope, status=status, started=started_wall, duration_ms=duration_ms, description=description
                 )
-                await self.writer.write(ev)
+                await self.writer.write(ev, durable=changes_state(scope, facts))
                 return True
             except AuditSinkError as exc:
                 self._log_failure(exc)
