@@ -151,3 +151,24 @@ def test_last_good_keys_serve_through_an_outage(issuer, monkeypatch):
     time.sleep(1.0)
     with pytest.raises(IssuerUnavailable, match="connection failed"):
         keys.key(issuer.url, "k1", "RS256")
+
+
+def test_without_fetch_only_cached_keys_answer(issuer, monkeypatch):
+    """The token endpoint asks on its event loop first: never a network call there, never a wait on another fetch."""
+    monkeypatch.setattr(oidc, "REFETCH_INTERVAL", 0.3)
+    issuer.add_rsa("k1")
+    keys = IssuerKeys([issuer.ca])
+    with pytest.raises(oidc.FetchNeeded):
+        keys.key(issuer.url, "k1", "RS256", fetch=False)
+    assert issuer.jwks_fetches() == 0
+    cached = keys.key(issuer.url, "k1", "RS256")
+    assert keys.key(issuer.url, "k1", "RS256", fetch=False) is cached
+    time.sleep(0.35)
+    issuer.add_rsa("k2")
+    with pytest.raises(oidc.FetchNeeded):  # a kid not yet seen: the refetch belongs in a thread
+        keys.key(issuer.url, "k2", "RS256", fetch=False)
+    entry = keys._entry(issuer.url)
+    with entry.lock:  # another thread fetching: do not wait for it
+        with pytest.raises(oidc.FetchNeeded):
+            keys.key(issuer.url, "k1", "RS256", fetch=False)
+    assert issuer.jwks_fetches() == 1

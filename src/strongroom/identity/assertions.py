@@ -27,20 +27,13 @@ from strongroom.identity import errors
 from strongroom.identity.directory import Directory, Principal
 from strongroom.identity.errors import EntraError
 from strongroom.identity.fic import FederatedCredential
+from strongroom.identity.jws import Jws, signature_valid
 from strongroom.identity.oidc import ALGORITHMS as FEDERATED_ALGORITHMS
 from strongroom.identity.oidc import IssuerKeys, IssuerUnavailable, KeyNotFound
 
 CERTIFICATE_ALGORITHMS = ("RS256", "PS256")
 MAX_SKEW = 300
 MAX_LIFETIME = 24 * 3600
-_SIGNATURE_ONLY = {
-    "verify_signature": True,
-    "verify_exp": False,
-    "verify_nbf": False,
-    "verify_iat": False,
-    "verify_aud": False,
-    "verify_iss": False,
-}
 
 
 def _number(value: Any) -> float | None:
@@ -68,25 +61,31 @@ def _audiences(claims: dict[str, Any]) -> list[str]:
     return []
 
 
-def _verify_signature(token: str, key: Any, alg: str, client_id: str) -> None:
+def _verify_signature(token: Jws, key: Any, alg: str, client_id: str) -> None:
     try:
-        jwt.decode(token, key, algorithms=[alg], options=_SIGNATURE_ONLY)
-    except jwt.InvalidSignatureError:
-        raise errors.bad_signature("The signature of the assertion is not valid.", client_id) from None
-    except jwt.PyJWTError:
+        valid = signature_valid(token, key, alg)
+    except jwt.PyJWTError:  # e.g. a certificate whose key cannot make `alg` signatures
         raise errors.malformed_assertion() from None
+    if not valid:
+        raise errors.bad_signature("The signature of the assertion is not valid.", client_id)
+    # `sub` and `jti`, when present, are strings (as PyJWT's decode has always required of them here).
+    if any(name in token.claims and not isinstance(token.claims[name], str) for name in ("sub", "jti")):
+        raise errors.malformed_assertion()
 
 
 def verify_federated(
     principal: Principal,
-    token: str,
-    header: dict[str, Any],
-    claims: dict[str, Any],
+    token: Jws,
     fics: list[FederatedCredential],
     issuer_keys: IssuerKeys,
     now: float,
+    fetch: bool = True,
 ) -> FederatedCredential:
-    """The federated credential this assertion satisfies, or the Entra error that explains why none does."""
+    """The federated credential this assertion satisfies, or the Entra error that explains why none does.
+
+    `fetch=False`: raise FetchNeeded rather than wait for the issuer's keys (see IssuerKeys.key).
+    """
+    header, claims = token.header, token.claims
     issuer, subject, audiences = claims.get("iss"), claims.get("sub"), _audiences(claims)
     if not isinstance(issuer, str) or not isinstance(subject, str) or not audiences:
         raise errors.malformed_assertion()
@@ -100,7 +99,7 @@ def verify_federated(
         raise errors.bad_signature(f"The assertion is signed with '{alg}'; only RS256 and ES256 are accepted.", principal.client_id)
     kid = header.get("kid")
     try:
-        key = issuer_keys.key(issuer, kid if isinstance(kid, str) else None, alg)
+        key = issuer_keys.key(issuer, kid if isinstance(kid, str) else None, alg, fetch=fetch)
     except IssuerUnavailable as exc:
         raise errors.issuer_metadata_failed(issuer, str(exc)) from None
     except KeyNotFound:
@@ -132,14 +131,13 @@ def _thumbprint(header: dict[str, Any], name: str) -> str | None:
 
 def verify_certificate(
     principal: Principal,
-    token: str,
-    header: dict[str, Any],
-    claims: dict[str, Any],
+    token: Jws,
     directory: Directory,
     token_endpoints: set[str],
     now: float,
 ) -> dict[str, Any]:
     """The registered certificate (key credential) that signed this assertion."""
+    header, claims = token.header, token.claims
     if claims.get("iss") != principal.client_id or claims.get("sub") != principal.client_id:
         raise errors.assertion_client_mismatch()
     alg = header.get("alg")

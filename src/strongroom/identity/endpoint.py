@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
-
-import jwt
+from typing import Any, Callable, Mapping
 
 from strongroom.identity import errors
 from strongroom.identity.assertions import verify_certificate, verify_federated
 from strongroom.identity.directory import Directory, Principal
 from strongroom.identity.errors import EntraError
 from strongroom.identity.fic import FederatedCredentials
-from strongroom.identity.oidc import IssuerKeys, unverified
+from strongroom.identity.jws import MalformedToken, parse
+from strongroom.identity.oidc import IssuerKeys
 from strongroom.identity.tokens import TokenIssuer
 
 CLIENT_CREDENTIALS = "client_credentials"
@@ -80,8 +79,16 @@ class TokenService:
             extra["xms_mirid"] = principal.resource_id
         return self.issuer.issue(audience=resource, object_id=principal.object_id, app_id=principal.client_id, extra=extra)
 
-    def client_credentials(self, form: Mapping[str, str], token_endpoints: set[str], facts: dict[str, Any]) -> dict[str, Any]:
-        """Authenticate the client and issue an access token; `facts` collects what the audit log should say."""
+    def client_credentials(
+        self, form: Mapping[str, str], token_endpoints: Callable[[], set[str]], facts: dict[str, Any], fetch: bool = True
+    ) -> dict[str, Any]:
+        """Authenticate the client and issue an access token; `facts` collects what the audit log should say.
+
+        `token_endpoints` is asked only for a certificate assertion (the audiences it may name).
+        With `fetch=False` nothing waits on the network: a federated assertion whose issuer's
+        keys are not cached raises FetchNeeded before anything is issued, and the caller
+        repeats the request where blocking is fine.
+        """
         grant = form.get("grant_type", "")
         facts["grantType"] = grant
         if grant != CLIENT_CREDENTIALS:
@@ -99,7 +106,7 @@ class TokenService:
         assertion = form.get("client_assertion")
         if assertion is not None:
             # A token file read verbatim ends in a newline; the JWT is what precedes it.
-            self._check_assertion(principal, form, assertion.strip(), token_endpoints, facts)
+            self._check_assertion(principal, form, assertion.strip(), token_endpoints, facts, fetch)
             acr = ASSERTION_ACR
         elif form.get("client_secret"):
             facts["credentialType"] = "ClientSecret"
@@ -118,7 +125,13 @@ class TokenService:
             raise errors.expired_secret(principal.client_id)
 
     def _check_assertion(
-        self, principal: Principal, form: Mapping[str, str], assertion: str, token_endpoints: set[str], facts: dict[str, Any]
+        self,
+        principal: Principal,
+        form: Mapping[str, str],
+        assertion: str,
+        token_endpoints: Callable[[], set[str]],
+        facts: dict[str, Any],
+        fetch: bool,
     ) -> None:
         assertion_type = form.get("client_assertion_type")
         if assertion_type != JWT_BEARER:
@@ -127,16 +140,17 @@ class TokenService:
                 f"use '{JWT_BEARER}'."
             )
         try:
-            header, claims = unverified(assertion)
-        except (jwt.PyJWTError, ValueError):
+            token = parse(assertion)
+        except MalformedToken:
             raise errors.malformed_assertion() from None
+        claims = token.claims
         now = time.time()
         if claims.get("iss") == principal.client_id or claims.get("sub") == principal.client_id:
             facts["credentialType"] = "Certificate"
-            cert = verify_certificate(principal, assertion, header, claims, self.directory, token_endpoints, now)
+            cert = verify_certificate(principal, token, self.directory, token_endpoints(), now)
             facts["certificateThumbprint"] = cert["thumbprint"]
             return
         facts["credentialType"] = "FederatedIdentityCredential"
         facts["assertion"] = {k: claims.get(k) for k in ("iss", "sub", "aud")}
-        fic = verify_federated(principal, assertion, header, claims, self.fics.list(principal), self.issuer_keys, now)
+        fic = verify_federated(principal, token, self.fics.list(principal), self.issuer_keys, now, fetch)
         facts["federatedCredential"] = fic.name

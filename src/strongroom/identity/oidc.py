@@ -40,6 +40,10 @@ class KeyNotFound(Exception):
     """The issuer publishes no key the assertion's header names."""
 
 
+class FetchNeeded(Exception):
+    """The key cannot be answered from the cache (a fetch is due or under way) and the caller asked not to wait."""
+
+
 @dataclass
 class _Entry:
     keys: dict[str, Any]  # kid -> public key object
@@ -138,16 +142,25 @@ class IssuerKeys:
                 entry = self._entries[issuer] = _Entry({}, {})
             return entry
 
-    def key(self, issuer: str, kid: str | None, alg: str) -> Any:
-        """The public key that should have signed a token of `issuer` with this header."""
+    def key(self, issuer: str, kid: str | None, alg: str, fetch: bool = True) -> Any:
+        """The public key that should have signed a token of `issuer` with this header.
+
+        With `fetch=False` (a caller on the event loop) nothing blocks: FetchNeeded is
+        raised instead of fetching or of waiting for another thread's fetch.
+        """
         entry = self._entry(issuer)
-        with entry.lock:  # one fetch per issuer at a time; the others wait and reuse its result
+        # One fetch per issuer at a time; the others wait and reuse its result.
+        if not entry.lock.acquire(blocking=fetch):
+            raise FetchNeeded(issuer)
+        try:
             t = time.monotonic()
             stale = entry.fetched is None or t - entry.fetched > CACHE_TTL
             unknown = kid is not None and kid not in entry.keys
             # Fetch when stale or a new kid appears, but at most once per REFETCH_INTERVAL: neither forged
             # kids nor a dead issuer make every token request wait for the network.
             if (stale or unknown) and (entry.attempted is None or t - entry.attempted >= REFETCH_INTERVAL):
+                if not fetch:
+                    raise FetchNeeded(issuer)
                 entry.attempted = t
                 try:
                     entry.keys, entry.algs = self._fetch(issuer)
@@ -164,12 +177,6 @@ class IssuerKeys:
             if key is None or entry.algs.get(kid or "") != alg:
                 raise KeyNotFound(f"the issuer publishes no {alg} key with kid '{kid}'")
             return key
+        finally:
+            entry.lock.release()
 
-
-def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and claims of a JWT, before any verification (for routing and matching only)."""
-    header = jwt.get_unverified_header(token)
-    claims = jwt.decode(token, options={"verify_signature": False})
-    if not isinstance(claims, dict):
-        raise jwt.DecodeError("claims are not an object")
-    return header, claims

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +15,7 @@ from starlette.routing import Route
 from strongroom.identity.endpoint import ASSERTION_ACR, caller_claims, known_resource
 from strongroom.identity.errors import EntraError
 from strongroom.identity.msi import HEADER_NAME, PATH as MSI_PATH, MsiError, check_header, select_identity
+from strongroom.identity.oidc import FetchNeeded
 from strongroom.server.admin_auth import audit_facts
 from strongroom.server.http import JSON, form_fields
 from strongroom.server.runtime import Runtime
@@ -65,9 +67,15 @@ async def token(request: Request) -> Response:
     _check_tenant(rt, request.path_params["tenant"])
     fields = await form_fields(request)
     auth: dict[str, Any] = {}
+    endpoints = partial(token_endpoints, rt, request)  # only a certificate assertion needs them
     try:
-        # In a thread: a federated assertion may need the issuer's keys fetched over HTTPS.
-        body = await run_in_threadpool(rt.identity.tokens.client_credentials, fields, token_endpoints(rt, request), auth)
+        try:
+            # On the loop, as vault reads are: a thread hop costs more CPU than the exchange's own checks.
+            body = rt.identity.tokens.client_credentials(fields, endpoints, auth, fetch=False)
+        except FetchNeeded:
+            # The issuer's keys must be fetched over HTTPS (or another request is fetching them): in a thread.
+            auth.clear()
+            body = await run_in_threadpool(rt.identity.tokens.client_credentials, fields, endpoints, auth)
         auth["result"] = "Success"
     except EntraError as exc:
         auth["result"] = f"AADSTS{exc.code}"
