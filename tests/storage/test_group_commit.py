@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -120,4 +121,28 @@ def test_writes_from_one_thread_each_see_the_last(tmp_path: Path):
     with pytest.raises(StorageError):
         db.write([Write("k", b"x"), Write(None, b"y")])  # type: ignore[arg-type]
     assert db.get("k") == b"4"
+    db.close()
+
+
+def test_async_writes_share_commits_and_keep_their_own_outcomes(tmp_path: Path):
+    db = SQLiteStorage(tmp_path / "s.db")
+
+    async def main() -> list[object]:
+        async def one(i: int) -> object:
+            key = None if i == 7 else f"k/{i}"
+            try:
+                return await db.write_and_append_async([Write(key, b"v")], "changes/v", [str(i).encode()])  # type: ignore[arg-type]
+            except StorageError as exc:
+                return exc
+
+        return await asyncio.gather(*(one(i) for i in range(50)))
+
+    outcomes = asyncio.run(main())
+    assert isinstance(outcomes[7], StorageError)
+    seqs = [s for i, o in enumerate(outcomes) if i != 7 for s in o]  # type: ignore[union-attr]
+    assert sorted(seqs) == list(range(1, 50))
+    stored = {int(value): seq for seq, value in db.read("changes/v")}
+    assert 7 not in stored and all(stored[i] == outcomes[i][0] for i in stored)  # type: ignore[index]
+    assert db.get("k/3") == b"v" and sum(1 for _ in db.scan("k/")) == 49
+    asyncio.run(main())  # a second loop (as in tests) is served too
     db.close()

@@ -149,9 +149,27 @@ def write_with_events(
     (nothing written) like `store.write`. Never put a secret value, key material
     or tags in an ObjectChange: feed entries are stored unsealed.
     """
+    return store.storage.write_and_append(*_sealed(store, vault, changes, events))
+
+
+async def write_with_events_async(
+    store: SealedStore, vault: Vault, changes: dict[str, bytes | None], events: Iterable[ObjectChange]
+) -> list[int]:
+    """`write_with_events` for a request handler on the event loop.
+
+    Seals here, on the loop, then awaits the group commit (storage/asyncgroup.py)
+    instead of holding a threadpool thread for the fsync: same transaction, same
+    durability when it returns, same errors.
+    """
+    return await store.storage.write_and_append_async(*_sealed(store, vault, changes, events))
+
+
+def _sealed(
+    store: SealedStore, vault: Vault, changes: dict[str, bytes | None], events: Iterable[ObjectChange]
+) -> tuple[list[Write], str, list[bytes]]:
+    """The storage batch, the vault's stream and the encoded events of one change."""
     batch = [Write(k, None if v is None else store.barrier.seal(k, v)) for k, v in changes.items()]
-    entries = [encode(vault, e) for e in events]
-    return store.storage.write_and_append(batch, stream_name(vault), entries)
+    return batch, stream_name(vault), [encode(vault, e) for e in events]
 
 
 def read(storage: Storage, vault: Vault, after: int = 0, limit: int | None = None) -> list[FeedEntry]:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterator
 
 from strongroom.barrier import SealedStore
-from strongroom.events.feed import Change, ObjectChange, write_with_events
+from strongroom.events.feed import Change, ObjectChange, write_with_events, write_with_events_async
 from strongroom.keyvault import records
 from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.errors import (
@@ -251,6 +251,22 @@ class SecretStore:
     # -- writing -----------------------------------------------------------
 
     def set(self, vault: Vault, name: str, body: Any) -> SecretVersion:
+        sv, changes, events = self._prepare_set(vault, name, body)
+        write_with_events(self.store, vault, changes, events)
+        return sv
+
+    async def set_async(self, vault: Vault, name: str, body: Any) -> SecretVersion:
+        """`set` from the event loop: checks, reads and seals here, then awaits the group commit.
+
+        No threadpool thread per write: the reads are quick and the only wait, the
+        fsync, happens in the storage's commit thread for every write pending at once.
+        """
+        sv, changes, events = self._prepare_set(vault, name, body)
+        await write_with_events_async(self.store, vault, changes, events)
+        return sv
+
+    def _prepare_set(self, vault: Vault, name: str, body: Any) -> tuple[SecretVersion, dict[str, bytes | None], list[ObjectChange]]:
+        """The new version, the records to write and the event of a SecretSet (KeyVaultError if refused)."""
         check_object_name(name)
         if not isinstance(body, dict):
             raise bad_parameter("The request body must be a JSON object with a 'value' property.")
@@ -284,16 +300,11 @@ class SecretStore:
             previous_version=head.current if head else None,
         )
         new_head = SecretHead(name=sv.name, current=sv.version)
-        write_with_events(
-            self.store,
-            vault,
-            {
-                _version_key(vault, name, sv.version): records.dump(asdict(sv)),
-                _head_key(vault, name): records.dump(asdict(new_head)),
-            },
-            [_event(Change.NEW_VERSION, sv)],
-        )
-        return sv
+        changes: dict[str, bytes | None] = {
+            _version_key(vault, name, sv.version): records.dump(asdict(sv)),
+            _head_key(vault, name): records.dump(asdict(new_head)),
+        }
+        return sv, changes, [_event(Change.NEW_VERSION, sv)]
 
     def update(self, vault: Vault, name: str, version: str, body: Any) -> SecretVersion:
         check_object_name(name)

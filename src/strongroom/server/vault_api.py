@@ -134,7 +134,7 @@ async def set_secret(request: Request) -> Response:
     name = request.path_params["name"]
     call = begin(request, "SecretSet", name)
     body = await json_body(request)
-    sv = await run_in_threadpool(runtime(request).secrets.set, call.vault, name, body)
+    sv = await runtime(request).secrets.set_async(call.vault, name, body)  # no threadpool: see set_async
     return JSON(wire.secret_bundle(sv, call.vault, call.base_url))
 
 

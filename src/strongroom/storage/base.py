@@ -42,6 +42,10 @@ class Storage(Protocol):
         """
         ...
 
+    async def write_and_append_async(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
+        """`write_and_append` for a caller on the event loop: awaits the commit instead of blocking a thread."""
+        ...
+
     # -- append-only logs ------------------------------------------------
     # Numbered streams of opaque entries (the audit log; later the change feed).
     # Entries are never changed or removed through this interface.

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
+from strongroom.storage.asyncgroup import AsyncGroupCommit
 from strongroom.storage.base import StorageError, Write
 from strongroom.storage.group import GroupCommit
 
@@ -99,6 +100,7 @@ class SQLiteStorage:
         self._writer.execute("PRAGMA busy_timeout=0")  # writes wait in _retry_busy, polling finely
         self._unsynced: sqlite3.Connection | None = None
         self._group: GroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] = GroupCommit(self._commit_group)
+        self._async_group: AsyncGroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] | None = None
         self._migrate()
 
     @classmethod
@@ -174,6 +176,13 @@ class SQLiteStorage:
         if not batch and not entries:
             return []
         return self._group.submit((batch, stream, entries))
+
+    async def write_and_append_async(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
+        if not batch and not entries:
+            return []
+        if self._async_group is None:  # its thread starts with the first write from a loop
+            self._async_group = AsyncGroupCommit(self._commit_group, "sqlite-commit")
+        return await self._async_group.submit((batch, stream, entries))
 
     def _commit_group(self, items: list[tuple[list[Write], str | None, list[bytes]]]) -> list[list[int] | BaseException]:
         """One transaction for every item; the outcome of each (its sequence numbers, or its error).
@@ -335,6 +344,8 @@ class SQLiteStorage:
         return None if row is None else (int(row[0]), bytes(row[1]))
 
     def close(self) -> None:
+        if self._async_group is not None:
+            self._async_group.close()
         self._writer.close()
         if self._unsynced is not None:
             self._unsynced.close()
