@@ -26,6 +26,7 @@ from strongroom.server import access_policy_api, authorization_api
 from strongroom.server import certificates_api, keys_api
 from strongroom.server import events_api
 from strongroom.server.audit_middleware import AuditMiddleware
+from strongroom.server.dispatch import RouteTable
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
 from strongroom.server.runtime import Runtime, build_runtime
 from strongroom.server import dev_api
@@ -118,7 +119,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 class HostRouter:
     """Dispatch on the Host header to the vault app or the control app."""
 
-    def __init__(self, runtime: Runtime, vault_app: Starlette, control_app: Starlette) -> None:
+    def __init__(self, runtime: Runtime, vault_app: RouteTable, control_app: Starlette) -> None:
         self.runtime = runtime
         self.vault_app = vault_app
         self.control_app = control_app
@@ -201,12 +202,10 @@ def create_app(settings: Settings) -> HostRouter:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    vault = Starlette(
-        routes=[*vault_api.routes, *events_api.routes, *keys_api.routes, *certificates_api.routes],
-        exception_handlers=EXCEPTION_HANDLERS,
+    # Key Vault never redirects (Starlette's slash redirect once sent get_secret("") to the listing): nor does RouteTable.
+    vault = RouteTable(
+        [*vault_api.routes, *events_api.routes, *keys_api.routes, *certificates_api.routes], EXCEPTION_HANDLERS
     )
-    # Key Vault never redirects; Starlette's slash redirect sent get_secret("") (GET /secrets//) to the listing.
-    vault.router.redirect_slashes = False
     control.state.runtime = vault.state.runtime = runtime
     return HostRouter(runtime, vault, control)
 

@@ -1,0 +1,47 @@
+"""The data plane's dispatcher over the wire: Starlette's matching rules, Key Vault's error bodies."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import Server
+
+API = "api-version=7.4"
+
+
+@pytest.fixture(scope="module")
+def call(server: Server, vault: str, admin_credential):
+    resource = httpx.get(f"{server.url}/strongroom/metadata", verify=server.ca).json()["vaultResource"]
+    token = admin_credential.get_token(f"{resource}/.default").token
+    client = httpx.Client(base_url=server.vault_url(vault), verify=server.ca,
+                          headers={"Authorization": f"Bearer {token}"})
+    yield lambda method, path, **kw: client.request(method, f"{path}?{API}", **kw)
+    client.close()
+
+
+def test_routes_match_by_segment_in_declaration_order(call):
+    assert call("PUT", "/secrets/dispatch-a", json={"value": "v1"}).status_code == 200
+    got = call("GET", "/secrets/dispatch-a")
+    assert got.status_code == 200 and got.json()["value"] == "v1"
+    version = got.json()["id"].rsplit("/", 1)[1]
+    assert call("GET", f"/secrets/dispatch-a/{version}").json()["value"] == "v1"
+    assert call("GET", "/secrets/dispatch-a/").json()["value"] == "v1"  # the SDK's get_secret(name, "")
+    # A literal segment wins over a parameter declared after it.
+    listing = call("GET", "/secrets/dispatch-a/versions")
+    assert listing.status_code == 200 and [i["id"] for i in listing.json()["value"]]
+    assert call("HEAD", "/secrets/dispatch-a").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/secrets/dispatch-a/one/two", "/nothing", "/secrets//", "/certificates/x/y/z"])
+def test_an_unknown_path_is_keyvaults_404(call, path):
+    r = call("GET", path)
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "NotFound" and path in r.json()["error"]["message"]
+
+
+def test_a_known_path_with_another_method_is_405(call):
+    r = call("DELETE", "/secrets")
+    assert r.status_code == 405
+    assert r.json()["error"] == {"code": "MethodNotAllowed", "message": "The method DELETE is not allowed on /secrets."}
+    assert "x-ms-request-id" in r.headers
