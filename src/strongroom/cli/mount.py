@@ -65,9 +65,13 @@ class ClusterTokens:
         self.server = server
         self._client: Client | None = None
 
-    def _request(self, namespace: str, service_account: str, audience: str, pod_name: str) -> dict[str, Any]:
+    def client(self) -> Client:
+        """The CLI's client for the local server; the agent's metadata lookup shares it (one TLS set-up, not two)."""
         if self._client is None:
             self._client = Client(self.state_dir, self.server)
+        return self._client
+
+    def _request(self, namespace: str, service_account: str, audience: str, pod_name: str) -> dict[str, Any]:
         body = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
@@ -78,7 +82,7 @@ class ClusterTokens:
             },
         }
         path = f"/clusters/local/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token"
-        return self._client.cluster("POST", path, json=body)
+        return self.client().cluster("POST", path, json=body)
 
     def token(self, namespace: str, service_account: str, audience: str, pod_name: str):  # -> ServiceAccountToken
         from strongroom.agent.tokens import ServiceAccountToken, TokenRequestError
@@ -119,8 +123,8 @@ class AgentOptions:
     poll_interval: float
 
 
-def provider_config(opts: AgentOptions):  # -> ProviderConfig
-    """The provider flags; by default the local server's vault DNS suffix, authority and CA."""
+def provider_config(opts: AgentOptions, tokens: ClusterTokens | None = None):  # -> ProviderConfig
+    """The provider flags; by default the local server's vault DNS suffix, authority and CA (asked through `tokens`' client)."""
     from strongroom.csi.provider import ProviderConfig
 
     state_dir = opts.state_dir or state_dir_default()
@@ -132,7 +136,7 @@ def provider_config(opts: AgentOptions):  # -> ProviderConfig
     suffix, authority = opts.vault_dns_suffix, opts.authority_host
     if not (suffix and authority):
         try:
-            meta = Client(opts.state_dir, opts.server).metadata()
+            meta = (tokens or ClusterTokens(opts.state_dir, opts.server)).client().metadata()
         except CLIError as exc:
             raise CLIError(
                 f"{exc.message}. The vault DNS suffix and authority come from the server; pass --vault-dns-suffix and "
@@ -167,20 +171,23 @@ def build_mounter(opts: AgentOptions, target: Path, status_file: Path | None):  
             f"{' and '.join(IN_PROCESS_PROVIDERS)} classes. Hint: run that provider and pass its socket with --provider-socket.",
             "FailedToLookupProviderGRPCClient",
         )
-    config = provider_config(opts)
+    tokens = ClusterTokens(opts.state_dir, opts.server)
+    config = provider_config(opts, tokens)
     provider = SocketProvider(opts.provider_socket) if opts.provider_socket else InProcessProvider(config)
     pod = Pod(opts.pod_name or default_pod_name(), opts.namespace, opts.service_account)
     mount_config = MountConfig(
         spc=spc, pod=pod, target=target.resolve(), node_name=socket.gethostname(), status_file=status_file,
     )
-    return Mounter(mount_config, ClusterTokens(opts.state_dir, opts.server), provider), config
+    return Mounter(mount_config, tokens, provider), config
 
 
 def _declared_namespace(path: Path) -> str | None:
     import yaml
 
+    from strongroom.csi.spc import load_documents
+
     try:
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in load_documents(path.read_text()):
             if isinstance(doc, dict) and doc.get("kind") == "SecretProviderClass":
                 ns = (doc.get("metadata") or {}).get("namespace")
                 return str(ns) if ns else None
