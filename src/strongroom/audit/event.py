@@ -74,17 +74,27 @@ def _clip(value: str) -> str:
     return value if len(value) <= MAX_FIELD else value[:MAX_FIELD]
 
 
-def request_uri(scheme: str, host: str, raw_path: bytes, pairs: list[tuple[str, str]], raw_query: bytes) -> str:
+@functools.lru_cache(maxsize=256)
+def _query(raw_query: bytes) -> tuple[str, str]:
+    """(api-version, the query as recorded): values masked unless known to be harmless.
+
+    Remembered per query string: most requests repeat a handful of them ("api-version=7.4").
+    """
+    pairs = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
+    api_version = next((v for k, v in pairs if k == "api-version"), "")
+    if all(name.lower() in SAFE_QUERY for name, _ in pairs):
+        return api_version, raw_query.decode("latin-1")
+    return api_version, "&".join(
+        f"{quote(name, safe='$-._~')}={quote(value, safe='-._~:/') if name.lower() in SAFE_QUERY else MASK}"
+        for name, value in pairs
+    )
+
+
+def request_uri(scheme: str, host: str, raw_path: bytes, raw_query: bytes) -> str:
     """The request URI as received, with query values masked unless known to be harmless."""
     uri = f"{scheme}://{host}{raw_path.decode('latin-1')}"
     if raw_query:
-        if all(name.lower() in SAFE_QUERY for name, _ in pairs):
-            uri += "?" + raw_query.decode("latin-1")
-        else:
-            uri += "?" + "&".join(
-                f"{quote(name, safe='$-._~')}={quote(value, safe='-._~:/') if name.lower() in SAFE_QUERY else MASK}"
-                for name, value in pairs
-            )
+        uri += "?" + _query(raw_query)[1]
     return _clip(uri)
 
 
@@ -122,8 +132,7 @@ def build(
     headers = _headers(scope.get("headers") or [])
     host = headers.get(b"host", "")
     query = scope.get("query_string") or b""
-    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
-    api_version = next((v for k, v in pairs if k == "api-version"), "")
+    api_version = _query(query)[0] if query else ""
     raw_path = scope.get("raw_path") or quote(scope.get("path", "")).encode()
     operation = "Authentication" if status == 401 else facts["operationName"]
     client = scope.get("client")
@@ -131,7 +140,7 @@ def build(
         "id": facts.get("id"),
         "clientInfo": _clip(headers.get(b"user-agent", "")),
         "httpStatusCode": status,
-        "requestUri": request_uri(scope.get("scheme", "https"), host, raw_path, pairs, query),
+        "requestUri": request_uri(scope.get("scheme", "https"), host, raw_path, query),
         "isRbacAuthorized": facts.get("isRbacAuthorized"),
         "appliedAssignmentId": facts.get("appliedAssignmentId"),
         "tlsVersion": tls_version(scope),

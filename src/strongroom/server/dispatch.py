@@ -19,10 +19,11 @@ as the API modules declare them (`starlette.routing.Route`, handlers taking a
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Awaitable, Callable, Sequence
 
-from starlette.datastructures import State
+from starlette.datastructures import QueryParams, State
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,6 +33,11 @@ log = logging.getLogger("strongroom.server")
 
 Handler = Callable[[Request], Awaitable[Response]]
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_query(raw: bytes) -> QueryParams:
+    return QueryParams(raw)  # immutable, so one object can serve every request with this query
 
 
 class _Compiled:
@@ -75,6 +81,8 @@ class RouteTable:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope["app"] = self
         request = Request(scope, receive)
+        # Starlette parses the query on first use and keeps it in this attribute; most calls repeat one query string.
+        request._query_params = _parsed_query(scope["query_string"])
         started = False
 
         async def tracked_send(message: dict[str, Any]) -> None:
