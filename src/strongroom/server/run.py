@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-import ssl
 from pathlib import Path
 
-import uvicorn
-from uvicorn.supervisors import Multiprocess
-
 from strongroom.server.bootstrap import bootstrap
-from strongroom.server.tls import CERT_FILE, KEY_FILE
+from strongroom.server.supervisor import exec_supervisor, run
 from strongroom.settings import Settings
 
 LOCK_FILE = "server.lock"
@@ -38,31 +34,10 @@ def serve(settings: Settings, on_ready=None) -> None:
     os.environ["STRONGROOM_SETTINGS"] = settings.to_env()
     if on_ready is not None:
         on_ready(admin)
-    kwargs: dict = {}
-    if not settings.insecure_http:
-        kwargs = {
-            "ssl_certfile": str(settings.state_dir / CERT_FILE),
-            "ssl_keyfile": str(settings.state_dir / KEY_FILE),
-            "ssl_version": ssl.PROTOCOL_TLS_SERVER,
-            "ssl_ciphers": "ECDHE+AESGCM:ECDHE+CHACHA20",
-            "http": "strongroom.server.tls_scope:TLSScopeProtocol",  # the audit's tlsVersion
-        }
-    config = uvicorn.Config(
-        "strongroom.server.app:app_from_env",
-        factory=True,
-        host=settings.bind,
-        port=settings.port,
-        workers=settings.workers if settings.workers > 1 else None,
-        log_level=settings.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        server_header=False,
-        **kwargs,
-    )
+    if settings.workers > 1:
+        # Supervising needs none of what this process imported (CLI, bootstrap): shed it.
+        exec_supervisor(lock_fd)
     try:
-        if config.workers > 1:
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
-        else:
-            uvicorn.Server(config).run()
+        run(settings)
     finally:
         os.close(lock_fd)
