@@ -8,6 +8,8 @@ of Key Vault Data Access Administrator. Their assignable scope is "/" as in Azur
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,6 +18,14 @@ from strongroom.authz.actions import matches
 ROLE_DEFINITIONS = "providers/Microsoft.Authorization/roleDefinitions"
 BUILT_IN = "BuiltInRole"
 CUSTOM = "CustomRole"
+
+
+@functools.lru_cache(maxsize=4096)
+def _allows_data(permission: "Permission", action: str) -> bool:
+    # Remembered: every data-plane call asks this, and a permission is immutable.
+    return any(matches(p, action) for p in permission.data_actions) and not any(
+        matches(p, action) for p in permission.not_data_actions
+    )
 
 
 @dataclass(frozen=True)
@@ -29,9 +39,7 @@ class Permission:
 
     def allows_data(self, action: str) -> bool:
         """notDataActions subtract from this permission's dataActions only (they are not a deny)."""
-        return any(matches(p, action) for p in self.data_actions) and not any(
-            matches(p, action) for p in self.not_data_actions
-        )
+        return _allows_data(self, action)
 
     def allows_action(self, action: str) -> bool:
         return any(matches(p, action) for p in self.actions) and not any(matches(p, action) for p in self.not_actions)

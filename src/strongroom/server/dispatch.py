@@ -104,15 +104,14 @@ class RouteTable:
     def _resolve(self, scope: dict[str, Any]) -> Handler:
         parts = scope["path"].split("/")[1:]
         method = scope["method"]
-        wrong_method = False
-        for route in self._buckets.get((len(parts), parts[0]), ()):
-            params = route.match(parts)
-            if params is None:
-                continue
+        candidates = self._buckets.get((len(parts), parts[0]), ())
+        for route in candidates:
             if method in route.methods:  # Starlette adds HEAD wherever GET is
-                scope["path_params"] = params
-                return route.endpoint
-            wrong_method = True
+                params = route.match(parts)
+                if params is not None:
+                    scope["path_params"] = params
+                    return route.endpoint
+        wrong_method = any(route.match(parts) is not None for route in candidates)
         raise HTTPException(405 if wrong_method else 404)
 
     async def _handle(self, request: Request, exc: Exception) -> Response:
