@@ -104,3 +104,22 @@ def test_object_change_refuses_unknown_types(env):
     assert seqs == [1]
     assert store.get("keys/kv1/k") == b"{}" and storage.get("keys/kv1/k") != b"{}"  # sealed on the way in
     assert storage.streams("changes/") == [stream_name(vault)]
+
+
+def test_event_ids_are_distinct_v4_uuids_and_times_are_rfc3339_utc_microseconds(env):
+    import uuid
+    from datetime import datetime, timezone
+
+    storage, store, vault, secrets = env
+    before = datetime.now(timezone.utc)
+    for i in range(20):
+        secrets.set(vault, f"s{i}", {"value": "v"})
+    after = datetime.now(timezone.utc)
+    entries = read(storage, vault)
+    ids = [uuid.UUID(e.id) for e in entries]
+    assert len(set(ids)) == 20 and all(u.version == 4 and u.variant == uuid.RFC_4122 for u in ids)
+    assert all(str(u) == e.id for u, e in zip(ids, entries))
+    for e in entries:
+        assert len(e.time) == 27 and e.time.endswith("Z")
+        t = datetime.strptime(e.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        assert before.replace(microsecond=0) <= t <= after

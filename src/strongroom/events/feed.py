@@ -16,9 +16,9 @@ keys already carry the names in the clear.
 from __future__ import annotations
 
 import json
-import uuid
+import os
+import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Iterable
 
@@ -93,13 +93,24 @@ def stream_name(vault: Vault) -> str:
 
 
 def _event_time() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # time.strftime and integer microseconds: half the cost of datetime.strftime on every write
+    secs, ns = divmod(time.time_ns(), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + ".%06dZ" % (ns // 1000)
+
+
+def _event_id() -> str:
+    """A random (version 4) UUID as text, as str(uuid.uuid4()) spells it, for a third of its cost."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def encode(vault: Vault, change: ObjectChange) -> bytes:
     """The stored form of one event (compact JSON, short keys: the feed is read far more than written)."""
     record: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
+        "id": _event_id(),
         "t": _event_time(),
         "v": vault.name,
         "vc": vault.created,

@@ -115,6 +115,15 @@ def _event(change: Change, sv: SecretVersion) -> ObjectChange:
     return ObjectChange("secret", change, sv.name, sv.version, sv.nbf, sv.exp)
 
 
+def _dump(record: SecretVersion | SecretHead) -> bytes:
+    """The stored JSON of a head or version: the same bytes as `records.dump(asdict(record))`.
+
+    `asdict` copies field by field, recursively (~40 us for a version, the largest
+    single cost of a SecretSet); the fields are already plain JSON values.
+    """
+    return records.dump(vars(record))
+
+
 class SecretStore:
     def __init__(self, store: SealedStore, backups: BackupSealer) -> None:
         self.store = store
@@ -301,8 +310,8 @@ class SecretStore:
         )
         new_head = SecretHead(name=sv.name, current=sv.version)
         changes: dict[str, bytes | None] = {
-            _version_key(vault, name, sv.version): records.dump(asdict(sv)),
-            _head_key(vault, name): records.dump(asdict(new_head)),
+            _version_key(vault, name, sv.version): _dump(sv),
+            _head_key(vault, name): _dump(new_head),
         }
         return sv, changes, [_event(Change.NEW_VERSION, sv)]
 
@@ -331,7 +340,7 @@ class SecretStore:
             sv.exp = check_unixtime(attrs["exp"], "exp")
         sv.updated = vault_now(vault.key)
         write_with_events(
-            self.store, vault, {_version_key(vault, name, sv.version): records.dump(asdict(sv))}, [_event(Change.UPDATED, sv)]
+            self.store, vault, {_version_key(vault, name, sv.version): _dump(sv)}, [_event(Change.UPDATED, sv)]
         )
         return sv
 
@@ -343,7 +352,7 @@ class SecretStore:
         self._refuse_managed(vault, head, "delete")
         head.deleted = vault_now(vault.key)
         head.scheduled_purge = head.deleted + vault.retention_days * DAY
-        write_with_events(self.store, vault, {_head_key(vault, name): records.dump(asdict(head))}, [_event(Change.DELETED, sv)])
+        write_with_events(self.store, vault, {_head_key(vault, name): _dump(head)}, [_event(Change.DELETED, sv)])
         return head, sv
 
     def recover(self, vault: Vault, name: str) -> SecretVersion:
@@ -354,7 +363,7 @@ class SecretStore:
         head, sv = self.get_deleted(vault, name)
         self._refuse_managed(vault, head, "recover")
         head.deleted = head.scheduled_purge = None
-        write_with_events(self.store, vault, {_head_key(vault, name): records.dump(asdict(head))}, [_event(Change.RECOVERED, sv)])
+        write_with_events(self.store, vault, {_head_key(vault, name): _dump(head)}, [_event(Change.RECOVERED, sv)])
         return sv
 
     def purge(self, vault: Vault, name: str, *, scheduled: bool = False) -> None:
