@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
+from typing import TYPE_CHECKING, Any
 
 from strongroom.csi.errors import FAILED_PRECONDITION, ProviderError
 
+# `cryptography` is imported where a key or PFX is rendered, not here: a mount of plain
+# secrets (the common case) then starts ~0.1 s sooner as a process.
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
 PEM_FILE = "application/x-pem-file"
 PKCS12 = "application/x-pkcs12"
-CURVES: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
+CURVES: dict[str, str] = {"P-256": "SECP256R1", "P-384": "SECP384R1", "P-521": "SECP521R1"}  # JWK crv -> ec class
 
 
 class RenderError(ProviderError):
@@ -67,6 +68,8 @@ def secret_text(bundle: dict[str, Any], object_format: str = "") -> str:
 
 
 def _load_pfx(raw: bytes) -> pkcs12.PKCS12KeyAndCertificates:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     last: Exception | None = None
     for password in (None, b""):  # Key Vault's PFX has no password; some tools write an empty one
         try:
@@ -82,6 +85,8 @@ def pfx_to_pem(value: str) -> str:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise RenderError("the certificate's secret is not base64 PFX data") from None
+    from cryptography.hazmat.primitives import serialization
+
     bundle = _load_pfx(raw)
     out = b""
     if bundle.key is not None:
@@ -95,6 +100,8 @@ def pfx_to_pem(value: str) -> str:
 
 
 def _ski(cert: x509.Certificate) -> bytes | None:
+    from cryptography import x509
+
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:
@@ -102,6 +109,8 @@ def _ski(cert: x509.Certificate) -> bytes | None:
 
 
 def _aki(cert: x509.Certificate) -> bytes | None:
+    from cryptography import x509
+
     try:
         return cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
     except x509.ExtensionNotFound:
@@ -191,6 +200,9 @@ def _b64url_int(value: Any, field: str) -> int:
 
 
 def render_key(bundle: dict[str, Any]) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     jwk = bundle.get("key")
     if not isinstance(jwk, dict):
         raise RenderError("key value is nil")
@@ -203,7 +215,7 @@ def render_key(bundle: dict[str, Any]) -> bytes:
             raise RenderError(f"curve {crv} is not supported (P-256, P-384 and P-521 are)")
         try:
             public = ec.EllipticCurvePublicNumbers(
-                _b64url_int(jwk.get("x"), "x"), _b64url_int(jwk.get("y"), "y"), CURVES[crv]
+                _b64url_int(jwk.get("x"), "x"), _b64url_int(jwk.get("y"), "y"), getattr(ec, CURVES[crv])()
             ).public_key()
         except ValueError:
             raise RenderError(f"the key's x/y is not a point on {crv}") from None
