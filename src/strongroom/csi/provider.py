@@ -23,7 +23,7 @@ import time
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import grpc
 import httpx
@@ -53,6 +53,7 @@ DEFAULT_SOCKET_DIR = Path("/var/run/secrets-store-csi-providers")
 DEFAULT_NAME = "strongroom"
 DEFAULT_FILE_MODE = 0o644
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # the driver's default --max-call-recv-msg-size
+FETCH_CONCURRENCY = 4  # objects of one mount fetched side by side (connections to the vault at most)
 MOUNT_METHOD = "/v1alpha1.CSIDriverProvider/Mount"
 VERSION_METHOD = "/v1alpha1.CSIDriverProvider/Version"
 
@@ -93,6 +94,14 @@ class MountResult:
 
 
 @dataclass(frozen=True)
+class _Fetched:
+    """One object's files fetched before its first error (if any)."""
+
+    done: list[tuple[_Resolved, bytes, str]]
+    error: ProviderError | None
+
+
+@dataclass(frozen=True)
 class _Resolved:
     """One file to produce: an object at a concrete (or latest) version."""
 
@@ -110,8 +119,14 @@ class Provider:
         self.http = httpx.Client(verify=http_verify(self.config.ca_file), timeout=httpx.Timeout(self.config.timeout, connect=10.0))
         self.challenges = ChallengeCache()
         self.metrics = Reporter(self.config.name)
+        self._pool: futures.ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
         self.http.close()
 
     # -- the mount ---------------------------------------------------------------
@@ -135,18 +150,61 @@ class Provider:
         client = KeyVaultClient(self.http, vault_url, credential, env.key_vault_endpoint, self.challenges)
         budget = _Budget(self.config.max_response_bytes)
         result = MountResult([], [])
-        for obj in params.objects:
-            for item in self._resolve(client, obj, credential.describe()):
-                contents, version = self._fetch(client, item, credential.describe())
+        for fetched in self._fetch_all(client, params.objects, credential.describe()):
+            for item, contents, version in fetched.done:
                 mode = item.obj.mode(permission)
                 budget.add(item, contents, version)
                 result.files.append(File(item.path, mode, contents))
                 result.object_versions.append(ObjectVersion(item.uid, version))
+            if fetched.error is not None:
+                raise fetched.error
         log.info(
             "mounted %d file(s) from %s for pod %s/%s in %.0f ms",
             len(result.files), vault_url, params.pod_namespace, params.pod_name, (time.monotonic() - started) * 1000,
         )
         return result
+
+    def _fetch_all(self, client: KeyVaultClient, objects: list[KeyVaultObject], via: str) -> Iterator[_Fetched]:
+        """Each object's files, in the objects' order, as if fetched one after the other.
+
+        The first object goes alone: it learns the vault's challenge and gets the token
+        the others reuse, and if it fails (no access, say) nothing else is asked. The rest
+        are fetched side by side over the one keep-alive client (a mount of 10 secrets
+        waited for 10 round trips in a row). The caller raises each object's error when it
+        reaches it, so the error and the size check fire where the sequential loop had them.
+        """
+        if not objects:
+            return
+        yield self._fetch_object(client, objects[0], via)
+        rest = objects[1:]
+        if len(rest) < 2:
+            for obj in rest:
+                yield self._fetch_object(client, obj, via)
+            return
+        pending = [self._fetch_pool().submit(self._fetch_object, client, obj, via) for obj in rest]
+        try:
+            for future in pending:
+                yield future.result()
+        finally:  # the caller stopped at an error: ask nothing more, and leave nothing running
+            for future in pending:
+                future.cancel()
+            futures.wait(pending)
+
+    def _fetch_object(self, client: KeyVaultClient, obj: KeyVaultObject, via: str) -> _Fetched:
+        done: list[tuple[_Resolved, bytes, str]] = []
+        try:
+            for item in self._resolve(client, obj, via):
+                contents, version = self._fetch(client, item, via)
+                done.append((item, contents, version))
+        except ProviderError as exc:
+            return _Fetched(done, exc)
+        return _Fetched(done, None)
+
+    def _fetch_pool(self) -> futures.ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = futures.ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY, thread_name_prefix="vault-fetch")
+            return self._pool
 
     def _resolve(self, client: KeyVaultClient, obj: KeyVaultObject, via: str) -> list[_Resolved]:
         """The object itself, or with objectVersionHistory > 1 its newest versions as `<alias>/<index>`."""
