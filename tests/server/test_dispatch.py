@@ -45,3 +45,16 @@ def test_a_known_path_with_another_method_is_405(call):
     assert r.status_code == 405
     assert r.json()["error"] == {"code": "MethodNotAllowed", "message": "The method DELETE is not allowed on /secrets."}
     assert "x-ms-request-id" in r.headers
+
+
+def test_the_audit_records_the_socket_peer_not_a_forwarded_for_header(call, server: Server):
+    import json
+
+    assert call("PUT", "/secrets/dispatch-b", json={"value": "v"}).status_code == 200
+    r = call("GET", "/secrets/dispatch-b", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "http"})
+    assert r.status_code == 200
+    request_id = r.headers["x-ms-request-id"]
+    records = [json.loads(line) for path in server.state_dir.glob("audit*.jsonl") for line in path.read_text().splitlines()]
+    (record,) = [rec for rec in records if rec["properties"]["requestId"] == request_id]
+    assert record["callerIpAddress"] == "127.0.0.1"
+    assert record["properties"]["requestUri"].startswith("https://")

@@ -47,6 +47,9 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         access_log=False,
         timeout_graceful_shutdown=30,
         server_header=False,
+        # Clients connect directly: trusting X-Forwarded-For from loopback would let any local
+        # process write a made-up callerIpAddress into the audit log (and the layer costs CPU).
+        proxy_headers=False,
         **kwargs,
     )
 
