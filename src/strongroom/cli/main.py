@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import sys
 
+if __name__ == "__main__":  # `mount`/`run` start without the other command groups: see cli/agent_main.py
+    from strongroom.cli.agent_main import is_agent_command, main as _agent_main
+
+    if is_agent_command(sys.argv[1:]):
+        _agent_main()
+        sys.exit(0)
+
 import typer
 
 from strongroom.cli import admin, keyvault, secret
