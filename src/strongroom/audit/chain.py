@@ -18,11 +18,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from strongroom.util import jsonbytes
+
 GENESIS = "0" * 64
 
 
-def canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+canonical = jsonbytes.canonical
 
 
 def _digest(seq: int, prev: str, body: bytes) -> str:

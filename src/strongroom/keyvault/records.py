@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from strongroom.barrier import SealedStore
+from strongroom.util import jsonbytes
 
 
 def load(store: SealedStore, key: str) -> dict[str, Any] | None:
@@ -18,4 +19,4 @@ def json_load(raw: bytes) -> dict[str, Any]:
 
 
 def dump(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsonbytes.dumps(record)

@@ -24,7 +24,6 @@ operation `EventSubscribe`.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import threading
 import time
@@ -45,6 +44,7 @@ from strongroom.keyvault.errors import bad_parameter
 from strongroom.keyvault.vaults import Vault
 from strongroom.server.runtime import Runtime
 from strongroom.server.vault_api import Unauthenticated
+from strongroom.util import jsonbytes
 
 EVENTS_PATH = "/strongroom/events"
 SEQUENCE_HEADER = "Strongroom-Event-Sequence"
@@ -94,7 +94,7 @@ def _authenticate(request: Request, rt: Runtime) -> dict:
 
 
 def _message(seq: int, event: dict) -> bytes:
-    return f"id: {seq}\ndata: {json.dumps(event, separators=(',', ':'), ensure_ascii=False)}\n\n".encode()
+    return b"id: %d\ndata: %s\n\n" % (seq, jsonbytes.dumps(event))
 
 
 async def subscribe(request: Request) -> Response:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from strongroom.keyvault.errors import KeyVaultError, bad_parameter
+from strongroom.util import jsonbytes
 
 
 class JSON(Response):
@@ -19,7 +20,7 @@ class JSON(Response):
     media_type = "application/json; charset=utf-8"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+        return jsonbytes.dumps(content)
 
 
 def error_response(err: KeyVaultError, headers: dict[str, str] | None = None) -> JSON:
