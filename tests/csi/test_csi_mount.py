@@ -154,6 +154,26 @@ def test_missing_secret_is_not_found_and_names_the_object(provider, spc_base, sp
     assert "SecretNotFound" in err.details() and "Hint:" in err.details()
 
 
+def test_many_objects_come_back_in_the_spc_order_and_the_first_failure_is_the_one_named(
+    provider, secret_client, spc_base, sp_secrets
+):
+    # The provider fetches a mount's objects side by side; what the driver gets must not show it.
+    names = [unique(f"many-{i}") for i in range(8)]
+    for i, name in enumerate(names):
+        secret_client.set_secret(name, f"value-{i}")
+    objects = objects_yaml(*({"objectName": n, "objectType": "secret"} for n in names))
+    response = provider.mount(driver_request(driver_attributes({**spc_base, "objects": objects}), sp_secrets))
+    assert [(f.path, f.contents) for f in response.files] == [(n, f"value-{i}".encode()) for i, n in enumerate(names)]
+    assert [v.id for v in response.object_version] == [f"secret/{n}" for n in names]
+
+    first_missing, later_missing = unique("missing-first"), unique("missing-later")
+    order = [names[0], names[1], first_missing, names[2], names[3], later_missing, names[4]]
+    objects = objects_yaml(*({"objectName": n, "objectType": "secret"} for n in order))
+    err = provider.mount_error(driver_request(driver_attributes({**spc_base, "objects": objects}), sp_secrets))
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    assert f"objectName:{first_missing}" in err.details() and later_missing not in err.details()
+
+
 def test_wrong_client_secret_is_unauthenticated_with_the_aadsts_code(provider, spc_base, sp_secrets):
     objects = objects_yaml({"objectName": "anything", "objectType": "secret"})
     bad = {**sp_secrets, "clientsecret": "not-the-secret"}

@@ -125,7 +125,7 @@ class Provider:
     def close(self) -> None:
         with self._pool_lock:
             if self._pool is not None:
-                self._pool.shutdown(wait=True)
+                self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
         self.http.close()
 
@@ -150,14 +150,18 @@ class Provider:
         client = KeyVaultClient(self.http, vault_url, credential, env.key_vault_endpoint, self.challenges)
         budget = _Budget(self.config.max_response_bytes)
         result = MountResult([], [])
-        for fetched in self._fetch_all(client, params.objects, credential.describe()):
-            for item, contents, version in fetched.done:
-                mode = item.obj.mode(permission)
-                budget.add(item, contents, version)
-                result.files.append(File(item.path, mode, contents))
-                result.object_versions.append(ObjectVersion(item.uid, version))
-            if fetched.error is not None:
-                raise fetched.error
+        fetches = self._fetch_all(client, params.objects, credential.describe())
+        try:
+            for fetched in fetches:
+                for item, contents, version in fetched.done:
+                    mode = item.obj.mode(permission)
+                    budget.add(item, contents, version)
+                    result.files.append(File(item.path, mode, contents))
+                    result.object_versions.append(ObjectVersion(item.uid, version))
+                if fetched.error is not None:
+                    raise fetched.error
+        finally:
+            fetches.close()  # at an error: cancel the fetches not yet started, now (not when the traceback goes)
         log.info(
             "mounted %d file(s) from %s for pod %s/%s in %.0f ms",
             len(result.files), vault_url, params.pod_namespace, params.pod_name, (time.monotonic() - started) * 1000,
