@@ -146,3 +146,20 @@ def test_async_writes_share_commits_and_keep_their_own_outcomes(tmp_path: Path):
     assert db.get("k/3") == b"v" and sum(1 for _ in db.scan("k/")) == 49
     asyncio.run(main())  # a second loop (as in tests) is served too
     db.close()
+
+
+def test_a_cancelled_async_writer_still_has_its_write_committed(tmp_path: Path):
+    # A client that goes away mid-write: its write may already be in the transaction, so it completes.
+    db = SQLiteStorage(tmp_path / "s.db")
+
+    async def main() -> None:
+        task = asyncio.ensure_future(db.write_and_append_async([Write("gone", b"v")], "changes/v", [b"e"]))
+        await asyncio.sleep(0)  # submitted
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await db.write_and_append_async([Write("next", b"v")], "changes/v", [b"e"]) == [2]
+
+    asyncio.run(main())
+    assert db.get("gone") == b"v" and db.get("next") == b"v"
+    db.close()

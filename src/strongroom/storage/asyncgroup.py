@@ -22,6 +22,11 @@ R = TypeVar("R")
 MAX_GROUP = 256  # as the thread group commit: bounds what one refused item makes the group redo
 
 
+def _consume(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 class AsyncGroupCommit(Generic[T, R]):
     def __init__(self, commit: Callable[[list[T]], list[R | BaseException]], thread_name: str) -> None:
         self._commit = commit
@@ -39,7 +44,11 @@ class AsyncGroupCommit(Generic[T, R]):
         self._pending.append((item, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
-        return await asyncio.shield(fut)  # a cancelled request does not cancel its write: it may be committing
+        try:
+            return await asyncio.shield(fut)  # a cancelled request does not cancel its write: it may be committing
+        except asyncio.CancelledError:
+            fut.add_done_callback(_consume)  # no one awaits it now: no "exception never retrieved" log
+            raise
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
