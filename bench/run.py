@@ -103,7 +103,8 @@ class Bare:
 
     def start(self) -> None:
         args = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1", "--port", str(self.port),
-                "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+                # Strongroom's own protocol class (httptools, one write per response): the same stack.
+                "--loop", "uvloop", "--http", "strongroom.server.protocol:CoalescingProtocol", "--no-access-log", "--log-level", "warning",
                 "--no-server-header"]
         if self.workers > 1:
             args += ["--workers", str(self.workers)]

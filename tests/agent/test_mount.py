@@ -157,9 +157,11 @@ def test_watch_rotates_within_a_second_and_a_revoked_role_stops_updates(server, 
         current = client.get_secret("db-password").properties.version
         wait_until(lambda: json.loads(read(target / "..status.json"))["status"]["objects"]  # written right after the files
                    == [{"id": "secret/db-password", "version": current}])
+        # The reconcile is counted once the mount returns, just after the status file: wait for it.
+        rotated = 'rotation_reconcile_total{os_type="linux",provider="azure",rotated="true"} 5.0'
+        wait_until(lambda: rotated in _metrics(port))
         text = _metrics(port)
         assert 'node_publish_total{os_type="linux",provider="azure"} 1.0' in text
-        assert 'rotation_reconcile_total{os_type="linux",provider="azure",rotated="true"} 5.0' in text
         assert "rotation_reconcile_duration_sec_bucket" in text and "keyvault_request_bucket" in text
 
         # Revoke the role: the next versions never reach the files (events are filtered, re-mounts refused).

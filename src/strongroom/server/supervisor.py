@@ -28,7 +28,7 @@ CERT_FILE, KEY_FILE = "server.pem", "server.key"
 
 
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
-    kwargs: dict = {}
+    kwargs: dict = {"http": "strongroom.server.protocol:CoalescingProtocol"}  # one write per response
     if not settings.insecure_http:
         kwargs = {
             "ssl_certfile": str(settings.state_dir / CERT_FILE),

@@ -1,4 +1,4 @@
-"""uvicorn's HTTP protocol with two TLS fixes, used for every connection of a TLS server.
+"""The server's HTTP protocol (`protocol.CoalescingProtocol`) with two TLS fixes, used for every connection of a TLS server.
 
 1. The negotiated TLS version in each request's ASGI scope, for the audit record's
    tlsVersion. uvicorn does not fill ASGI's TLS extension (`scope["extensions"]["tls"]`),
@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from strongroom.server.protocol import CoalescingProtocol
 
 _VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
-class TLSScopeProtocol(HttpToolsProtocol):
+class TLSScopeProtocol(CoalescingProtocol):
     _tls: dict[str, Any] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
