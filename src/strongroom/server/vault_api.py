@@ -2,7 +2,8 @@
 
 Each handler: resolve the vault (done by host routing), check the api-version,
 authenticate, authorize the operation's data action, then call `keyvault`.
-Writes run in a worker thread because they wait for the fsync.
+Writes wait for the fsync off the event loop: SecretSet (the hot write) through the
+storage's loop-side group commit (`SecretStore.set_async`), the others in the threadpool.
 """
 
 from __future__ import annotations
