@@ -30,6 +30,7 @@ from strongroom.keyvault.objects import Collection, Head
 from strongroom.keyvault.secrets import SecretVersion
 from strongroom.keyvault.vaults import Vault
 from strongroom.util.clock import vault_now
+from strongroom.util.gil import yield_gil
 
 log = logging.getLogger("strongroom.lifecycle")
 NEAR_EXPIRY = 30 * 86400
@@ -87,6 +88,7 @@ class Lifecycle:
             ("secret", self.secrets.heads, self._secret),
         ):
             for head in list(heads(vault)):
+                yield_gil()  # a pass runs in a thread beside the event loop: let requests in between objects
                 if head.deleted is not None:
                     continue
                 try:
