@@ -104,7 +104,10 @@ class SealedStore:
             return hit[1]
         plaintext = self.barrier.open(key, sealed)
         if hit is None and len(memo) >= self._memo_size:
-            del memo[next(iter(memo))]  # first in, first out: cheap, and hot keys come straight back
+            try:  # first in, first out: cheap, and hot keys come straight back
+                del memo[next(iter(memo))]
+            except (KeyError, RuntimeError, StopIteration):
+                pass  # a threadpool thread evicted or added meanwhile: the memo may run one over, no harm
         memo[key] = (sealed, plaintext)
         return plaintext
 
