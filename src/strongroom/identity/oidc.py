@@ -17,12 +17,14 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 import jwt
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+if TYPE_CHECKING:
+    import httpx
 
 ALGORITHMS = ("RS256", "ES256")
 MAX_DOCUMENT = 512 * 1024
@@ -64,7 +66,9 @@ def ssl_context(ca_files: list[str]) -> ssl.SSLContext:
     return ctx
 
 
-def _get_json(client: httpx.Client, url: str, what: str) -> dict[str, Any]:
+def _get_json(client: "httpx.Client", url: str, what: str) -> dict[str, Any]:
+    import httpx
+
     if urlsplit(url).scheme != "https":
         raise IssuerUnavailable(f"the {what} URL '{url}' is not https")
     try:
@@ -117,12 +121,24 @@ class IssuerKeys:
     """Cached signing keys of external issuers, fetched on demand."""
 
     def __init__(self, ca_files: list[str], timeout: float = TIMEOUT) -> None:
-        self._client = httpx.Client(verify=ssl_context(ca_files), timeout=timeout, follow_redirects=False)
+        self._ca_files = ca_files
+        self._timeout = timeout
+        self._client_: "httpx.Client | None" = None
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
 
+    @property
+    def _client(self) -> "httpx.Client":
+        """Made on the first fetch: httpx (and the rich/pygments it loads) cost a worker ~7 MB it rarely needs."""
+        if self._client_ is None:
+            import httpx
+
+            self._client_ = httpx.Client(verify=ssl_context(self._ca_files), timeout=self._timeout, follow_redirects=False)
+        return self._client_
+
     def close(self) -> None:
-        self._client.close()
+        if self._client_ is not None:
+            self._client_.close()
 
     def _fetch(self, issuer: str) -> tuple[dict[str, Any], dict[str, str]]:
         config = _get_json(self._client, issuer.rstrip("/") + "/.well-known/openid-configuration", "discovery document")
