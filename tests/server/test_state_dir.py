@@ -49,3 +49,41 @@ def test_two_workers_serve_the_same_vault(tmp_path):
     finally:
         srv.stop()
     assert srv.proc is None
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def _cmdline(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode()
+
+
+def test_workers_are_forked_and_a_killed_one_is_replaced(tmp_path):
+    """`up --workers 2` is three processes (no multiprocessing resource tracker), and a dead worker comes back."""
+    import os
+    import signal
+    import time
+
+    srv = start_server(tmp_path, "--workers", "2")
+    try:
+        assert srv.proc is not None
+        workers = _children(srv.proc.pid)
+        assert len(workers) == 2, [_cmdline(p) for p in workers]
+        assert not any("resource_tracker" in _cmdline(p) for p in workers)
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = _children(srv.proc.pid)
+            if len(now) == 2 and workers[0] not in now:
+                break
+            time.sleep(0.2)
+        assert len(now) == 2 and workers[0] not in now
+        srv.cli("keyvault", "create", "--name", "kv-respawn")
+        for i in range(6):  # new connections reach both workers, the new one included
+            srv.cli("keyvault", "secret", "set", "--vault-name", "kv-respawn", "--name", f"s{i}", "--value", f"v{i}")
+    finally:
+        srv.stop()
+    assert srv.proc is None

@@ -4,9 +4,9 @@ With `--workers N` (N > 1) the `strongroom up` process, once bootstrap has readi
 the state dir, replaces itself (exec, same pid) with `python -m
 strongroom.server.supervisor LOCK_FD`. Why: a supervisor only spawns and watches
 workers, yet the CLI process holds typer, rich, every CLI module and all that
-bootstrap imported (~40 MB RSS idle). And multiprocessing's spawn re-imports the
-parent's `__main__` in every worker: the CLI's, ~13 MB per worker, where this
-module imports only uvicorn and the settings.
+bootstrap imported (~40 MB RSS idle). The workers are forked from it (see `run`),
+so each starts with only uvicorn and the settings loaded and imports the app
+itself; the tree is this supervisor and its N workers, nothing else.
 
 Nothing here may import the CLI or the app at module level.
 """
@@ -58,8 +58,16 @@ def run(settings: Settings) -> None:
     """Serve until stopped: in this process (1 worker) or in spawned workers."""
     config = uvicorn_config(settings)
     if config.workers > 1:
+        import multiprocessing
+
+        from uvicorn import _subprocess
         from uvicorn.supervisors import Multiprocess
 
+        # Fork the workers from this light, single-threaded process instead of spawning them:
+        # spawning starts multiprocessing's resource tracker (a 12 MB interpreter that tracks
+        # nothing here) and re-imports uvicorn in every worker. uvicorn names its context in
+        # this module-level attribute; tests/server/test_state_dir.py notices if that changes.
+        _subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     else:
         uvicorn.Server(config).run()
