@@ -112,7 +112,7 @@ def test_remembered_records_follow_every_change_made_by_another_process(tmp_path
     """A reader remembers what it opened, yet sees another worker's write, delete or tampering at once."""
     key = MasterKey.generate()
     path = tmp_path / "s.db"
-    reader = SealedStore(SQLiteStorage(path), Barrier(Keyring([key])), memo_size=2)
+    reader = SealedStore(SQLiteStorage(path), Barrier(Keyring([key])), memo_bytes=600)  # room for two
     writer = SealedStore(SQLiteStorage(path), Barrier(Keyring([key])))
     writer.write({"a": b"one", "b": b"two", "c": b"three"})
     assert [reader.get(k) for k in "abca"] == [b"one", b"two", b"three", b"one"]  # "a" came back after eviction
@@ -125,6 +125,22 @@ def test_remembered_records_follow_every_change_made_by_another_process(tmp_path
     writer.storage.write([Write("b", sealed[:-1] + bytes([sealed[-1] ^ 1]))])
     with pytest.raises(BarrierError):
         reader.get("b")
+
+
+def test_remembered_records_stay_within_their_byte_budget(tmp_path: Path):
+    """Large values cannot push a worker's memory up: the memo counts bytes, and skips outsized records."""
+    key = MasterKey.generate()
+    storage = SQLiteStorage(tmp_path / "s.db")
+    store = SealedStore(storage, Barrier(Keyring([key])), memo_bytes=100_000)
+    records = {f"r/{i:03d}": bytes([i % 250 + 1]) * 20_000 for i in range(40)}
+    records["huge"] = b"x" * 200_000
+    store.write(records)
+    for _ in range(2):
+        for k, v in records.items():
+            assert store.get(k) == v
+    assert store._memo_used <= 100_000 and "huge" not in store._memo
+    assert 2 <= len(store._memo) <= 5  # ~40 KB an entry (sealed + plain): the newest few
+    storage.close()
 
 
 def test_keyring_file_is_private_and_ordered(tmp_path: Path):

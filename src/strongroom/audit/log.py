@@ -263,7 +263,10 @@ class AuditLog:
         if len(lines) != missing or not all(_seq_of(line) == table_seq + i for i, line in enumerate(lines, 1)):
             raise AuditSinkError(f"{self.path} is not numbered as a chain; run `strongroom audit verify`")
         try:
+            os.fsync(fd)  # the lines may not be on disk yet (reads are answered before the fsync): never let the table get ahead
             self.storage.append(stream, lines, sync=False, after=table_seq)
+        except OSError as exc:
+            raise AuditSinkError(f"writing {self.path.name} failed: {exc}") from None
         except StorageError as exc:
             raise AuditSinkError(f"catching up the audit table failed: {exc}") from None
         log.warning("audit table was behind %s (a writer died between them); copied %d records", self.path.name, missing)

@@ -11,6 +11,7 @@ to another row (another vault, name or version) fails to open.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Iterator
 
 from cryptography.exceptions import InvalidTag
@@ -27,7 +28,9 @@ _WRAPPED = slice(7, 47)
 _NONCE = slice(47, 59)
 _BODY = 59
 SCAN_YIELD_EVERY = 16  # records opened between two hand-overs of the GIL (~0.3 ms of work)
-MEMO_SIZE = 4096  # opened records kept per process (a few MB at most with typical secret sizes)
+MEMO_BYTES = 4 * 2**20  # opened records kept per process, sealed and plain bytes counted (~6,000 small records)
+MEMO_ENTRY_OVERHEAD = 200  # the key, the tuple and the dict slot of an entry, roughly
+MEMO_MAX_RECORD = 64 * 1024  # a larger record is opened every time rather than crowd out the small ones
 
 
 class BarrierError(Exception):
@@ -79,11 +82,13 @@ class SealedStore:
     row that changed in any way is opened afresh.
     """
 
-    def __init__(self, storage: Storage, barrier: Barrier, memo_size: int = MEMO_SIZE) -> None:
+    def __init__(self, storage: Storage, barrier: Barrier, memo_bytes: int = MEMO_BYTES) -> None:
         self.storage = storage
         self.barrier = barrier
         self._memo: dict[str, tuple[bytes, bytes]] = {}
-        self._memo_size = memo_size
+        self._memo_budget = memo_bytes
+        self._memo_used = 0
+        self._memo_lock = threading.Lock()  # misses come from the loop and from threadpool threads
 
     def get(self, key: str) -> bytes | None:
         sealed = self.storage.get(key)
@@ -103,12 +108,18 @@ class SealedStore:
         if hit is not None and hit[0] == sealed:
             return hit[1]
         plaintext = self.barrier.open(key, sealed)
-        if hit is None and len(memo) >= self._memo_size:
-            try:  # first in, first out: cheap, and hot keys come straight back
-                del memo[next(iter(memo))]
-            except (KeyError, RuntimeError, StopIteration):
-                pass  # a threadpool thread evicted or added meanwhile: the memo may run one over, no harm
-        memo[key] = (sealed, plaintext)
+        size = len(sealed) + len(plaintext) + MEMO_ENTRY_OVERHEAD
+        if size > MEMO_MAX_RECORD:
+            return plaintext
+        with self._memo_lock:
+            old = memo.pop(key, None)
+            if old is not None:
+                self._memo_used -= len(old[0]) + len(old[1]) + MEMO_ENTRY_OVERHEAD
+            while memo and self._memo_used + size > self._memo_budget:
+                s, p = memo.pop(next(iter(memo)))  # first in, first out: cheap, and hot keys come straight back
+                self._memo_used -= len(s) + len(p) + MEMO_ENTRY_OVERHEAD
+            memo[key] = (sealed, plaintext)
+            self._memo_used += size
         return plaintext
 
     def write(self, changes: dict[str, bytes | None]) -> None:

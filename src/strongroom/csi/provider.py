@@ -119,14 +119,8 @@ class Provider:
         self.http = httpx.Client(verify=http_verify(self.config.ca_file), timeout=httpx.Timeout(self.config.timeout, connect=10.0))
         self.challenges = ChallengeCache()
         self.metrics = Reporter(self.config.name)
-        self._pool: futures.ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = None
         self.http.close()
 
     # -- the mount ---------------------------------------------------------------
@@ -185,14 +179,14 @@ class Provider:
             for obj in rest:
                 yield self._fetch_object(client, obj, via)
             return
-        pending = [self._fetch_pool().submit(self._fetch_object, client, obj, via) for obj in rest]
+        # A pool per mount: a mount of many objects must not queue every other pod's mount behind it.
+        pool = futures.ThreadPoolExecutor(max_workers=min(FETCH_CONCURRENCY, len(rest)), thread_name_prefix="vault-fetch")
+        pending = [pool.submit(self._fetch_object, client, obj, via) for obj in rest]
         try:
             for future in pending:
                 yield future.result()
         finally:  # the caller stopped at an error: ask nothing more, and leave nothing running
-            for future in pending:
-                future.cancel()
-            futures.wait(pending)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _fetch_object(self, client: KeyVaultClient, obj: KeyVaultObject, via: str) -> _Fetched:
         done: list[tuple[_Resolved, bytes, str]] = []
@@ -203,12 +197,6 @@ class Provider:
         except ProviderError as exc:
             return _Fetched(done, exc)
         return _Fetched(done, None)
-
-    def _fetch_pool(self) -> futures.ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = futures.ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY, thread_name_prefix="vault-fetch")
-            return self._pool
 
     def _resolve(self, client: KeyVaultClient, obj: KeyVaultObject, via: str) -> list[_Resolved]:
         """The object itself, or with objectVersionHistory > 1 its newest versions as `<alias>/<index>`."""

@@ -99,9 +99,10 @@ def _event_time() -> str:
     # strftime once per second (it cost ~3% of a write when called for each event); then microseconds
     global _second
     secs, ns = divmod(time.time_ns(), 1_000_000_000)
-    if _second[0] != secs:
-        _second = (secs, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)))
-    return _second[1] + ".%06dZ" % (ns // 1000)
+    second = _second  # one read: another thread may move the global to the next second meanwhile
+    if second[0] != secs:
+        second = _second = (secs, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)))
+    return second[1] + ".%06dZ" % (ns // 1000)
 
 
 def _event_id() -> str:

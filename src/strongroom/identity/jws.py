@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 
 _ALPHABET = re.compile(rb"[A-Za-z0-9_-]*")
@@ -25,7 +26,7 @@ _SUPPORTED_CRIT = {"b64"}
 _ALGORITHMS = {
     "RS256": RSAAlgorithm(RSAAlgorithm.SHA256),
     "PS256": RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256),
-    "ES256": ECAlgorithm(ECAlgorithm.SHA256),
+    "ES256": ECAlgorithm(ECAlgorithm.SHA256, SECP256R1),  # the curve pinned, as PyJWT's own registry does
 }
 
 

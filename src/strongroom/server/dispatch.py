@@ -79,6 +79,9 @@ class RouteTable:
             self._buckets.setdefault((len(compiled.segments), first), []).append(compiled)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":  # Key Vault speaks no WebSocket: refuse the upgrade (403), as Starlette did
+            await send({"type": "websocket.close", "code": 1000})
+            return
         scope["app"] = self
         request = Request(scope, receive)
         # Starlette parses the query on first use and keeps it in this attribute; most calls repeat one query string.

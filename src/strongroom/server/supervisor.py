@@ -82,7 +82,9 @@ def exec_supervisor(lock_fd: int) -> None:
     os.set_inheritable(lock_fd, True)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "strongroom.server.supervisor", str(lock_fd)])
+    # -P: `-m` would put the current directory first on sys.path, and the forked workers import
+    # the whole app after the fork: a planted orjson.py in the directory `up` ran from would run.
+    os.execv(sys.executable, [sys.executable, "-P", "-m", "strongroom.server.supervisor", str(lock_fd)])
 
 
 def main() -> None:

@@ -10,9 +10,15 @@ for zero seconds releases the GIL at once; the loop, if it is waiting, takes it
 
 from __future__ import annotations
 
+import threading
 import time
 
 
 def yield_gil() -> None:
-    """Let any thread waiting for the GIL (the event loop) run now; returns at once otherwise."""
-    time.sleep(0)
+    """From a background thread: let the event loop (the main thread) run now if it waits for the GIL.
+
+    On the main thread it does nothing: there, handing the GIL to a busy thread would make
+    the loop itself wait up to the switch interval to get it back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        time.sleep(0)

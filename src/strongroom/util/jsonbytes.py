@@ -3,7 +3,9 @@
 orjson does the work (a hot read serialises its answer and its audit record;
 the standard library's encoder took ~17 us for an audit record, orjson ~1 us).
 Its output is byte-for-byte what `json.dumps(..., separators=(",", ":"),
-ensure_ascii=False)` produces for the values Strongroom writes (tested), which
+ensure_ascii=False)` produces for text, integers, booleans and null, all an audit
+record holds (property-tested; floats can differ: orjson writes 1e-5 where json
+writes 1e-05, and NaN as null), which
 matters for the audit chain: a record's hash covers its canonical bytes, and
 logs written before this module must still verify. orjson refuses integers
 beyond 64 bits; those few values go through the standard library instead.
