@@ -61,3 +61,17 @@ def test_the_audit_records_the_socket_peer_not_a_forwarded_for_header(call, serv
     (record,) = [rec for rec in records if rec["properties"]["requestId"] == request_id]
     assert record["callerIpAddress"] == "127.0.0.1"
     assert record["properties"]["requestUri"].startswith("https://")
+
+
+def test_a_websocket_upgrade_to_a_vault_is_refused_cleanly(server: Server, vault: str):
+    import socket
+    import ssl
+
+    host = f"{vault}.vault.localhost"
+    ctx = ssl.create_default_context(cafile=server.ca)
+    with socket.create_connection(("127.0.0.1", server.port)) as raw, ctx.wrap_socket(raw, server_hostname=host) as s:
+        s.sendall(f"GET /secrets/x?{API} HTTP/1.1\r\nHost: {host}:{server.port}\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 403")
+    assert server.log_path is not None and "Traceback" not in server.log_path.read_text()
