@@ -28,8 +28,8 @@ _WRAPPED = slice(7, 47)
 _NONCE = slice(47, 59)
 _BODY = 59
 SCAN_YIELD_EVERY = 16  # records opened between two hand-overs of the GIL (~0.3 ms of work)
-MEMO_BYTES = 4 * 2**20  # opened records kept per process, sealed and plain bytes counted (~6,000 small records)
-MEMO_ENTRY_OVERHEAD = 200  # the key, the tuple and the dict slot of an entry, roughly
+MEMO_BYTES = 8 * 2**20  # opened records kept per process, plaintext counted (~16,000 small records)
+MEMO_ENTRY_OVERHEAD = 250  # the key, the nonce and tag, the tuple and the dict slot of an entry, roughly
 MEMO_MAX_RECORD = 64 * 1024  # a larger record is opened every time rather than crowd out the small ones
 
 
@@ -75,11 +75,16 @@ class Barrier:
 class SealedStore:
     """Storage seen through the barrier: plaintext in, sealed bytes out.
 
-    Opened records are remembered keyed by their sealed bytes: a read that finds
-    the very bytes it opened before skips the unwrap and the decryption (~a
-    quarter of a hot read's CPU). Storage stays the truth: every read still
-    fetches the row, so a write by another worker process is seen at once, and a
-    row that changed in any way is opened afresh.
+    Opened records are remembered with the nonce and GCM tag they were sealed with:
+    a read that finds the same nonce and tag under the same storage key skips the
+    unwrap and the decryption (~a quarter of a hot read's CPU). Those 28 bytes name
+    one sealing: every seal draws a fresh data key and nonce, so another record
+    matches them only by forging a 128-bit tag, and what a hit returns is the
+    plaintext that was authenticated when the entry was made. Storage stays the
+    truth: every read still fetches the row, so a write by another worker process
+    is seen at once. Keeping 28 bytes instead of the whole record lets the same
+    memory hold about twice the records (a spread read over 10,000 secrets misses
+    less).
     """
 
     def __init__(self, storage: Storage, barrier: Barrier, memo_bytes: int = MEMO_BYTES) -> None:
@@ -104,21 +109,22 @@ class SealedStore:
 
     def _open(self, key: str, sealed: bytes) -> bytes:
         memo = self._memo
+        seal_id = sealed[_NONCE.start :] if len(sealed) < _BODY + 16 else sealed[_NONCE] + sealed[-16:]
         hit = memo.get(key)
-        if hit is not None and hit[0] == sealed:
+        if hit is not None and hit[0] == seal_id:
             return hit[1]
         plaintext = self.barrier.open(key, sealed)
-        size = len(sealed) + len(plaintext) + MEMO_ENTRY_OVERHEAD
+        size = len(plaintext) + MEMO_ENTRY_OVERHEAD
         if size > MEMO_MAX_RECORD:
             return plaintext
         with self._memo_lock:
             old = memo.pop(key, None)
             if old is not None:
-                self._memo_used -= len(old[0]) + len(old[1]) + MEMO_ENTRY_OVERHEAD
+                self._memo_used -= len(old[1]) + MEMO_ENTRY_OVERHEAD
             while memo and self._memo_used + size > self._memo_budget:
-                s, p = memo.pop(next(iter(memo)))  # first in, first out: cheap, and hot keys come straight back
-                self._memo_used -= len(s) + len(p) + MEMO_ENTRY_OVERHEAD
-            memo[key] = (sealed, plaintext)
+                _, p = memo.pop(next(iter(memo)))  # first in, first out: cheap, and hot keys come straight back
+                self._memo_used -= len(p) + MEMO_ENTRY_OVERHEAD
+            memo[key] = (seal_id, plaintext)
             self._memo_used += size
         return plaintext
 
