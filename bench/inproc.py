@@ -67,6 +67,38 @@ async def drive(app, make_scope, n: int, concurrency: int, body: bytes = b"") ->
     return (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime), time.perf_counter() - wall0, statuses
 
 
+def measure(label: str, make, body: bytes, requests: int, concurrency: int, repeat: int, warmup: int,
+            cprofile: Path | None) -> None:
+    """Serve `make()` requests with the app of STRONGROOM_SETTINGS in this process; print CPU per request.
+
+    Shared by the in-process tools (this one and bench.inproc_login).
+    """
+    import uvloop
+
+    from strongroom.server.app import app_from_env
+
+    async def run() -> list[tuple[float, float, dict[int, int]]]:
+        app = app_from_env()
+        await drive(app, make, warmup, concurrency, body)  # warm-up: caches, first fsyncs, issuer keys
+        out = [await drive(app, make, requests, concurrency, body) for _ in range(repeat)]
+        if cprofile:
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
+            await drive(app, make, requests, concurrency, body)
+            prof.disable()
+            prof.dump_stats(str(cprofile))
+        return out
+
+    results = uvloop.run(run())
+    per = [cpu / requests * 1e6 for cpu, _, _ in results]
+    for cpu, wall, statuses in results:
+        print(f"{label}: {requests} requests, CPU {cpu / requests * 1e6:6.1f} µs/request, "
+              f"{requests / wall:,.0f} req/s in-process, statuses {statuses}")
+    print(f"median CPU {statistics.median(per):.1f} µs/request (load average {os.getloadavg()[0]:.2f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.inproc")
     p.add_argument("--scenario", choices=["hot", "spread", "write"], default="hot")
@@ -87,9 +119,6 @@ def main(argv: list[str] | None = None) -> int:
         put_all(sr.url, False, sr.put_request, [f"{WRITE}{i}" for i in range(100)], 1)
         sr.stop()  # the state is ready; from here the app runs in this process
 
-        import uvloop
-
-        from strongroom.server.app import app_from_env
         from strongroom.settings import Settings
 
         settings = Settings(state_dir=sr.state_dir, port=sr.port, insecure_http=True, throttle=False, log_level="warning")
@@ -102,26 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             make, body = (lambda: scope(sr.port, "PUT", f"/secrets/{WRITE}{random.randrange(100)}", writer)), b'{"value":"0123456789abcdef0123456789abcdef"}'
 
-        async def run() -> list[tuple[float, float, dict[int, int]]]:
-            app = app_from_env()
-            await drive(app, make, 2000, a.concurrency, body)  # warm-up: caches, first fsyncs
-            out = [await drive(app, make, a.requests, a.concurrency, body) for _ in range(a.repeat)]
-            if a.cprofile:
-                import cProfile
-
-                prof = cProfile.Profile()
-                prof.enable()
-                await drive(app, make, a.requests, a.concurrency, body)
-                prof.disable()
-                prof.dump_stats(str(a.cprofile))
-            return out
-
-        results = uvloop.run(run())
-        per = [cpu / a.requests * 1e6 for cpu, _, _ in results]
-        for cpu, wall, statuses in results:
-            print(f"{a.scenario}: {a.requests} requests, CPU {cpu / a.requests * 1e6:6.1f} µs/request, "
-                  f"{a.requests / wall:,.0f} req/s in-process, statuses {statuses}")
-        print(f"median CPU {statistics.median(per):.1f} µs/request (load average {os.getloadavg()[0]:.2f})")
+        measure(a.scenario, make, body, a.requests, a.concurrency, a.repeat, 2000, a.cprofile)
     finally:
         sr.stop()
         shutil.rmtree(workdir, ignore_errors=True)

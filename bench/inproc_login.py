@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import tempfile
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.inproc import drive
+from bench.inproc import measure
 from bench.run import free_port
 from bench.strongroom_target import Strongroom
 
@@ -50,35 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         sr.setup()
         sr.federate()  # the federated credential, and one real exchange over TLS
 
-        import uvloop
-
-        from strongroom.server.app import app_from_env
         from strongroom.settings import Settings
 
         settings = Settings(state_dir=sr.state_dir, port=sr.port, throttle=False, log_level="warning")
         os.environ["STRONGROOM_SETTINGS"] = settings.to_env()
         body = urlencode(sr.token_form(sr.reader)).encode()
 
-        async def run() -> list[tuple[float, float, dict[int, int]]]:
-            app = app_from_env()
-            await drive(app, lambda: login_scope(sr), 500, a.concurrency, body)  # warm-up: issuer keys, caches
-            out = [await drive(app, lambda: login_scope(sr), a.requests, a.concurrency, body) for _ in range(a.repeat)]
-            if a.cprofile:
-                import cProfile
-
-                prof = cProfile.Profile()
-                prof.enable()
-                await drive(app, lambda: login_scope(sr), a.requests, a.concurrency, body)
-                prof.disable()
-                prof.dump_stats(str(a.cprofile))
-            return out
-
-        results = uvloop.run(run())
-        per = [cpu / a.requests * 1e6 for cpu, _, _ in results]
-        for cpu, wall, statuses in results:
-            print(f"login: {a.requests} requests, CPU {cpu / a.requests * 1e6:6.1f} µs/request, "
-                  f"{a.requests / wall:,.0f} req/s in-process, statuses {statuses}")
-        print(f"median CPU {statistics.median(per):.1f} µs/request (load average {os.getloadavg()[0]:.2f})")
+        measure("login", lambda: login_scope(sr), body, a.requests, a.concurrency, a.repeat, 500, a.cprofile)
     finally:
         sr.stop()
         shutil.rmtree(workdir, ignore_errors=True)
