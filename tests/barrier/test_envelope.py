@@ -118,6 +118,8 @@ def test_remembered_records_follow_every_change_made_by_another_process(tmp_path
     assert [reader.get(k) for k in "abca"] == [b"one", b"two", b"three", b"one"]  # "a" came back after eviction
     writer.write({"a": b"uno"})
     assert reader.get("a") == b"uno"
+    reader.write({"a": b"eins"})  # a write through the reader drops what it remembered of "a"
+    assert "a" not in reader._memo and reader.get("a") == b"eins"
     writer.write({"a": None})
     assert reader.get("a") is None
     sealed = writer.storage.get("b")

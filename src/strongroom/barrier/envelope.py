@@ -129,9 +129,20 @@ class SealedStore:
         return plaintext
 
     def write(self, changes: dict[str, bytes | None]) -> None:
-        self.storage.write(
-            [Write(k, None if v is None else self.barrier.seal(k, v)) for k, v in changes.items()]
-        )
+        self.storage.write(self.sealed_writes(changes))
+
+    def sealed_writes(self, changes: dict[str, bytes | None]) -> list[Write]:
+        """The storage batch for `changes` (None deletes), sealed; what is remembered of those keys is dropped.
+
+        Their rows are about to change, so the memo's entries could only miss: dropping them
+        keeps the memo for records that are read (a write reads the head it then replaces).
+        """
+        with self._memo_lock:
+            for k in changes:
+                old = self._memo.pop(k, None)
+                if old is not None:
+                    self._memo_used -= len(old[1]) + MEMO_ENTRY_OVERHEAD
+        return [Write(k, None if v is None else self.barrier.seal(k, v)) for k, v in changes.items()]
 
     def rewrap_all(self, new: MasterKey, batch_size: int = 500) -> int:
         """Re-wrap every record under `new`; returns how many were re-wrapped."""

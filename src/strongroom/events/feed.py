@@ -153,7 +153,7 @@ def decode(seq: int, raw: bytes) -> FeedEntry:
 def write_with_events(
     store: SealedStore, vault: Vault, changes: dict[str, bytes | None], events: Iterable[ObjectChange]
 ) -> list[int]:
-    """Apply `changes` (plaintext records, sealed here as `SealedStore.write` seals them)
+    """Apply `changes` (plaintext records, sealed by `SealedStore.sealed_writes` as `SealedStore.write` does)
     and append `events` to the vault's change feed, all in one durable transaction.
 
     This is THE way to record a change of a secret, key or certificate. Call it
@@ -186,8 +186,7 @@ def _sealed(
     store: SealedStore, vault: Vault, changes: dict[str, bytes | None], events: Iterable[ObjectChange]
 ) -> tuple[list[Write], str, list[bytes]]:
     """The storage batch, the vault's stream and the encoded events of one change."""
-    batch = [Write(k, None if v is None else store.barrier.seal(k, v)) for k, v in changes.items()]
-    return batch, stream_name(vault), [encode(vault, e) for e in events]
+    return store.sealed_writes(changes), stream_name(vault), [encode(vault, e) for e in events]
 
 
 def read(storage: Storage, vault: Vault, after: int = 0, limit: int | None = None) -> list[FeedEntry]:
