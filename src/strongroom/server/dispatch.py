@@ -44,10 +44,10 @@ class _Compiled:
     __slots__ = ("segments", "params", "methods", "endpoint")
 
     def __init__(self, route: Route) -> None:
-        self.segments: tuple[str | None, ...] = tuple(
-            None if s.startswith("{") and s.endswith("}") else s for s in route.path.split("/")[1:]
-        )
-        self.params = tuple((i, s[1:-1]) for i, s in enumerate(route.path.split("/")[1:]) if s.startswith("{"))
+        template = route.path.split("/")[1:]
+        is_param = [s.startswith("{") and s.endswith("}") for s in template]
+        self.segments: tuple[str | None, ...] = tuple(None if p else s for s, p in zip(template, is_param))
+        self.params = tuple((i, s[1:-1]) for i, (s, p) in enumerate(zip(template, is_param)) if p)
         for _, name in self.params:
             if ":" in name:
                 raise ValueError(f"{route.path}: path converters are not supported here")
