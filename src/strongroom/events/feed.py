@@ -25,6 +25,7 @@ from typing import Any, Iterable
 from strongroom.barrier import SealedStore
 from strongroom.keyvault.vaults import Vault
 from strongroom.storage import Storage, Write
+from strongroom.util import jsonbytes
 
 STREAM_PREFIX = "changes/"
 OBJECT_TYPES = ("secret", "key", "certificate")
@@ -129,7 +130,7 @@ def encode(vault: Vault, change: ObjectChange) -> bytes:
         "nbf": change.nbf,
         "exp": change.exp,
     }
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsonbytes.dumps(record)
 
 
 def decode(seq: int, raw: bytes) -> FeedEntry:
