@@ -17,6 +17,7 @@ from strongroom.cli import admin, keyvault, secret
 from strongroom.cli import certificate, key, timeshift
 from strongroom.cli import audit as audit_cli
 from strongroom.cli import provider as provider_cli
+from strongroom.cli import webhook as webhook_cli
 from strongroom.cli import keyvault_access, role
 from strongroom.cli import ad, cluster, identity
 from strongroom.cli.client import CLIError
@@ -50,6 +51,7 @@ keyvault.app.command("set-policy")(keyvault_access.set_policy)
 keyvault.app.command("delete-policy")(keyvault_access.delete_policy)
 keyvault.app.command("update")(keyvault_access.update)
 secret.app.command("access-review")(keyvault_access.access_review)
+app.add_typer(webhook_cli.app, name="webhook")
 
 # Flags that take several space-separated values, as az's do (`--tags a=1 b=2`).
 MULTI_VALUE_FLAGS = {"--tags"}
