@@ -40,7 +40,7 @@ def up(
     state_dir: Annotated[Path, typer.Option("--state-dir", envvar="STRONGROOM_STATE_DIR", help="Where state lives.")] = Path(".strongroom"),
     bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port for everything (vaults, identity, management).")] = DEFAULT_PORT,
-    storage: Annotated[str | None, typer.Option("--storage", help="sqlite:///PATH (default: <state-dir>/strongroom.db).")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", envvar="STRONGROOM_STORAGE", help="sqlite:///PATH (default: <state-dir>/strongroom.db).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     dns_suffix: Annotated[str, typer.Option("--dns-suffix", help="Vaults answer at <name>.vault.<suffix>.")] = "localhost",
     insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Plain HTTP (benchmarks, behind a TLS proxy).")] = False,
