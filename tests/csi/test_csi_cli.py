@@ -107,12 +107,12 @@ def test_provider_name_must_be_one_the_driver_accepts(tmp_path):
 
 
 def test_the_daemonset_manifest_runs_as_written(server, tmp_path):
-    """deploy/provider-daemonset.yaml: the socket directory the driver reads, and flags `serve` accepts."""
+    """deploy/base/provider.yaml: the socket directory the driver reads, and flags `serve` accepts."""
     import yaml
 
     from tests.conftest import ROOT
 
-    docs = list(yaml.safe_load_all((ROOT / "deploy" / "provider-daemonset.yaml").read_text()))
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "base" / "provider.yaml").read_text()))
     [ds] = [d for d in docs if d["kind"] == "DaemonSet"]
     pod = ds["spec"]["template"]["spec"]
     [container] = pod["containers"]
