@@ -112,7 +112,7 @@ class FakeKubeAPI:
 
     It serves only what the webhook reads, in the real wire format over HTTPS (its own
     CA): `GET /api/v1/namespaces/{ns}/serviceaccounts/{name}` answering a v1
-    ServiceAccount, or the API server's `Status` body for 401 (no/bad bearer token),
+    ServiceAccount, or the API server's `Status` body for 401 (neither the bearer token nor a client certificate of its CA),
     404 (`serviceaccounts "x" not found`, reason NotFound) and 403 for any other
     resource (the webhook's RBAC allows serviceaccounts only). Every path asked for is
     recorded, so tests can see what the webhook sent.
@@ -138,7 +138,8 @@ class FakeKubeAPI:
 
             def do_GET(self) -> None:
                 api.requests.append(self.path)
-                if self.headers.get("Authorization") != f"Bearer {API_TOKEN}":
+                client_cert = self.connection.getpeercert()  # verified against the cluster CA when sent
+                if self.headers.get("Authorization") != f"Bearer {API_TOKEN}" and not client_cert:
                     return self._send(401, _status(401, "Unauthorized", "Unauthorized"))
                 parts = self.path.split("?")[0].strip("/").split("/")
                 if len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "serviceaccounts":
@@ -152,6 +153,8 @@ class FakeKubeAPI:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
+        ctx.load_verify_locations(cafile=str(ca.path))
+        ctx.verify_mode = ssl.CERT_OPTIONAL  # a client certificate (kind's kubeconfigs) or a bearer token
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
         self.ca = ca

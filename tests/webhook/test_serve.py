@@ -154,3 +154,32 @@ def test_kubeconfig_token_file_and_bad_token(kube_api, tmp_path):
     (tmp_path / "token").write_text("wrong")
     with pytest.raises(Denied, match="Unauthorized"):
         asyncio.run(read(from_kubeconfig(path)))
+
+
+def test_kubeconfig_client_certificate_as_kind_writes_it(kube_api, pki, tmp_path):
+    """A kubeconfig user with client-certificate-data / client-key-data (what `kind get kubeconfig` prints): the
+    pair is loaded from a private temporary directory that is gone afterwards."""
+    import base64
+    import glob
+    import json
+    import tempfile
+
+    cert, key = pki.issue(tmp_path / "client", ["webhook"], cn="system:serviceaccount:strongroom:strongroom-webhook")
+    path = kube_api.kubeconfig(tmp_path / "kubeconfig")
+    doc = json.loads(path.read_text())
+    doc["users"][0]["user"] = {"client-certificate-data": base64.b64encode(cert.read_bytes()).decode(),
+                               "client-key-data": base64.b64encode(key.read_bytes()).decode()}
+    path.write_text(json.dumps(doc))
+    kube_api.add("mtls", "sa", {})
+    before = set(glob.glob(f"{tempfile.gettempdir()}/strongroom-kube-*"))
+    conn = from_kubeconfig(path)
+    assert set(glob.glob(f"{tempfile.gettempdir()}/strongroom-kube-*")) == before
+
+    async def read():
+        accounts = ServiceAccounts(conn)
+        try:
+            return await accounts.get("mtls", "sa")
+        finally:
+            await accounts.aclose()
+
+    assert asyncio.run(read())["metadata"]["name"] == "sa"

@@ -170,7 +170,7 @@ class ServiceAccounts:
         self._ttl = ttl
         self._client = httpx.AsyncClient(verify=connection.ssl_context, timeout=timeout, follow_redirects=False)
         self._cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
-        self._inflight: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}  # reads under way
         self.api_reads = 0  # reads that went to the API server (for metrics and tests)
 
     async def aclose(self) -> None:
@@ -185,24 +185,25 @@ class ServiceAccounts:
         hit = self._cache.get(key)
         if hit and hit[0] > time.monotonic():
             return hit[1]
-        pending = self._inflight.get(key)
-        if pending is not None:  # pods of one rollout arrive together: one read serves them all
-            return await asyncio.shield(pending)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            sa = await self._read(namespace, name)
-            if len(self._cache) >= CACHE_MAX:
-                self._cache.clear()
-            self._cache[key] = (time.monotonic() + self._ttl, sa)
-            future.set_result(sa)
-            return sa
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
-            raise
-        finally:
-            del self._inflight[key]
+        task = self._inflight.get(key)
+        if task is None:  # pods of one rollout arrive together: one read serves them all
+            task = asyncio.ensure_future(self._fetch(key))
+            self._inflight[key] = task
+            task.add_done_callback(lambda t: self._done(key, t))
+        # shield: a review whose caller went away does not cancel the read the others wait on
+        return await asyncio.shield(task)
+
+    def _done(self, key: tuple[str, str], task: asyncio.Future[dict[str, Any]]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved, even when every waiter has gone
+
+    async def _fetch(self, key: tuple[str, str]) -> dict[str, Any]:
+        sa = await self._read(*key)
+        if len(self._cache) >= CACHE_MAX:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + self._ttl, sa)
+        return sa
 
     async def _read(self, namespace: str, name: str) -> dict[str, Any]:
         url = f"{self._conn.server}/api/v1/namespaces/{quote(namespace)}/serviceaccounts/{quote(name)}"
