@@ -233,11 +233,14 @@ def start_webhook(directory: Path, ca: CA, api: FakeKubeAPI, *extra: str) -> Web
          "--tls-private-key-file", str(key), "--kubeconfig", str(kubeconfig), *extra],
         stdout=open(log, "ab"), stderr=subprocess.STDOUT,
     )
-    hook = Webhook(f"https://localhost:{port}", str(ca.path), proc, log, cert, key)
-    deadline = time.monotonic() + 20
+    return wait_healthy(Webhook(f"https://localhost:{port}", str(ca.path), proc, log, cert, key))
+
+
+def wait_healthy(hook: Webhook, timeout: float = 20.0) -> Webhook:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"webhook exited early:\n{log.read_text()}")
+        if hook.proc.poll() is not None:
+            raise RuntimeError(f"webhook exited early:\n{hook.log.read_text()}")
         try:
             if hook.get("/healthz").status_code == 200:
                 return hook
@@ -245,7 +248,7 @@ def start_webhook(directory: Path, ca: CA, api: FakeKubeAPI, *extra: str) -> Web
             pass
         time.sleep(0.05)
     hook.stop()
-    raise RuntimeError(f"webhook not healthy within 20s:\n{log.read_text()}")
+    raise RuntimeError(f"webhook not healthy within {timeout}s:\n{hook.log.read_text()}")
 
 
 @pytest.fixture(scope="module")
