@@ -44,7 +44,6 @@ async def _read_capped(request: Request) -> bytes:
 def build_app(service_accounts: ServiceAccounts, config: WebhookConfig) -> Starlette:
     async def mutate(request: Request) -> Response:
         started = time.perf_counter()
-        namespace = ""
         try:
             body = await _read_capped(request)
             parsed = review.parse(body, request.headers.get("content-type"))
@@ -63,6 +62,11 @@ def build_app(service_accounts: ServiceAccounts, config: WebhookConfig) -> Starl
             metrics.REVIEWS.labels("denied").inc()
             log.info("denied pod in namespace %r: %s", namespace[:80], exc.message)
             return Response(review.denial(exc, parsed.api_version, parsed.uid), media_type=JSON)
+        except Exception:  # a bug here must still answer the API server with a review, never a traceback
+            metrics.REVIEWS.labels("denied").inc()
+            log.exception("review of a pod in namespace %r failed", namespace[:80])
+            failed = Denied("internal error while mutating the pod", 500)
+            return Response(review.denial(failed, parsed.api_version, parsed.uid), media_type=JSON)
         finally:
             metrics.MUTATION_REQUEST.labels(metrics.namespace_label(namespace)).observe(time.perf_counter() - started)
         metrics.REVIEWS.labels("mutated" if patch else "unchanged").inc()
