@@ -91,15 +91,18 @@ class Client:
             if not (self.client_id and self._client_secret):
                 raise CLIError("no credentials: need admin.json in the state dir or AZURE_CLIENT_ID/AZURE_CLIENT_SECRET")
             tenant = self.tenant_id or self.metadata()["tenantId"]
-            r = self.http.post(
-                f"{self.server}/{tenant}/oauth2/v2.0/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": self.client_id,
-                    "client_secret": self._client_secret,
-                    "scope": scope,
-                },
-            )
+            try:
+                r = self.http.post(
+                    f"{self.server}/{tenant}/oauth2/v2.0/token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": self.client_id,
+                        "client_secret": self._client_secret,
+                        "scope": scope,
+                    },
+                )
+            except httpx.HTTPError as exc:
+                raise CLIError(f"cannot reach {self.server}: {exc}", "ServiceUnavailable") from None
             if r.status_code != 200:
                 raise _error_from(r)
             self._tokens[scope] = r.json()["access_token"]

@@ -19,17 +19,19 @@ from strongroom.cli import audit as audit_cli
 from strongroom.cli import provider as provider_cli
 from strongroom.cli import keyvault_access, role
 from strongroom.cli import ad, cluster, identity
-from strongroom.cli.client import CLIError
 from strongroom.cli.common import complete_three_state_flags
+from strongroom.cli.errors import run_cli
 from strongroom.cli.up import up
 from strongroom.cli.mount import mount as mount_cmd
 from strongroom.cli.run import run as run_cmd
 
 app = typer.Typer(
     help="Strongroom: Azure Key Vault, workload identity and the Secrets Store CSI provider, self-hosted.",
+    epilog="Add --debug to any command to see the traceback of an unexpected error.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # Help text is data (`--id` help shows `[/<version>]`): Rich markup would read it as tags.
+    rich_markup_mode=None,
 )
 app.command("up")(up)
 app.command("mount")(mount_cmd)
@@ -82,12 +84,7 @@ def expand_multi_value_flags(argv: list[str]) -> list[str]:
 
 def main() -> None:
     argv = expand_multi_value_flags(complete_three_state_flags(sys.argv[1:]))
-    try:
-        app(args=argv, prog_name="strongroom", standalone_mode=True)
-    except CLIError as exc:
-        code = f"({exc.code}) " if exc.code else ""
-        print(f"ERROR: {code}{exc.message}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(lambda args: app(args=args, prog_name="strongroom", standalone_mode=True), argv)
 
 
 if __name__ == "__main__":
