@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.conftest import STRONGROOM, free_port
 
 
-def strongroom(state_dir: Path, *args: str) -> subprocess.CompletedProcess:
+def run_strongroom(state_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "STRONGROOM_STATE_DIR": str(state_dir)}
     env.pop("STRONGROOM_SERVER", None)
     return subprocess.run([*STRONGROOM, *args], capture_output=True, text=True, env=env, timeout=60)
@@ -33,7 +33,7 @@ def admin_json(state_dir: Path, server: str) -> None:
 
 def test_server_unreachable_is_one_line(tmp_path: Path) -> None:
     admin_json(tmp_path, f"https://127.0.0.1:{free_port()}")  # nothing listens there
-    line = assert_one_error_line(strongroom(tmp_path, "keyvault", "list"))
+    line = assert_one_error_line(run_strongroom(tmp_path, "keyvault", "list"))
     assert "cannot reach https://127.0.0.1:" in line
     assert "not-a-real-secret" not in line
 
@@ -41,10 +41,10 @@ def test_server_unreachable_is_one_line(tmp_path: Path) -> None:
 def test_unexpected_failure_is_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> None:
     """admin.json that is a directory: no error the CLI expects, so the last line of defence answers."""
     (tmp_path / "admin.json").mkdir()
-    line = assert_one_error_line(strongroom(tmp_path, "keyvault", "list"))
+    line = assert_one_error_line(run_strongroom(tmp_path, "keyvault", "list"))
     assert line.startswith("ERROR: IsADirectoryError: ") and "--debug" in line
 
-    debug = strongroom(tmp_path, "keyvault", "list", "--debug")
+    debug = run_strongroom(tmp_path, "keyvault", "list", "--debug")
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr
     assert debug.stderr.strip().splitlines()[-1].startswith("ERROR: IsADirectoryError: ")
@@ -52,13 +52,13 @@ def test_unexpected_failure_is_one_line_and_debug_shows_the_traceback(tmp_path: 
 
 def test_corrupt_admin_json_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "admin.json").write_text("{not json")
-    line = assert_one_error_line(strongroom(tmp_path, "keyvault", "secret", "list", "--vault-name", "kv1"))
+    line = assert_one_error_line(run_strongroom(tmp_path, "keyvault", "secret", "list", "--vault-name", "kv1"))
     assert "JSONDecodeError" in line
 
 
 def test_usage_errors_stay_clicks(tmp_path: Path) -> None:
     """A bad flag is click's usage message (exit 2), not swallowed by the error handler."""
-    proc = strongroom(tmp_path, "keyvault", "list", "--no-such-flag")
+    proc = run_strongroom(tmp_path, "keyvault", "list", "--no-such-flag")
     assert proc.returncode == 2
     assert "No such option" in proc.stderr and "Traceback" not in proc.stderr
 
