@@ -24,6 +24,8 @@ from strongroom.cli.errors import run_cli
 from strongroom.cli.up import up
 from strongroom.cli.mount import mount as mount_cmd
 from strongroom.cli.run import run as run_cmd
+from strongroom.cli.trust import trust as trust_cmd
+from strongroom.cli.hosts import hosts as hosts_cmd
 
 app = typer.Typer(
     help="Strongroom: Azure Key Vault, workload identity and the Secrets Store CSI provider, self-hosted.",
@@ -52,6 +54,8 @@ keyvault.app.command("set-policy")(keyvault_access.set_policy)
 keyvault.app.command("delete-policy")(keyvault_access.delete_policy)
 keyvault.app.command("update")(keyvault_access.update)
 secret.app.command("access-review")(keyvault_access.access_review)
+app.command("trust")(trust_cmd)
+app.command("hosts")(hosts_cmd)
 
 # Flags that take several space-separated values, as az's do (`--tags a=1 b=2`).
 MULTI_VALUE_FLAGS = {"--tags"}

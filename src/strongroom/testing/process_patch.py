@@ -22,28 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from strongroom.util.cabundle import write_combined_bundle
+
 CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
-
-
-def public_ca_bundle() -> str | None:
-    """The CA file clients use by default: certifi's when installed (requests uses it), else OpenSSL's."""
-    try:
-        import certifi
-
-        return certifi.where()
-    except ImportError:
-        return ssl.get_default_verify_paths().cafile
-
-
-def write_combined_bundle(ca_file: Path, out: Path) -> Path:
-    """`out` = the public CAs + the instance's CA, so the process trusts both (not just ours)."""
-    parts = []
-    public = public_ca_bundle()
-    if public and Path(public).is_file():
-        parts.append(Path(public).read_text())
-    parts.append(ca_file.read_text())
-    out.write_text("\n".join(p.rstrip("\n") for p in parts) + "\n")
-    return out
 
 
 class _Resolver:
