@@ -147,16 +147,21 @@ class Client:
         )
 
     def vault_pages(self, vault_name: str, path: str, params: dict[str, Any] | None = None) -> list[Any]:
-        """Follow nextLink until the listing ends."""
+        """Follow nextLink until the listing ends (a vault of thousands takes many pages: progress shows)."""
+        from strongroom.cli.progress import activity
+
         items: list[Any] = []
-        page = self.vault(vault_name, "GET", path, params=params or {})
-        while True:
-            items.extend(page.get("value", []))
-            next_link = page.get("nextLink")
-            if not next_link:
-                return items
-            parts = urlsplit(next_link)
-            page = self._send(
-                "GET", f"{self.server}{parts.path}?{parts.query}", self.metadata()["vaultResource"] + "/.default",
-                host=parts.netloc,
-            )
+        with activity(f"listing {path.strip('/')} of {vault_name}") as advance:
+            page = self.vault(vault_name, "GET", path, params=params or {})
+            while True:
+                batch = page.get("value", [])
+                items.extend(batch)
+                advance(len(batch))
+                next_link = page.get("nextLink")
+                if not next_link:
+                    return items
+                parts = urlsplit(next_link)
+                page = self._send(
+                    "GET", f"{self.server}{parts.path}?{parts.query}", self.metadata()["vaultResource"] + "/.default",
+                    host=parts.netloc,
+                )
