@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 import typer
@@ -78,3 +79,18 @@ def test_bash_completion_completes_subcommands() -> None:
     proc = subprocess.run(STRONGROOM, capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["secret"]
+
+
+def test_install_completion_then_bash_completes(tmp_path) -> None:
+    """`--install-completion bash` (into a temporary HOME) and the installed script completing in a real bash."""
+    bin_dir = os.path.dirname(sys.executable)  # the venv's bin, where the `strongroom` script is
+    env = {**os.environ, "HOME": str(tmp_path), "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([os.path.join(bin_dir, "strongroom"), "--install-completion", "bash"], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    script = tmp_path / ".bash_completions" / "strongroom.sh"
+    assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
+    complete = (f"source '{script}'; COMP_WORDS=(strongroom keyvault secret sh); COMP_CWORD=3; "
+                "_strongroom_completion strongroom; printf '%s\\n' \"${COMPREPLY[@]}\"")
+    bash = subprocess.run(["bash", "-c", complete], capture_output=True, text=True, env=env, timeout=60)
+    assert bash.stdout.split() == ["show", "show-deleted"], bash.stderr
