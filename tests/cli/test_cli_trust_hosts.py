@@ -19,7 +19,7 @@ import pytest
 from strongroom.cli.client import CLIError
 from strongroom.cli.hosts import render_block, replace_block
 from strongroom.cli.trust import DebianStore, load_ca
-from tests.conftest import Server
+from tests.conftest import STRONGROOM, Server
 
 OTHER_ROOT = next(Path("/usr/share/ca-certificates").rglob("*.crt")).read_text() \
     if Path("/usr/share/ca-certificates").is_dir() and any(Path("/usr/share/ca-certificates").rglob("*.crt")) else ""
@@ -71,6 +71,12 @@ def test_hosts_prints_apply_is_idempotent_and_remove_restores(server: Server, va
     assert first.count("# BEGIN strongroom") == 1
 
     server.cli("hosts", "--remove", "--hosts-file", str(hosts))
+    assert hosts.read_text() == ORIGINAL_HOSTS
+
+    server.cli("hosts", "--apply", "--hosts-file", str(hosts))
+    offline = subprocess.run([*STRONGROOM, "hosts", "--remove", "--dns-suffix", "localhost", "--hosts-file", str(hosts),
+                              "--server", "https://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
+    assert offline.returncode == 0, offline.stderr  # no server needed to take the block out
     assert hosts.read_text() == ORIGINAL_HOSTS
     assert not [p for p in tmp_path.iterdir() if p.name != "hosts"]  # no temporary file left behind
 

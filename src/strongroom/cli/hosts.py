@@ -156,10 +156,16 @@ def hosts(
     vault_name: Annotated[list[str] | None, typer.Option("--vault-name", help="Also this vault (e.g. one not created yet); repeatable.")] = None,
     address: Annotated[str | None, typer.Option("--ip", help="Address the names resolve to (default: the server's).")] = None,
     hosts_file: Annotated[Path, typer.Option("--hosts-file", help="The hosts file to edit.")] = HOSTS_FILE,
+    dns_suffix: Annotated[str | None, typer.Option("--dns-suffix", help="With --remove: the instance's DNS suffix, so the server need not be running.")] = None,
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,
 ) -> None:
     """Print (or --apply) the /etc/hosts lines for the instance's vaults: <name>.vault.<suffix> -> the server."""
+    if remove and dns_suffix:
+        domain = f"vault.{check_hostname(dns_suffix.lower().strip('.'))}"
+        changed = apply_privileged(hosts_file, domain, "127.0.0.1", [], remove=True)
+        print(f"removed the block from {hosts_file}" if changed else f"{hosts_file} already up to date", file=sys.stderr)
+        return
     domain, default_address, names = vault_hosts(state_dir, server)
     names += [f"{n.lower()}.{domain}" for n in vault_name or [] if f"{n.lower()}.{domain}" not in names]
     block = render_block(domain, address or default_address, sorted(names))
