@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -144,8 +144,8 @@ class SealedStore:
                     self._memo_used -= len(old[1]) + MEMO_ENTRY_OVERHEAD
         return [Write(k, None if v is None else self.barrier.seal(k, v)) for k, v in changes.items()]
 
-    def rewrap_all(self, new: MasterKey, batch_size: int = 500) -> int:
-        """Re-wrap every record under `new`; returns how many were re-wrapped."""
+    def rewrap_all(self, new: MasterKey, batch_size: int = 500, on_batch: Callable[[int], object] | None = None) -> int:
+        """Re-wrap every record under `new`; returns how many were re-wrapped (`on_batch(n)` after each batch)."""
         count = 0
         after: str | None = None
         while True:
@@ -154,4 +154,6 @@ class SealedStore:
                 return count
             self.storage.write([Write(k, self.barrier.rewrap(v, new)) for k, v in rows])
             count += len(rows)
+            if on_batch is not None:
+                on_batch(len(rows))
             after = rows[-1][0]

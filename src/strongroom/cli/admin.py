@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 
 from strongroom.cli.client import CLIError
+from strongroom.cli.progress import activity
 
 app = typer.Typer(help="Instance administration.", no_args_is_help=True)
 
@@ -43,9 +43,8 @@ def rotate_master_key(
     new = MasterKey.generate()
     Keyring([*ring.keys, new]).save(path)  # from here on the new key can open what is re-wrapped
     store = SealedStore(open_storage(settings.storage), Barrier(Keyring([*ring.keys, new])))
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        progress.add_task("re-wrapping data keys", total=None)
-        count = store.rewrap_all(new)
+    with activity("re-wrapping data keys", unit="records") as advance:
+        count = store.rewrap_all(new, on_batch=advance)
     store.storage.close()
     Keyring([new]).save(path)
     Console(stderr=True).print(f"re-wrapped {count} records under the new master key")

@@ -14,8 +14,8 @@ import sys
 
 import typer
 
-from strongroom.cli.client import CLIError
 from strongroom.cli.common import complete_three_state_flags
+from strongroom.cli.errors import run_cli
 
 COMMANDS = ("mount", "run")
 
@@ -29,7 +29,7 @@ def agent_app() -> typer.Typer:
     from strongroom.cli.mount import mount
     from strongroom.cli.run import run
 
-    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None)
     app.command("mount")(mount)
     app.command("run")(run)
     return app
@@ -38,9 +38,4 @@ def agent_app() -> typer.Typer:
 def main(argv: list[str] | None = None) -> None:
     """As strongroom.cli.main.main does it, for `mount` and `run` only."""
     args = complete_three_state_flags(sys.argv[1:] if argv is None else argv)
-    try:
-        agent_app()(args=args, prog_name="strongroom", standalone_mode=True)
-    except CLIError as exc:
-        code = f"({exc.code}) " if exc.code else ""
-        print(f"ERROR: {code}{exc.message}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(lambda a: agent_app()(args=a, prog_name="strongroom", standalone_mode=True), args)

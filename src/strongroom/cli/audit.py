@@ -82,9 +82,12 @@ def verify(state_dir: StateDirOpt = None, storage: StorageOpt = None) -> None:
     """
     from strongroom.audit.verify import verify as run_verify
 
+    from strongroom.cli.progress import activity
+
     state, store = _open(state_dir, storage)
     try:
-        report = run_verify(state, store)
+        with activity("verifying the audit hash chains", unit=None):
+            report = run_verify(state, store)
     finally:
         store.close()
     sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")

@@ -91,15 +91,18 @@ class Client:
             if not (self.client_id and self._client_secret):
                 raise CLIError("no credentials: need admin.json in the state dir or AZURE_CLIENT_ID/AZURE_CLIENT_SECRET")
             tenant = self.tenant_id or self.metadata()["tenantId"]
-            r = self.http.post(
-                f"{self.server}/{tenant}/oauth2/v2.0/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": self.client_id,
-                    "client_secret": self._client_secret,
-                    "scope": scope,
-                },
-            )
+            try:
+                r = self.http.post(
+                    f"{self.server}/{tenant}/oauth2/v2.0/token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": self.client_id,
+                        "client_secret": self._client_secret,
+                        "scope": scope,
+                    },
+                )
+            except httpx.HTTPError as exc:
+                raise CLIError(f"cannot reach {self.server}: {exc}", "ServiceUnavailable") from None
             if r.status_code != 200:
                 raise _error_from(r)
             self._tokens[scope] = r.json()["access_token"]
@@ -144,16 +147,21 @@ class Client:
         )
 
     def vault_pages(self, vault_name: str, path: str, params: dict[str, Any] | None = None) -> list[Any]:
-        """Follow nextLink until the listing ends."""
+        """Follow nextLink until the listing ends (a vault of thousands takes many pages: progress shows)."""
+        from strongroom.cli.progress import activity
+
         items: list[Any] = []
-        page = self.vault(vault_name, "GET", path, params=params or {})
-        while True:
-            items.extend(page.get("value", []))
-            next_link = page.get("nextLink")
-            if not next_link:
-                return items
-            parts = urlsplit(next_link)
-            page = self._send(
-                "GET", f"{self.server}{parts.path}?{parts.query}", self.metadata()["vaultResource"] + "/.default",
-                host=parts.netloc,
-            )
+        with activity(f"listing {path.strip('/')} of {vault_name}") as advance:
+            page = self.vault(vault_name, "GET", path, params=params or {})
+            while True:
+                batch = page.get("value", [])
+                items.extend(batch)
+                advance(len(batch))
+                next_link = page.get("nextLink")
+                if not next_link:
+                    return items
+                parts = urlsplit(next_link)
+                page = self._send(
+                    "GET", f"{self.server}{parts.path}?{parts.query}", self.metadata()["vaultResource"] + "/.default",
+                    host=parts.netloc,
+                )

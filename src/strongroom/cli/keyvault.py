@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from strongroom.cli.client import Client
+from strongroom.cli.client import CLIError, Client
 from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, parse_tags, three_state
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 
@@ -35,9 +35,17 @@ def find_vault(c: Client, name: str, group: str | None = None) -> dict[str, Any]
     for v in c.arm("GET", f"/subscriptions/{c.subscription_id}/providers/Microsoft.KeyVault/vaults")["value"]:
         if v["name"].lower() == name.lower():
             return _with_group(v)
-    from strongroom.cli.client import CLIError
-
     raise CLIError(f"The Vault '{name}' not found within subscription.", "ResourceNotFound")
+
+
+def _refuse_existing(c: Client, name: str) -> None:
+    """A second `create` would PUT the create defaults over the vault's settings; az refuses it, and so do we."""
+    vaults = c.arm("GET", f"/subscriptions/{c.subscription_id}/providers/Microsoft.KeyVault/vaults")["value"]
+    if any(v["name"].lower() == name.lower() for v in vaults):
+        raise CLIError(
+            f"The specified vault: {name} already exists. Change its settings with `strongroom keyvault update`.",
+            "VaultAlreadyExists",
+        )
 
 
 @app.command("create")
@@ -54,8 +62,9 @@ def create(
     output: OutputOpt = OutputFormat.json,
     query: QueryOpt = None,
 ) -> None:
-    """Create a vault."""
+    """Create a vault. As az (2.25+), an existing vault is an error: change it with `keyvault update`."""
     c = client(state_dir, server)
+    _refuse_existing(c, name)
     body: dict[str, Any] = {
         "location": location,
         "properties": {

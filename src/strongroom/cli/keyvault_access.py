@@ -15,7 +15,7 @@ import typer
 
 from strongroom.authz import policies
 from strongroom.cli.client import CLIError, Client
-from strongroom.cli.common import ServerOpt, StateDirOpt, ThreeStateOpt, client, three_state
+from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, parse_tags, three_state
 from strongroom.cli.keyvault import find_vault
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 from strongroom.keyvault.errors import KeyVaultError
@@ -153,22 +153,30 @@ def update(
     resource_group: GroupOpt = None,
     enable_rbac_authorization: RbacOpt = None,
     enable_purge_protection: PurgeProtectionOpt = None,
+    retention_days: Annotated[int | None, typer.Option("--retention-days", help="Soft-delete retention, 7-90.")] = None,
+    tags: TagsOpt = None,
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,
     output: OutputOpt = OutputFormat.json,
     query: QueryOpt = None,
 ) -> None:
-    """Update a vault's properties (az keyvault update), e.g. switch its permission model."""
+    """Update a vault's properties (az keyvault update): tags, retention, purge protection, permission model.
+
+    What is not given stays as it is; `--tags` replaces all tags (`--tags ""` clears them).
+    """
     c = client(state_dir, server)
     vault = find_vault(c, name, resource_group)
     props: dict[str, Any] = {"tenantId": vault["properties"]["tenantId"], "sku": vault["properties"]["sku"]}
+    if retention_days is not None:
+        props["softDeleteRetentionInDays"] = retention_days
     rbac = three_state(enable_rbac_authorization, "--enable-rbac-authorization")
     if rbac is not None:
         props["enableRbacAuthorization"] = rbac
     purge = three_state(enable_purge_protection, "--enable-purge-protection")
     if purge is not None:
         props["enablePurgeProtection"] = purge
-    result = c.arm("PUT", vault["id"], json={"location": vault["location"], "tags": vault.get("tags") or {}, "properties": props})
+    new_tags = parse_tags(tags) if tags is not None else vault.get("tags") or {}
+    result = c.arm("PUT", vault["id"], json={"location": vault["location"], "tags": new_tags, "properties": props})
     result["resourceGroup"] = result["id"].split("/")[4]
     emit(result, output, query)
 

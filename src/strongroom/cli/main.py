@@ -20,17 +20,21 @@ from strongroom.cli import provider as provider_cli
 from strongroom.cli import webhook as webhook_cli
 from strongroom.cli import keyvault_access, role
 from strongroom.cli import ad, cluster, identity
-from strongroom.cli.client import CLIError
 from strongroom.cli.common import complete_three_state_flags
+from strongroom.cli.errors import run_cli
 from strongroom.cli.up import up
 from strongroom.cli.mount import mount as mount_cmd
 from strongroom.cli.run import run as run_cmd
+from strongroom.cli.trust import trust as trust_cmd
+from strongroom.cli.hosts import hosts as hosts_cmd
 
 app = typer.Typer(
     help="Strongroom: Azure Key Vault, workload identity and the Secrets Store CSI provider, self-hosted.",
+    epilog="Add --debug to any command to see the traceback of an unexpected error.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # Help text is data (`--id` help shows `[/<version>]`): Rich markup would read it as tags.
+    rich_markup_mode=None,
 )
 app.command("up")(up)
 app.command("mount")(mount_cmd)
@@ -52,6 +56,8 @@ keyvault.app.command("delete-policy")(keyvault_access.delete_policy)
 keyvault.app.command("update")(keyvault_access.update)
 secret.app.command("access-review")(keyvault_access.access_review)
 app.add_typer(webhook_cli.app, name="webhook")
+app.command("trust")(trust_cmd)
+app.command("hosts")(hosts_cmd)
 
 # Flags that take several space-separated values, as az's do (`--tags a=1 b=2`).
 MULTI_VALUE_FLAGS = {"--tags"}
@@ -84,12 +90,7 @@ def expand_multi_value_flags(argv: list[str]) -> list[str]:
 
 def main() -> None:
     argv = expand_multi_value_flags(complete_three_state_flags(sys.argv[1:]))
-    try:
-        app(args=argv, prog_name="strongroom", standalone_mode=True)
-    except CLIError as exc:
-        code = f"({exc.code}) " if exc.code else ""
-        print(f"ERROR: {code}{exc.message}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(lambda args: app(args=args, prog_name="strongroom", standalone_mode=True), argv)
 
 
 if __name__ == "__main__":
