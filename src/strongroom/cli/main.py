@@ -34,6 +34,7 @@ app = typer.Typer(
 app.command("up")(up)
 app.command("mount")(mount_cmd)
 app.command("run")(run_cmd)
+app.command("lint")(__import__("strongroom.cli.lint", fromlist=["lint"]).lint)
 keyvault.app.add_typer(secret.app, name="secret")
 keyvault.app.add_typer(key.app, name="key")
 keyvault.app.add_typer(certificate.app, name="certificate")

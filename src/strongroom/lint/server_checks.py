@@ -1,0 +1,216 @@
+"""Checks that need the live system: least privilege (SR201-SR203) and live values in Git (SR403).
+
+The linter does not import the CLI: `cli/lint.py` hands in its `Client` (anything with the
+`Backend` methods below) and, when the audit log is readable, a `last_used` lookup.
+Findings point at the SecretProviderClass line that names the identity or at the string,
+and carry the exact `strongroom role assignment …` commands that fix them.
+"""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Protocol
+
+from strongroom.keyvault import value_match
+from strongroom.lint.findings import Finding
+from strongroom.lint.graph import Graph, spc_objects, spc_parameters
+from strongroom.lint.manifests import Doc
+from strongroom.lint.rules import Options
+
+AUTHZ = "providers/Microsoft.Authorization"
+ROLE_API = "2022-04-01"
+READER_ROLE = "Key Vault Secrets User"
+# Data actions that only read. Anything else (or a wildcard) is more than a reader needs.
+READ_DATA_ACTIONS = {
+    "microsoft.keyvault/vaults/secrets/getsecret/action",
+    "microsoft.keyvault/vaults/secrets/readmetadata/action",
+    "microsoft.keyvault/vaults/keys/read",
+    "microsoft.keyvault/vaults/certificates/read",
+}
+MATCH_PATH = "/strongroom/lint/value-matches"
+
+
+class Backend(Protocol):
+    subscription_id: str
+
+    def arm(self, method: str, path: str, **kwargs: Any) -> Any: ...
+    def vault(self, vault_name: str, method: str, path: str, **kwargs: Any) -> Any: ...
+    def vault_pages(self, vault_name: str, path: str, params: dict[str, Any] | None = None) -> list[Any]: ...
+
+
+class ServerCheckError(Exception):
+    """The server could not answer a check (unreachable, refused): reported, not a finding."""
+
+
+@dataclass
+class Reading:
+    """What the SPCs naming one identity read from one vault."""
+
+    client_id: str
+    vault: str
+    spc: Doc  # the first SPC (where findings point)
+    objects: set[str] = field(default_factory=set)
+
+
+def readings(g: Graph) -> list[Reading]:
+    out: dict[tuple[str, str], Reading] = {}
+    for spc in g.spcs:
+        params = spc_parameters(spc)
+        client_id, vault = params.get("clientID"), params.get("keyvaultName")
+        if not client_id or not vault:
+            continue
+        key = (str(client_id).lower(), str(vault).lower())
+        r = out.setdefault(key, Reading(str(client_id), str(vault).lower(), spc))
+        r.objects.update(spc_objects(spc))
+    return list(out.values())
+
+
+def _covers(scope: str, resource: str) -> bool:
+    s, r = scope.lower().rstrip("/"), resource.lower().rstrip("/")
+    return r == s or r.startswith(s + "/")
+
+
+def _exceeds_read(definition: dict) -> list[str]:
+    extra: list[str] = []
+    for perm in definition.get("properties", {}).get("permissions", []):
+        for a in perm.get("dataActions", []):
+            if a.lower() not in READ_DATA_ACTIONS:
+                extra.append(a)
+        for a in perm.get("actions", []):
+            if not a.lower().endswith("/read"):
+                extra.append(a)
+    return extra
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def least_privilege(
+    g: Graph, backend: Backend, options: Options, last_used: Callable[[str], str | None] | None = None,
+    now: datetime | None = None,
+) -> list[Finding]:
+    now = now or datetime.now(timezone.utc)
+    out: list[Finding] = []
+    sub = backend.subscription_id
+    vault_ids = {v["name"].lower(): v["id"] for v in
+                 backend.arm("GET", f"/subscriptions/{sub}/providers/Microsoft.KeyVault/vaults").get("value", [])}
+    definitions: dict[str, dict] = {}
+    for r in readings(g):
+        vault_id = vault_ids.get(r.vault)
+        if vault_id is None:
+            continue  # the vault is not on this server
+        try:
+            principal = backend.arm("GET", f"/strongroom/directory/principals/{r.client_id}")
+        except Exception as exc:  # unknown identity: nothing to check against
+            if getattr(exc, "code", None) == "PrincipalNotFound":
+                continue
+            raise
+        oid = principal["objectId"]
+        assignments = backend.arm("GET", f"/subscriptions/{sub}/{AUTHZ}/roleAssignments",
+                                  params={"api-version": ROLE_API, "$filter": f"principalId eq '{oid}'"}).get("value", [])
+        line = r.spc.line(("spec", "parameters", "clientID"))
+        secret_scoped = " ; ".join(
+            f"strongroom role assignment create --role \"{READER_ROLE}\" --assignee {r.client_id} "
+            f"--scope {vault_id}/secrets/{name}" for name in sorted(r.objects))
+        all_secrets: set[str] | None = None
+        for a in assignments:
+            p = a["properties"]
+            scope = p["scope"]
+            if not (_covers(scope, vault_id) or _covers(vault_id, scope)):
+                continue
+            rd_id = p["roleDefinitionId"]
+            if rd_id not in definitions:
+                definitions[rd_id] = backend.arm("GET", rd_id, params={"api-version": ROLE_API})
+            rd = definitions[rd_id]
+            role_name = rd.get("properties", {}).get("roleName", rd_id)
+            delete = f"strongroom role assignment delete --ids {a['id']}"
+            subject = f"{r.client_id}#{a['name']}"
+            extra = _exceeds_read(rd)
+            if extra:
+                out.append(Finding(
+                    "SR201", r.spc.file, line,
+                    f"Identity {r.client_id} (clientID of {r.spc.describe()}) holds \"{role_name}\" at {scope}, which "
+                    f"allows {', '.join(sorted(set(extra))[:4])}; it only needs to read "
+                    f"{', '.join(sorted(r.objects)) or 'its objects'}. Replace it with \"{READER_ROLE}\" on each secret.",
+                    fix=f"{secret_scoped} ; {delete}" if secret_scoped else delete, subject=subject))
+            elif _covers(scope, vault_id):
+                if all_secrets is None:
+                    all_secrets = {s["id"].rstrip("/").rsplit("/", 1)[-1].lower()
+                                   for s in backend.vault_pages(r.vault, "/secrets")}
+                if r.objects and {o.lower() for o in r.objects} < all_secrets:
+                    out.append(Finding(
+                        "SR202", r.spc.file, line,
+                        f"Identity {r.client_id} holds \"{role_name}\" on all of {scope} but its SecretProviderClasses "
+                        f"read only {', '.join(sorted(r.objects))} ({len(r.objects)} of {len(all_secrets)} secrets): "
+                        "assign the role on those secrets and delete the vault-wide assignment.",
+                        fix=f"{secret_scoped} ; {delete}", subject=subject))
+            if last_used is not None:
+                created = _parse_time(p.get("createdOn"))
+                cutoff = now - timedelta(days=options.unused_days)
+                used = _parse_time(last_used(a["id"]))
+                if created is not None and created < cutoff and (used is None or used < cutoff):
+                    when = f"last used {used:%Y-%m-%d}" if used else "never used"
+                    out.append(Finding(
+                        "SR203", r.spc.file, line,
+                        f"Role assignment {a['name']} (\"{role_name}\" for {r.client_id} at {scope}) is {when} "
+                        f"according to the audit log (threshold {options.unused_days} days): delete it.",
+                        fix=delete, subject=subject))
+    return out
+
+
+def _vaults_to_ask(g: Graph, backend: Backend) -> list[str]:
+    names = {str(spc_parameters(s).get("keyvaultName")).lower() for s in g.spcs if spc_parameters(s).get("keyvaultName")}
+    try:
+        listed = backend.arm("GET", f"/subscriptions/{backend.subscription_id}/providers/Microsoft.KeyVault/vaults")
+        names |= {v["name"].lower() for v in listed.get("value", [])}
+    except Exception:  # a caller without control-plane rights still checks the vaults its SPCs name
+        pass
+    return sorted(names)
+
+
+def live_values(raw_docs: list[Doc], g: Graph, backend: Backend) -> list[Finding]:
+    """SR403: strings equal to a current secret value, found by keyed digests (see keyvault/value_match.py)."""
+    where: dict[str, list[tuple[Doc, int, tuple]]] = {}
+    for d in raw_docs:
+        for value, line, path in d.strings:
+            if value.strip() and len(value) <= 25 * 1024:
+                where.setdefault(value, []).append((d, line, path))
+    if not where:
+        return []
+    out: list[Finding] = []
+    candidates = list(where)
+    for vault in _vaults_to_ask(g, backend):
+        for start in range(0, len(candidates), value_match.MAX_DIGESTS):
+            chunk = candidates[start:start + value_match.MAX_DIGESTS]
+            salt = pysecrets.token_bytes(32)
+            by_digest = {value_match.b64(value_match.digest(salt, c)): c for c in chunk}
+            try:
+                answer = backend.vault(vault, "POST", MATCH_PATH,
+                                       json={"salt": value_match.b64(salt), "digests": list(by_digest)})
+            except Exception as exc:
+                if getattr(exc, "code", None) in ("VaultNotFound", "Forbidden", "Unauthorized"):
+                    break
+                raise
+            for m in answer.get("value", []):
+                candidate = by_digest.get(m.get("digest", ""))
+                if candidate is None:
+                    continue
+                for d, line, path in where[candidate]:
+                    field_ = ".".join(str(p) for p in path)
+                    out.append(Finding(
+                        "SR403", d.file, line,
+                        f"{d.describe() if d.kind else 'document'} field {field_} equals the current value of secret "
+                        f"{m['name']} in vault {vault}: the live secret is in Git. Rotate it now and remove it from "
+                        "the file.",
+                        fix=f"strongroom keyvault secret set --vault-name {vault} --name {m['name']} --value <new value>",
+                        subject=f"{d.describe()}#{field_}#{vault}/{m['name']}"))
+    return out
