@@ -113,18 +113,23 @@ class Graph:
     secrets: list[Doc] = field(default_factory=list)
     secret_uses: list[SecretUse] = field(default_factory=list)
     other: list[Doc] = field(default_factory=list)  # Helm values and the like: no apiVersion/kind
+    _by_name: dict[tuple[str, str], list[Doc]] = field(default_factory=dict)  # (kind, name) -> docs
+
+    def index(self) -> None:
+        for d in self.spcs + self.service_accounts:
+            self._by_name.setdefault((d.kind, d.name), []).append(d)
+
+    def _find(self, kind: str, name: str, namespace: str | None) -> Doc | None:
+        for d in self._by_name.get((kind, name), ()):
+            if _same_ns(d.namespace, namespace):
+                return d
+        return None
 
     def spc(self, name: str, namespace: str | None) -> Doc | None:
-        for d in self.spcs:
-            if d.name == name and _same_ns(d.namespace, namespace):
-                return d
-        return None
+        return self._find(SPC_KIND, name, namespace)
 
     def service_account(self, name: str, namespace: str | None) -> Doc | None:
-        for d in self.service_accounts:
-            if d.name == name and _same_ns(d.namespace, namespace):
-                return d
-        return None
+        return self._find("ServiceAccount", name, namespace)
 
     def mounts(self, workload: Workload) -> list[tuple[Doc, Path_]]:
         """SPCs the workload mounts, with the path of the CSI volume."""
@@ -135,9 +140,6 @@ class Graph:
             if spc is not None:
                 out.append((spc, path))
         return out
-
-    def workloads_mounting(self, spc: Doc) -> list[Workload]:
-        return [w for w in self.workloads if any(s is spc for s, _ in self.mounts(w))]
 
     def uses_of(self, secret: str, namespace: str | None) -> list[SecretUse]:
         return [u for u in self.secret_uses if u.secret == secret and _same_ns(u.doc.namespace, namespace)]
@@ -195,6 +197,7 @@ def build(docs: list[Doc]) -> Graph:
                 if as_dict(t).get("secretName"):
                     g.secret_uses.append(SecretUse(str(t["secretName"]), "ingressTls", d, ("spec", "tls", i)))
         # other kinds are skipped: no rule reads them
+    g.index()
     return g
 
 

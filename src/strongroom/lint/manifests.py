@@ -178,10 +178,9 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def display_path(p: Path, base: Path) -> str:
-    try:
-        return p.resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        return p.as_posix()
+    """`p` relative to `base` when inside it (as findings and baselines name files), else as given."""
+    rel = os.path.relpath(os.path.abspath(p), os.path.abspath(base))
+    return Path(rel).as_posix() if not rel.startswith("..") else p.as_posix()
 
 
 def kustomize(root: Path) -> tuple[str | None, str]:
