@@ -106,6 +106,19 @@ def test_kustomize_render_is_traced_to_the_source_file(tmp_path):
     assert "SR104" not in without  # file by file, the patch's mount is invisible
 
 
+def test_base_and_overlays_report_a_base_line_once(tmp_path):
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "kustomization.yaml").write_text("resources:\n  - secret.yaml\n")
+    (base / "secret.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: dmFsdWU=\n")
+    for name in ("dev", "prod"):
+        o = tmp_path / "overlays" / name
+        o.mkdir(parents=True)
+        (o / "kustomization.yaml").write_text(f"namePrefix: {name}-\nresources:\n  - ../../base\n")
+    found = engine.run([tmp_path], base=tmp_path).findings
+    assert [(f.rule_id, f.file, f.line) for f in found] == [("SR401", "base/secret.yaml", 5)]
+
+
 def test_unknown_kinds_and_non_yaml_files_are_skipped(tmp_path):
     (tmp_path / "crd.yaml").write_text("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  x: 1\n")
     (tmp_path / "notes.txt").write_text("password: hunter2hunter2hunter2\n")

@@ -24,6 +24,7 @@ from strongroom.cli.common import complete_three_state_flags
 from strongroom.cli.up import up
 from strongroom.cli.mount import mount as mount_cmd
 from strongroom.cli.run import run as run_cmd
+from strongroom.cli.lint import lint as lint_cmd
 
 app = typer.Typer(
     help="Strongroom: Azure Key Vault, workload identity and the Secrets Store CSI provider, self-hosted.",
@@ -34,7 +35,7 @@ app = typer.Typer(
 app.command("up")(up)
 app.command("mount")(mount_cmd)
 app.command("run")(run_cmd)
-app.command("lint")(__import__("strongroom.cli.lint", fromlist=["lint"]).lint)
+app.command("lint")(lint_cmd)
 keyvault.app.add_typer(secret.app, name="secret")
 keyvault.app.add_typer(key.app, name="key")
 keyvault.app.add_typer(certificate.app, name="certificate")

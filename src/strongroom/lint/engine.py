@@ -47,7 +47,20 @@ def run(
     if baseline:
         suppress.apply_baseline(findings, baseline)
     findings.sort(key=lambda f: (f.file, f.line, f.rule_id))
-    return Result(findings, len(loaded.texts), len(loaded.raw_docs))
+    return Result(dedupe(findings), len(loaded.texts), len(loaded.raw_docs))
+
+
+def dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per rule and source line: a Kustomize base rendered on its own and inside each overlay
+    points at the same line several times. Server findings differ by what they are about (one per assignment)."""
+    seen: set[tuple] = set()
+    out = []
+    for f in findings:
+        key = (f.rule_id, f.file, f.line) + ((f.subject,) if f.rule.needs_server else ())
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
 
 
 def failing(findings: list[Finding], fail_on: str) -> bool:

@@ -8,7 +8,6 @@ from typing import Any
 from strongroom.lint.findings import PRACTICES, RULES, Finding
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-TOOL_URI = "https://github.com/strongroom/strongroom/blob/main/docs/lint.md"
 
 
 def to_json(findings: list[Finding]) -> str:
@@ -50,7 +49,6 @@ def to_sarif(findings: list[Finding], version: str) -> str:
             "tool": {"driver": {
                 "name": "strongroom-lint",
                 "version": version,
-                "informationUri": TOOL_URI,
                 "rules": [{
                     "id": r.id,
                     "name": "".join(w.capitalize() for w in r.title.replace("(", " ").replace(")", " ").split()
@@ -58,7 +56,6 @@ def to_sarif(findings: list[Finding], version: str) -> str:
                     "shortDescription": {"text": r.title},
                     "fullDescription": {"text": r.help},
                     "help": {"text": r.help},
-                    "helpUri": f"{TOOL_URI}#{r.id.lower()}",
                     "defaultConfiguration": {"level": r.severity.value},
                     "properties": {"practice": r.practice, "practiceName": PRACTICES[r.practice],
                                    "tags": ["security", "kubernetes", "key-vault"], "needsServer": r.needs_server},
