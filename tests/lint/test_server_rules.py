@@ -239,3 +239,27 @@ def test_value_match_route_abuse(srv):
     r = _ask(srv, admin_token, huge)
     assert r.status_code == 413 and r.json()["error"]["code"] == "RequestTooLarge"
     assert _ask(srv, admin_token, _body(LIVE_VALUE)).json()["value"][0]["name"] == "db-password"
+
+
+def test_the_linter_run_by_a_non_admin_sees_only_what_it_may_read(srv, tmp_path):
+    """CI runs the linter with its own identity: no read right on db-password, no SR403; with it, SR403."""
+    vid = vault_id(srv)
+    repo = repo_with(tmp_path, "violations", WEB_PLACEHOLDER, WORKER_PLACEHOLDER)
+    empty_state = tmp_path / "no-state"
+    empty_state.mkdir()
+
+    def as_(sp: dict) -> dict:
+        proc = subprocess.run([*STRONGROOM, "lint", ".", "--server", "--format", "json"], capture_output=True, text=True,
+                              cwd=repo, timeout=120, env={
+                                  **os.environ, "STRONGROOM_STATE_DIR": str(empty_state), "STRONGROOM_SERVER": srv.url,
+                                  "STRONGROOM_CA_FILE": srv.ca, "AZURE_TENANT_ID": srv.admin["tenantId"],
+                                  "AZURE_CLIENT_ID": sp["appId"], "AZURE_CLIENT_SECRET": sp["password"]})
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert LIVE_VALUE not in proc.stdout + proc.stderr
+        return json.loads(proc.stdout)
+
+    outsider = make_sp(srv, "Key Vault Reader", vid)  # sees names, not values
+    assert by_rule(as_(outsider), "SR403") == []
+    reader = make_sp(srv, "Key Vault Secrets User", f"{vid}/secrets/db-password")
+    [f] = by_rule(as_(reader), "SR403")
+    assert f["file"] == "apps/config.yaml" and "db-password" in f["message"]

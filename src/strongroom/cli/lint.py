@@ -108,6 +108,8 @@ def lint(
                                 last_used=last_used, baseline=fingerprints, use_kustomize=not no_kustomize)
     except CLIError as exc:
         raise _usage_error(f"--server: ({exc.code}) {exc.message}" if exc.code else exc.message) from None
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
     if write_baseline is not None:
         write_file_atomically(write_baseline, suppress.baseline_json(result.findings).encode())
         typer.echo(f"wrote {sum(1 for f in result.findings if not f.suppressed_by)} findings to {write_baseline}", err=True)

@@ -19,6 +19,7 @@ class Result:
     findings: list[Finding] = field(default_factory=list)
     files: int = 0
     documents: int = 0
+    notes: list[str] = field(default_factory=list)  # checks that could not run, for stderr
 
 
 def run(
@@ -39,7 +40,11 @@ def run(
         findings.extend(check(g, options))
     findings.extend(gitops.check_strings(loaded.raw_docs))
     if backend is not None:
-        findings.extend(server_checks.least_privilege(g, backend, options, last_used))
+        notes: list[str] = []
+        try:
+            findings.extend(server_checks.least_privilege(g, backend, options, last_used))
+        except server_checks.Refused as exc:  # a caller without control-plane read rights
+            notes.append(f"least privilege (SR201-SR203) not checked: {exc}")
         findings.extend(server_checks.live_values(loaded.raw_docs, g, backend))
     table, problems = suppress.inline(loaded.texts)
     findings.extend(problems)
@@ -47,7 +52,7 @@ def run(
     if baseline:
         suppress.apply_baseline(findings, baseline)
     findings.sort(key=lambda f: (f.file, f.line, f.rule_id))
-    return Result(dedupe(findings), len(loaded.texts), len(loaded.raw_docs))
+    return Result(dedupe(findings), len(loaded.texts), len(loaded.raw_docs), notes if backend is not None else [])
 
 
 def dedupe(findings: list[Finding]) -> list[Finding]:

@@ -40,8 +40,15 @@ class Backend(Protocol):
     def vault_pages(self, vault_name: str, path: str, params: dict[str, Any] | None = None) -> list[Any]: ...
 
 
-class ServerCheckError(Exception):
-    """The server could not answer a check (unreachable, refused): reported, not a finding."""
+class Refused(Exception):
+    """The caller may not read what a check needs (role assignments, definitions): a note, not a finding."""
+
+
+REFUSALS = {"AuthorizationFailed", "Forbidden", "ForbiddenByRbac", "InsufficientPermissions"}
+
+
+def _refused(exc: Exception) -> bool:
+    return getattr(exc, "code", None) in REFUSALS
 
 
 @dataclass
@@ -98,7 +105,17 @@ def least_privilege(
     g: Graph, backend: Backend, options: Options, last_used: Callable[[str], str | None] | None = None,
     now: datetime | None = None,
 ) -> list[Finding]:
-    now = now or datetime.now(timezone.utc)
+    try:
+        return _least_privilege(g, backend, options, last_used, now or datetime.now(timezone.utc))
+    except Exception as exc:
+        if _refused(exc):
+            raise Refused(getattr(exc, "message", str(exc))) from None
+        raise
+
+
+def _least_privilege(
+    g: Graph, backend: Backend, options: Options, last_used: Callable[[str], str | None] | None, now: datetime,
+) -> list[Finding]:
     out: list[Finding] = []
     sub = backend.subscription_id
     vault_ids = {v["name"].lower(): v["id"] for v in
@@ -197,7 +214,7 @@ def live_values(raw_docs: list[Doc], g: Graph, backend: Backend) -> list[Finding
                 answer = backend.vault(vault, "POST", MATCH_PATH,
                                        json={"salt": value_match.b64(salt), "digests": list(by_digest)})
             except Exception as exc:
-                if getattr(exc, "code", None) in ("VaultNotFound", "Forbidden", "Unauthorized"):
+                if getattr(exc, "code", None) in ("VaultNotFound", "Unauthorized") or _refused(exc):
                     break
                 raise
             for m in answer.get("value", []):
