@@ -151,6 +151,18 @@ def test_any_text_is_a_finding_or_nothing_never_a_traceback(text):
     assert all(p.rule_id == "SR001" and p.line >= 1 for p in problems)
 
 
+def test_hostile_files_are_findings_not_hangs(tmp_path):
+    """A repository under review may be hostile: alias bombs, deep nesting and huge files are bounded."""
+    bomb = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8))
+    (tmp_path / "bomb.yaml").write_text(bomb)
+    (tmp_path / "deep.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "huge.yaml").write_text("a: b\n" * (manifests.MAX_FILE_BYTES // 5 + 1))
+    found = {f.file: f for f in engine.run([tmp_path], base=tmp_path).findings}
+    assert {name: f.rule_id for name, f in found.items()} == {"bomb.yaml": "SR001", "deep.yaml": "SR001", "huge.yaml": "SR001"}
+    assert "aliases" in found["bomb.yaml"].message and "bytes" in found["huge.yaml"].message
+
+
 def test_inline_suppression_needs_a_reason(tmp_path):
     body = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n{}data:\n  k: dmFsdWU=\n"
     (tmp_path / "a.yaml").write_text(body.format("# strongroom-lint: ignore SR401 fixture for the e2e tests\n"))

@@ -27,6 +27,9 @@ YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 KUSTOMIZE_TIMEOUT = 60.0
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".terraform"}
+MAX_FILE_BYTES = 5 * 1024 * 1024  # a manifest is kilobytes; larger files are data, not configuration
+MAX_NODES = 100_000  # per file, after alias expansion: a "billion laughs" file is a finding, not a hang
+MAX_DEPTH = 100
 
 Path_ = tuple  # a path into a document: ("spec", "template", "spec", "volumes", 0, "csi")
 
@@ -110,23 +113,30 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return v
 
 
-def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], strings: list, depth: int = 0) -> Any:
+class TooBig(Exception):
+    pass
+
+
+def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], strings: list, budget: list[int],
+             depth: int = 0) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise TooBig(f"more than {MAX_NODES} YAML nodes once aliases are expanded")
+    if depth > MAX_DEPTH:
+        raise TooBig(f"nested deeper than {MAX_DEPTH} levels")
     lines[path] = node.start_mark.line + 1
-    if depth > 100:  # anchors cannot make cycles in composed trees, but bound the recursion anyway
-        return None
     if isinstance(node, yaml.ScalarNode):
         value = _scalar(node)
         if isinstance(value, str):
             strings.append((value, node.start_mark.line + 1, path))
         return value
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, path + (i,), lines, strings, depth + 1) for i, item in enumerate(node.value)]
+        return [_convert(item, path + (i,), lines, strings, budget, depth + 1) for i, item in enumerate(node.value)]
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for k, v in node.value:
             key = k.value if isinstance(k, yaml.ScalarNode) else str(k.start_mark.line)
-            lines[path + (key,)] = k.start_mark.line + 1
-            out[key] = _convert(v, path + (key,), lines, strings, depth + 1)
+            out[key] = _convert(v, path + (key,), lines, strings, budget, depth + 1)
             lines[path + (key,)] = k.start_mark.line + 1  # the key's line, not the value's
         return out
     return None
@@ -135,14 +145,21 @@ def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], strings: lis
 def parse_text(text: str, file: str, rendered: bool = False) -> tuple[list[Doc], list[Finding]]:
     """All documents of a (multi-document) YAML text; a syntax error ends it with an SR001 finding."""
     docs: list[Doc] = []
+    budget = [MAX_NODES]
+    node: yaml.Node | None = None
     try:
         for node in yaml.compose_all(text, Loader=_LOADER):
             if node is None:
                 continue
             lines: dict[Path_, int] = {}
             strings: list = []
-            data = _convert(node, (), lines, strings)
+            data = _convert(node, (), lines, strings, budget)
             docs.append(Doc(file, node.start_mark.line + 1, data, lines, strings, rendered))
+    except TooBig as exc:
+        line = node.start_mark.line + 1 if node is not None else 1
+        return docs, [Finding("SR001", file, line, f"not linted: the document is {exc}", subject=f"yaml#{exc}")]
+    except RecursionError:  # the composer itself on pathological nesting
+        return docs, [Finding("SR001", file, 1, "not linted: the YAML is nested too deeply", subject="yaml#depth")]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -232,6 +249,10 @@ def load(paths: list[Path], base: Path | None = None, use_kustomize: bool = True
     for f in files:
         shown = display_path(f, base)
         try:
+            if f.stat().st_size > MAX_FILE_BYTES:
+                out.findings.append(Finding("SR001", shown, 1, f"not linted: larger than {MAX_FILE_BYTES} bytes",
+                                            subject="size"))
+                continue
             text = f.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             out.findings.append(Finding("SR001", shown, 1, f"cannot read the file: {type(exc).__name__}", subject="read"))
