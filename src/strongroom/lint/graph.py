@@ -205,14 +205,14 @@ def spc_parameters(spc: Doc) -> dict:
     return as_dict(dig(spc.data, ("spec", "parameters")))
 
 
-def spc_objects(spc: Doc) -> list[str]:
-    """Names of the vault objects an SPC reads ([] if its objects parameter does not parse)."""
+def spc_objects(spc: Doc) -> list[tuple[str, str]]:
+    """(objectName, objectType) of the vault objects an SPC reads ([] if its objects parameter does not parse)."""
     from strongroom.csi.spc import SPCError, parse_objects
 
     text = spc_parameters(spc).get("objects")
     if not isinstance(text, str):
         return []
     try:
-        return [o.object_name for o in parse_objects(text)]
+        return [(o.object_name, o.object_type) for o in parse_objects(text)]
     except (SPCError, ValueError):
         return []

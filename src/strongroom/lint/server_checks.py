@@ -21,7 +21,12 @@ from strongroom.lint.rules import Options
 
 AUTHZ = "providers/Microsoft.Authorization"
 ROLE_API = "2022-04-01"
-READER_ROLE = "Key Vault Secrets User"
+# The least role that lets the Azure provider fetch each objectType, and where it is scoped.
+READ_ROLE_FOR = {
+    "secret": ("Key Vault Secrets User", "secrets"),
+    "cert": ("Key Vault Certificate User", "certificates"),
+    "key": ("Key Vault Reader", "keys"),
+}
 # Data actions that only read. Anything else (or a wildcard) is more than a reader needs.
 READ_DATA_ACTIONS = {
     "microsoft.keyvault/vaults/secrets/getsecret/action",
@@ -58,7 +63,18 @@ class Reading:
     client_id: str
     vault: str
     spc: Doc  # the first SPC (where findings point)
-    objects: set[str] = field(default_factory=set)
+    objects: dict[str, str] = field(default_factory=dict)  # objectName -> objectType
+
+    def secrets(self) -> set[str]:
+        return {n.lower() for n, t in self.objects.items() if t == "secret"}
+
+    def fix_commands(self, vault_id: str) -> list[str]:
+        out = []
+        for name, kind in sorted(self.objects.items()):
+            role, collection = READ_ROLE_FOR.get(kind, READ_ROLE_FOR["secret"])
+            out.append(f"strongroom role assignment create --role \"{role}\" --assignee {self.client_id} "
+                       f"--scope {vault_id}/{collection}/{name}")
+        return out
 
 
 def readings(g: Graph) -> list[Reading]:
@@ -70,7 +86,7 @@ def readings(g: Graph) -> list[Reading]:
             continue
         key = (str(client_id).lower(), str(vault).lower())
         r = out.setdefault(key, Reading(str(client_id), str(vault).lower(), spc))
-        r.objects.update(spc_objects(spc))
+        r.objects.update(dict(spc_objects(spc)))
     return list(out.values())
 
 
@@ -79,15 +95,26 @@ def _covers(scope: str, resource: str) -> bool:
     return r == s or r.startswith(s + "/")
 
 
+def _is_read(action: str) -> bool:
+    a = action.lower()
+    return a in READ_DATA_ACTIONS or a.endswith("/read")
+
+
+def _reaches_vaults(action: str) -> bool:
+    """Could this control-plane pattern grant something on vaults or on role assignments (escalation)?"""
+    a = action.lower()
+    return a in ("*", "microsoft.*") or a.startswith(("microsoft.keyvault/", "microsoft.authorization/"))
+
+
 def _exceeds_read(definition: dict) -> list[str]:
+    """The role's actions beyond reading: data actions, and control-plane actions on vaults or role assignments.
+
+    Generic control-plane extras of the built-in readers (deployments, support tickets) do not count.
+    """
     extra: list[str] = []
     for perm in definition.get("properties", {}).get("permissions", []):
-        for a in perm.get("dataActions", []):
-            if a.lower() not in READ_DATA_ACTIONS:
-                extra.append(a)
-        for a in perm.get("actions", []):
-            if not a.lower().endswith("/read"):
-                extra.append(a)
+        extra += [a for a in perm.get("dataActions", []) if not _is_read(a)]
+        extra += [a for a in perm.get("actions", []) if _reaches_vaults(a) and not _is_read(a)]
     return extra
 
 
@@ -135,9 +162,7 @@ def _least_privilege(
         assignments = backend.arm("GET", f"/subscriptions/{sub}/{AUTHZ}/roleAssignments",
                                   params={"api-version": ROLE_API, "$filter": f"principalId eq '{oid}'"}).get("value", [])
         line = r.spc.line(("spec", "parameters", "clientID"))
-        secret_scoped = " ; ".join(
-            f"strongroom role assignment create --role \"{READER_ROLE}\" --assignee {r.client_id} "
-            f"--scope {vault_id}/secrets/{name}" for name in sorted(r.objects))
+        secret_scoped = " ; ".join(r.fix_commands(vault_id))
         all_secrets: set[str] | None = None
         for a in assignments:
             p = a["properties"]
@@ -157,17 +182,17 @@ def _least_privilege(
                     "SR201", r.spc.file, line,
                     f"Identity {r.client_id} (clientID of {r.spc.describe()}) holds \"{role_name}\" at {scope}, which "
                     f"allows {', '.join(sorted(set(extra))[:4])}; it only needs to read "
-                    f"{', '.join(sorted(r.objects)) or 'its objects'}. Replace it with \"{READER_ROLE}\" on each secret.",
+                    f"{', '.join(sorted(r.objects)) or 'its objects'}. Replace it with read roles scoped to each object.",
                     fix=f"{secret_scoped} ; {delete}" if secret_scoped else delete, subject=subject))
             elif _covers(scope, vault_id):
                 if all_secrets is None:
                     all_secrets = {s["id"].rstrip("/").rsplit("/", 1)[-1].lower()
                                    for s in backend.vault_pages(r.vault, "/secrets")}
-                if r.objects and {o.lower() for o in r.objects} < all_secrets:
+                if r.secrets() and r.secrets() < all_secrets:
                     out.append(Finding(
                         "SR202", r.spc.file, line,
                         f"Identity {r.client_id} holds \"{role_name}\" on all of {scope} but its SecretProviderClasses "
-                        f"read only {', '.join(sorted(r.objects))} ({len(r.objects)} of {len(all_secrets)} secrets): "
+                        f"read only {', '.join(sorted(r.secrets()))} ({len(r.secrets())} of {len(all_secrets)} secrets): "
                         "assign the role on those secrets and delete the vault-wide assignment.",
                         fix=f"{secret_scoped} ; {delete}", subject=subject))
             if last_used is not None:
