@@ -73,6 +73,13 @@ def test_rule_negative(clean, rule):
     assert [f for f in clean if f.rule_id == rule] == []
 
 
+def test_twins_side_by_side_do_not_mix(violations):
+    """One repository, two environments with the same names: each workload is judged with its own neighbours."""
+    both = engine.run([FIXTURES], base=FIXTURES).findings
+    assert sorted((f.rule_id, f.file, f.line) for f in both) == sorted(
+        (f.rule_id, f"violations/{f.file}", f.line) for f in violations)
+
+
 def test_findings_never_echo_the_secret_like_strings(violations):
     text = json.dumps([f.to_json() for f in violations])
     assert "ghp_4Qm7Zx2Lk9Rt5Vw1Yb8Nc3Hd6Jf0Gs2PaE1o" not in text

@@ -101,8 +101,21 @@ class Workload:
         return out
 
 
-def _same_ns(a: str | None, b: str | None) -> bool:
+def _ns_match(a: str | None, b: str | None) -> bool:
     return a is None or b is None or a == b
+
+
+def same_namespace(a: Doc, b: Doc) -> bool:
+    return _ns_match(a.namespace, b.namespace)
+
+
+def common_prefix(a: list[str], b: list[str]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 @dataclass
@@ -119,30 +132,37 @@ class Graph:
         for d in self.spcs + self.service_accounts:
             self._by_name.setdefault((d.kind, d.name), []).append(d)
 
-    def _find(self, kind: str, name: str, namespace: str | None) -> Doc | None:
-        for d in self._by_name.get((kind, name), ()):
-            if _same_ns(d.namespace, namespace):
-                return d
-        return None
+    def _find(self, kind: str, name: str, near: Doc) -> Doc | None:
+        """The object `near` refers to: same name and namespace, and of several (one repository often holds
+        several environments with the same names), the one closest to `near` in the directory tree."""
+        found = [d for d in self._by_name.get((kind, name), ()) if same_namespace(d, near)]
+        if len(found) <= 1:
+            return found[0] if found else None
+        here = near.file.split("/")
+        return max(found, key=lambda d: common_prefix(here, d.file.split("/")))
 
-    def spc(self, name: str, namespace: str | None) -> Doc | None:
-        return self._find(SPC_KIND, name, namespace)
+    def spc(self, name: str, near: Doc) -> Doc | None:
+        return self._find(SPC_KIND, name, near)
 
-    def service_account(self, name: str, namespace: str | None) -> Doc | None:
-        return self._find("ServiceAccount", name, namespace)
+    def service_account(self, name: str, near: Doc) -> Doc | None:
+        return self._find("ServiceAccount", name, near)
 
     def mounts(self, workload: Workload) -> list[tuple[Doc, Path_]]:
         """SPCs the workload mounts, with the path of the CSI volume."""
         out = []
         for vol, path in workload.csi_volumes():
             name = as_dict(as_dict(vol.get("csi")).get("volumeAttributes")).get("secretProviderClass")
-            spc = self.spc(str(name), workload.doc.namespace) if name else None
+            spc = self.spc(str(name), workload.doc) if name else None
             if spc is not None:
                 out.append((spc, path))
         return out
 
-    def uses_of(self, secret: str, namespace: str | None) -> list[SecretUse]:
-        return [u for u in self.secret_uses if u.secret == secret and _same_ns(u.doc.namespace, namespace)]
+    def uses_of(self, secret: str, near: Doc) -> list[SecretUse]:
+        """Uses of Secret `secret` in `near`'s namespace, in the same directory tree as `near` when there is one."""
+        uses = [u for u in self.secret_uses if u.secret == secret and same_namespace(u.doc, near)]
+        here = near.file.split("/")
+        best = max((common_prefix(here, u.doc.file.split("/")) for u in uses), default=0)
+        return [u for u in uses if common_prefix(here, u.doc.file.split("/")) == best]
 
 
 def _uses(w: Workload) -> list[SecretUse]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from strongroom.lint.findings import Finding
-from strongroom.lint.graph import Graph, Workload, as_dict, as_list, dig
+from strongroom.lint.graph import Graph, Workload, as_dict, as_list, common_prefix, dig, same_namespace
+from strongroom.lint.manifests import Doc
 from strongroom.lint.rules import Options, is_true
 
 # Stakater Reloader's annotations (on the workload or its pod template).
@@ -25,15 +26,22 @@ def go_duration(text: str) -> float | None:
     return sum(float(n) * _UNIT[u] for n, u in _GO_DURATION.findall(text))
 
 
-def synced_secrets(g: Graph) -> dict[tuple[str | None, str], tuple]:
-    """(namespace, secretName) -> (spc, index) for every secretObjects entry."""
-    out: dict[tuple[str | None, str], tuple] = {}
+def synced_secrets(g: Graph) -> list[tuple[Doc, int, str]]:
+    """(spc, index, secretName) for every secretObjects entry."""
+    out = []
     for spc in g.spcs:
         for i, so in enumerate(as_list(dig(spc.data, ("spec", "secretObjects")))):
             name = as_dict(so).get("secretName")
             if name:
-                out.setdefault((spc.namespace, str(name)), (spc, i))
+                out.append((spc, i, str(name)))
     return out
+
+
+def syncing_spc(g: Graph, secret: str, near: Doc) -> Doc | None:
+    """The SPC that syncs Secret `secret` for `near` (same namespace; the closest one in the tree)."""
+    found = [spc for spc, _, name in synced_secrets(g) if name == secret and same_namespace(spc, near)]
+    here = near.file.split("/")
+    return max(found, key=lambda d: common_prefix(here, d.file.split("/")), default=None)
 
 
 def restarts_on_change(w: Workload, secret: str) -> bool:
@@ -53,14 +61,11 @@ def restarts_on_change(w: Workload, secret: str) -> bool:
 
 def check(g: Graph, options: Options) -> list[Finding]:
     out: list[Finding] = []
-    synced = synced_secrets(g)
     for w in g.workloads:
         for use in [u for u in g.secret_uses if u.doc is w.doc and u.how in ("env", "envFrom")]:
-            hit = synced.get((w.doc.namespace, use.secret)) or next(
-                (v for (ns, n), v in synced.items() if n == use.secret and (ns is None or w.doc.namespace is None)), None)
-            if hit is None or restarts_on_change(w, use.secret):
+            spc = syncing_spc(g, use.secret, w.doc)
+            if spc is None or restarts_on_change(w, use.secret):
                 continue
-            spc = hit[0]
             out.append(Finding("SR301", w.doc.file, w.doc.line(use.path),
                                f"{w.doc.describe()} reads the synced secret {use.secret} (from {spc.describe()}) as "
                                "environment variables but nothing restarts it when the secret rotates: add the "

@@ -10,9 +10,9 @@ from strongroom.lint.rules.rotation import synced_secrets
 
 def check(g: Graph, options: Options) -> list[Finding]:
     out: list[Finding] = []
-    for (ns, name), (spc, i) in synced_secrets(g).items():
+    for spc, i, name in synced_secrets(g):
         path = ("spec", "secretObjects", i, "secretName")
-        uses = g.uses_of(name, ns)
+        uses = g.uses_of(name, spc)
         if not uses:
             out.append(Finding("SR501", spc.file, spc.line(path),
                                f"{spc.describe()} syncs the Kubernetes Secret {name}, but no workload or Ingress in the "

@@ -39,7 +39,7 @@ def check(g: Graph, options: Options) -> list[Finding]:
                                    f"template lacks the label {WI_USE_LABEL}: \"true\"; without it the webhook "
                                    "injects no token and the mount fails. Add the label.",
                                    subject=f"{w.doc.describe()}#{spc.name}"))
-            sa = g.service_account(w.service_account, w.doc.namespace)
+            sa = g.service_account(w.service_account, w.doc)
             if sa is None:
                 continue  # not in the scanned files: nothing to say about it
             annotated = as_dict(sa.metadata.get("annotations")).get(WI_CLIENT_ID)
