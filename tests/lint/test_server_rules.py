@@ -263,3 +263,20 @@ def test_the_linter_run_by_a_non_admin_sees_only_what_it_may_read(srv, tmp_path)
     reader = make_sp(srv, "Key Vault Secrets User", f"{vid}/secrets/db-password")
     [f] = by_rule(as_(reader), "SR403")
     assert f["file"] == "apps/config.yaml" and "db-password" in f["message"]
+
+
+def test_value_match_costs_quota_by_the_work_it_does(srv):
+    """One request over a vault of 26 secrets takes two reads of its quota: with a quota of 2 per
+    window, the second request is throttled (429 with Retry-After) before any secret is opened."""
+    name = f"kvq{uuid.uuid4().hex[:8]}"
+    cli(srv, "keyvault", "create", "--name", name, "--tags", "strongroom-reads-per-10s=2")
+    admin_token = _token(srv, srv.admin["clientId"], srv.admin["clientSecret"])
+    with httpx.Client(verify=srv.ca, timeout=30, headers={"Authorization": f"Bearer {admin_token}"}) as h:
+        for i in range(26):
+            r = h.put(f"{srv.vault_url(name)}/secrets/s{i}", params={"api-version": "2026-04-01"}, json={"value": f"v{i}"})
+            assert r.status_code == 200, r.text
+        url = f"{srv.vault_url(name)}/strongroom/lint/value-matches"
+        first = h.post(url, params={"api-version": "2026-04-01"}, json=_body("v3"))
+        second = h.post(url, params={"api-version": "2026-04-01"}, json=_body("v3"))
+    assert first.status_code == 200 and [m["name"] for m in first.json()["value"]] == ["s3"]
+    assert second.status_code == 429 and second.headers.get("Retry-After")
