@@ -5,7 +5,7 @@ nothing are in `keyvault/value_match.py`; this module is the HTTP side: a vault 
 token, a bounded body, per-secret authorization (getSecret) and throttling weighted by
 the work done. Any authenticated caller may ask; the answer only ever names secrets the
 caller may read, so a caller without read rights gets `{"value": []}` whatever it sends.
-The audit record says who asked and how many secrets matched, never a digest or a value.
+The audit record (operation SecretValueMatch) says who asked, never a digest or a value.
 """
 
 from __future__ import annotations
