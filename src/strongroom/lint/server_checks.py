@@ -8,6 +8,7 @@ and carry the exact `strongroom role assignment …` commands that fix them.
 
 from __future__ import annotations
 
+import re
 import secrets as pysecrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -35,6 +36,11 @@ READ_DATA_ACTIONS = {
     "microsoft.keyvault/vaults/certificates/read",
 }
 MATCH_PATH = "/strongroom/lint/value-matches"
+# What the files may name. A repository under review is untrusted: its strings end up in request
+# paths, Host headers and in fix commands a user may paste into a shell, so only Azure's shapes pass.
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+VAULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$")
+OBJECT_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 
 
 class Backend(Protocol):
@@ -81,12 +87,12 @@ def readings(g: Graph) -> list[Reading]:
     out: dict[tuple[str, str], Reading] = {}
     for spc in g.spcs:
         params = spc_parameters(spc)
-        client_id, vault = params.get("clientID"), params.get("keyvaultName")
-        if not client_id or not vault:
+        client_id, vault = str(params.get("clientID") or ""), str(params.get("keyvaultName") or "")
+        if not GUID.match(client_id) or not VAULT_NAME.match(vault):
             continue
-        key = (str(client_id).lower(), str(vault).lower())
-        r = out.setdefault(key, Reading(str(client_id), str(vault).lower(), spc))
-        r.objects.update(dict(spc_objects(spc)))
+        key = (client_id.lower(), vault.lower())
+        r = out.setdefault(key, Reading(client_id, vault.lower(), spc))
+        r.objects.update({n: t for n, t in spc_objects(spc) if OBJECT_NAME.match(n)})
     return list(out.values())
 
 
@@ -210,7 +216,8 @@ def _least_privilege(
 
 
 def _vaults_to_ask(g: Graph, backend: Backend) -> list[str]:
-    names = {str(spc_parameters(s).get("keyvaultName")).lower() for s in g.spcs if spc_parameters(s).get("keyvaultName")}
+    names = {str(spc_parameters(s).get("keyvaultName")).lower() for s in g.spcs
+             if VAULT_NAME.match(str(spc_parameters(s).get("keyvaultName") or ""))}
     try:
         listed = backend.arm("GET", f"/subscriptions/{backend.subscription_id}/providers/Microsoft.KeyVault/vaults")
         names |= {v["name"].lower() for v in listed.get("value", [])}
