@@ -18,6 +18,7 @@ from strongroom.lint.findings import RULES
 from strongroom.lint.rules import Options
 
 FIXTURES = Path(__file__).parent / "fixtures"
+needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl renders Kustomize roots; not on PATH")
 
 # rule -> (file, line) planted in fixtures/violations (lines are the field the user must change)
 PLANTED = {
@@ -86,6 +87,7 @@ def test_findings_never_echo_the_secret_like_strings(violations):
     assert "not-a-real-password" not in text
 
 
+@needs_kubectl
 def test_kustomize_render_is_traced_to_the_source_file(tmp_path):
     """A patch adds the CSI mount; the finding (rendered object) names the source file and line."""
     base = tmp_path / "k"
@@ -113,6 +115,7 @@ def test_kustomize_render_is_traced_to_the_source_file(tmp_path):
     assert "SR104" not in without  # file by file, the patch's mount is invisible
 
 
+@needs_kubectl
 def test_base_and_overlays_report_a_base_line_once(tmp_path):
     base = tmp_path / "base"
     base.mkdir()
