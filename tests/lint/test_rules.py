@@ -63,6 +63,8 @@ def test_every_offline_rule_is_planted():
 
 @pytest.mark.parametrize("rule", OFFLINE)
 def test_rule_positive(violations, rule):
+    if rule == "SR002" and shutil.which("kubectl") is None:
+        pytest.skip("SR002 is a kubectl kustomize failure; kubectl is not on PATH")
     hits = [(f.file, f.line) for f in violations if f.rule_id == rule and not f.suppressed_by]
     assert hits == [PLANTED[rule]]
     f = next(f for f in violations if f.rule_id == rule)

@@ -52,7 +52,8 @@ def run(
     if baseline:
         suppress.apply_baseline(findings, baseline)
     findings.sort(key=lambda f: (f.file, f.line, f.rule_id))
-    return Result(dedupe(findings), len(loaded.texts), len(loaded.raw_docs), notes if backend is not None else [])
+    return Result(dedupe(findings), len(loaded.texts), len(loaded.raw_docs),
+                  loaded.notes + (notes if backend is not None else []))
 
 
 def dedupe(findings: list[Finding]) -> list[Finding]:

@@ -86,6 +86,7 @@ class Loaded:
     raw_docs: list[Doc] = field(default_factory=list)  # every document as written (for string checks)
     findings: list[Finding] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)  # file -> text (suppression comments)
+    notes: list[str] = field(default_factory=list)  # about the environment, not the files (stderr)
 
 
 _BOOL_TRUE = {"true", "yes", "on", "y"}
@@ -244,6 +245,9 @@ def load(paths: list[Path], base: Path | None = None, use_kustomize: bool = True
     out = Loaded()
     files, roots = discover(paths)
     if not use_kustomize:
+        roots = []
+    elif roots and shutil.which("kubectl") is None:
+        out.notes.append(f"kubectl is not on PATH: {len(roots)} Kustomize root(s) linted file by file, unrendered")
         roots = []
     by_root: dict[Path, list[Doc]] = {}
     for f in files:
