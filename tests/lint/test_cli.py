@@ -104,3 +104,6 @@ def test_write_baseline_then_only_new_findings_fail(tmp_path):
     assert run("violations", "--baseline", str(base)).returncode == 0
     sarif = json.loads(run("violations", "--baseline", str(base), "--format", "sarif").stdout)
     assert all(r.get("suppressions") for r in sarif["runs"][0]["results"])
+    again = tmp_path / "again.json"  # rewriting the baseline while applying it keeps what it had
+    assert run("violations", "--baseline", str(base), "--write-baseline", str(again)).returncode == 0
+    assert json.loads(again.read_text()) == json.loads(base.read_text())

@@ -112,7 +112,8 @@ def lint(
         typer.echo(f"note: {note}", err=True)
     if write_baseline is not None:
         write_file_atomically(write_baseline, suppress.baseline_json(result.findings).encode())
-        typer.echo(f"wrote {sum(1 for f in result.findings if not f.suppressed_by)} findings to {write_baseline}", err=True)
+        kept = sum(1 for f in result.findings if f.suppressed_by in (None, "baseline"))
+        typer.echo(f"wrote {kept} findings to {write_baseline}", err=True)
         raise typer.Exit(0)
     if fmt is LintFormat.table:
         if output is not None:

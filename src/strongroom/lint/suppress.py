@@ -69,6 +69,7 @@ def apply_baseline(findings: list[Finding], fingerprints: set[str]) -> None:
 
 
 def baseline_json(findings: list[Finding]) -> str:
+    """Every finding not suppressed inline (those already in a baseline given with --baseline stay in it)."""
     items = [{"fingerprint": f.fingerprint(), "ruleId": f.rule_id, "file": f.file}
-             for f in findings if f.suppressed_by is None]
+             for f in findings if f.suppressed_by in (None, "baseline")]
     return json.dumps({"version": BASELINE_VERSION, "findings": items}, indent=2) + "\n"
