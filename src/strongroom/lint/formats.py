@@ -87,5 +87,6 @@ def print_table(findings: list[Finding], console: Any) -> None:
     console.print(table)
     counts = {s: sum(1 for f in active if f.severity.value == s) for s in ("error", "warning", "note")}  # type: ignore[union-attr]
     suppressed = len(findings) - len(active)
-    console.print(f"{counts['error']} errors, {counts['warning']} warnings, {counts['note']} notes"
-                  + (f", {suppressed} suppressed" if suppressed else ""))
+    parts = [f"{n} {word}{'' if n == 1 else 's'}" for word, n in
+             (("error", counts["error"]), ("warning", counts["warning"]), ("note", counts["note"]))]
+    console.print(", ".join(parts) + (f", {suppressed} suppressed" if suppressed else ""))

@@ -26,6 +26,13 @@ def go_duration(text: str) -> float | None:
     return sum(float(n) * _UNIT[u] for n, u in _GO_DURATION.findall(text))
 
 
+def show_duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def synced_secrets(g: Graph) -> list[tuple[Doc, int, str]]:
     """(spc, index, secretName) for every secretObjects entry."""
     out = []
@@ -89,7 +96,7 @@ def check(g: Graph, options: Options) -> list[Finding]:
         seconds = go_duration(str(interval)) if interval is not None else None
         if seconds is not None and seconds > options.max_rotation_interval:
             out.append(Finding("SR303", d.file, d.line(prefix + ("rotationPollInterval",)),
-                               f"rotationPollInterval {interval} is above {options.max_rotation_interval:g}s: a rotated "
+                               f"rotationPollInterval {interval} is above {show_duration(options.max_rotation_interval)}: a rotated "
                                "secret stays stale that long in every pod. Lower it (the driver's default is 2m).",
                                subject="rotationPollInterval"))
     return out
