@@ -27,6 +27,7 @@ from strongroom.cli.mount import mount as mount_cmd
 from strongroom.cli.run import run as run_cmd
 from strongroom.cli.trust import trust as trust_cmd
 from strongroom.cli.hosts import hosts as hosts_cmd
+from strongroom.cli.lint import lint as lint_cmd
 
 app = typer.Typer(
     help="Strongroom: Azure Key Vault, workload identity and the Secrets Store CSI provider, self-hosted.",
@@ -39,6 +40,7 @@ app = typer.Typer(
 app.command("up")(up)
 app.command("mount")(mount_cmd)
 app.command("run")(run_cmd)
+app.command("lint")(lint_cmd)
 keyvault.app.add_typer(secret.app, name="secret")
 keyvault.app.add_typer(key.app, name="key")
 keyvault.app.add_typer(certificate.app, name="certificate")

@@ -15,7 +15,7 @@ import base64
 import json
 import secrets as pysecrets
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from strongroom.barrier import SealedStore
 from strongroom.events.feed import Change, ObjectChange, write_with_events, write_with_events_async
@@ -226,6 +226,22 @@ class SecretStore:
             last_key = key
         more = len(items) == limit and next(iter(self.store.storage.scan(prefix, last_key, 1)), None) is not None
         return Page(items, encode_token(last_key) if more and last_key else None)
+
+    def current_values(self, vault: Vault) -> Iterator[tuple[str, Callable[[], str | None]]]:
+        """(name, loader of its current value if enabled) per live secret, for lint's value match.
+
+        The loader opens the version only when called, so a caller's unreadable secrets are never decrypted.
+        """
+        for _, raw in self._scan(f"secrets/{vault.key}/", None):
+            head = SecretHead(**records.json_load(raw))
+            if head.deleted is not None:
+                continue
+
+            def load(head: SecretHead = head) -> str | None:
+                sv = self._version(vault, head.name, head.current)
+                return sv.value if sv is not None and sv.enabled else None
+
+            yield head.name, load
 
     def _scan(self, prefix: str, after: str | None, limit: int | None = None) -> Iterator[tuple[str, bytes]]:
         """Scan in chunks so a filtered listing never loads a whole vault at once."""

@@ -25,6 +25,7 @@ from strongroom.server import cluster_api, directory_api, graph_api
 from strongroom.server import access_policy_api, authorization_api
 from strongroom.server import certificates_api, keys_api
 from strongroom.server import events_api
+from strongroom.server import lint_api
 from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.dispatch import RouteTable
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
@@ -204,7 +205,7 @@ def create_app(settings: Settings) -> HostRouter:
     )
     # Key Vault never redirects (Starlette's slash redirect once sent get_secret("") to the listing): nor does RouteTable.
     vault = RouteTable(
-        [*vault_api.routes, *events_api.routes, *keys_api.routes, *certificates_api.routes], EXCEPTION_HANDLERS
+        [*vault_api.routes, *events_api.routes, *keys_api.routes, *certificates_api.routes, *lint_api.routes], EXCEPTION_HANDLERS
     )
     control.state.runtime = vault.state.runtime = runtime
     return HostRouter(runtime, vault, control)
