@@ -25,6 +25,7 @@ from strongroom.server import cluster_api, directory_api, graph_api
 from strongroom.server import access_policy_api, authorization_api
 from strongroom.server import certificates_api, keys_api
 from strongroom.server import events_api
+from strongroom.server import arm_api, graph_objects_api, metadata_api
 from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.dispatch import RouteTable
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
@@ -198,6 +199,9 @@ def create_app(settings: Settings) -> HostRouter:
             *access_policy_api.routes,
             *certificates_api.control_routes,
             *dev_api.routes,
+            *metadata_api.routes,
+            *arm_api.routes,
+            *graph_objects_api.routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
