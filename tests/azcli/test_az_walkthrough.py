@@ -93,6 +93,7 @@ def test_keyvault_create_show_list(az: Az, az_server, state):
     assert state["vault_id"].endswith(f"/resourceGroups/{RG}/providers/Microsoft.KeyVault/vaults/{VAULT}")
     assert az.tsv("keyvault", "list", "--query", "[].name") == VAULT
     assert az.tsv("keyvault", "list", "--resource-group", RG, "--query", "[].name") == VAULT
+    assert az.json("keyvault", "list-deleted") == []  # vaults and managed HSMs (none here)
     busy = az.run("group", "delete", "--name", RG, "--yes", check=False)  # a group with a vault in it stays
     assert busy.returncode != 0 and "ResourceGroupNotEmpty" in busy.stderr
 
@@ -124,6 +125,15 @@ def test_identity_create_show_and_role_assignment(az: Az, state):
     by_assignee = az.tsv("role", "assignment", "list", "--assignee", state["client_id"], "--scope", state["vault_id"],
                          "--query", "[].roleDefinitionName")
     assert by_assignee == "Key Vault Secrets User"
+
+
+def test_ad_sp_create_for_rbac_with_a_role_on_the_vault(az: Az, state):
+    sp = az.json("ad", "sp", "create-for-rbac", "--name", "azcli-sp", "--role", "Key Vault Secrets Officer",
+                 "--scopes", state["vault_id"])
+    assert sp["displayName"] == "azcli-sp" and sp["password"]
+    roles = az.tsv("role", "assignment", "list", "--assignee", sp["appId"], "--scope", state["vault_id"],
+                   "--query", "[].roleDefinitionName")
+    assert roles == "Key Vault Secrets Officer"
 
 
 def test_federated_credential_and_workload_identity_login(az: Az, az_server, az_python, tmp_path, state):

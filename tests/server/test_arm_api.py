@@ -270,7 +270,26 @@ def test_bad_get_by_ids_bodies(server, h, body, status):
 def test_preview_api_versions_clients_send_are_accepted_and_unknown_ones_refused(server, h, vault):
     tok = bearer(admin_token(server, vault_scope(server)))
     base = server.vault_url(vault)
-    for version in ("7.6-preview.2", "7.5-preview.1", "2025-07-01"):
+    for version in ("7.6-preview.2", "7.5-preview.1", "2026-01-01-preview", "2025-07-01"):
         assert h.get(f"{base}/keys", params={"api-version": version}, headers=tok).status_code == 200, version
     bad = h.get(f"{base}/keys", params={"api-version": "7.6-preview.3"}, headers=tok)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "BadParameter"
+
+
+def test_creating_the_service_principal_of_an_application_returns_the_one_made_with_it(server, h, outsider):
+    tok = bearer(admin_token(server, instance_graph_scope(server)))
+    r = h.post(f"{server.url}/v1.0/servicePrincipals", headers=tok, json={"appId": outsider.app_id})
+    assert r.status_code == 201 and r.json()["id"] == outsider.object_id
+    for body in ({"appId": str(uuid.uuid4())}, {"appId": outsider.object_id}):
+        assert h.post(f"{server.url}/v1.0/servicePrincipals", headers=tok, json=body).status_code == 404
+    assert h.post(f"{server.url}/v1.0/servicePrincipals", headers=tok, json={}).status_code == 400
+    mine = bearer(sp_token(server, outsider, instance_graph_scope(server)))
+    assert h.post(f"{server.url}/v1.0/servicePrincipals", headers=mine, json={"appId": outsider.app_id}).status_code == 403
+
+
+def test_managed_hsm_listings_are_empty_not_missing(server, h, sub, admin, outsider):
+    for kind in ("managedHSMs", "deletedManagedHSMs"):
+        r = h.get(f"{server.url}/subscriptions/{sub}/providers/Microsoft.KeyVault/{kind}", params=ARM, headers=admin)
+        assert r.status_code == 200 and r.json() == {"value": []}
+    r = h.get(f"{server.url}/subscriptions/{sub}/providers/Microsoft.KeyVault/managedHSMs", params=ARM)
+    assert r.status_code == 401

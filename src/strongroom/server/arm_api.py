@@ -255,6 +255,15 @@ async def list_resources(request: Request) -> Response:
     return JSON({"value": [r.to_arm() for r in found]})
 
 
+async def list_managed_hsms(request: Request) -> Response:
+    """Managed HSMs are not served: the listings `az keyvault list|list-deleted` also read are empty, not 404."""
+    rt = runtime(request)
+    p = request.path_params
+    caller = _begin(request, "ManagedHsmList", request.url.path)
+    _our_subscription(rt, caller, p["subscription"])
+    return JSON({"value": []})
+
+
 _RG = "/subscriptions/{subscription}/resourcegroups/{rg}"
 _RG_CAMEL = "/subscriptions/{subscription}/resourceGroups/{rg}"
 
@@ -274,6 +283,9 @@ for _path in (_RG, _RG_CAMEL):
         Route(_path + "/resources", list_resources, methods=["GET"]),
     ]
 routes += [
+    Route("/subscriptions/{subscription}/providers/Microsoft.KeyVault/managedHSMs", list_managed_hsms, methods=["GET"]),
+    Route("/subscriptions/{subscription}/providers/Microsoft.KeyVault/deletedManagedHSMs", list_managed_hsms, methods=["GET"]),
+    Route(_RG_CAMEL + "/providers/Microsoft.KeyVault/managedHSMs", list_managed_hsms, methods=["GET"]),
     Route("/subscriptions/{subscription}/resourcegroups", list_groups, methods=["GET"]),
     Route("/subscriptions/{subscription}/resourceGroups", list_groups, methods=["GET"]),
 ]

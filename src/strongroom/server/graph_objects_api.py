@@ -1,11 +1,17 @@
-"""Microsoft Graph's `POST /v1.0/directoryObjects/getByIds`: directory objects by object id.
+"""The Microsoft Graph calls of the real `az` beyond `graph_api.py`'s app registrations.
 
-`az role assignment create --assignee <object id>` and `az role assignment list`
-call it to learn a principal's type and display name. Only service principals
-(app registrations and managed identities) live in this directory; ids that name
-nothing are left out of the answer, as Graph does. Same caller rule as the rest
-of the Graph slice (`graph_api.py`): the instance administrator, with a token
-for Graph's audience (which includes this instance's own URL).
+- `POST /v1.0/directoryObjects/getByIds`: directory objects by object id. `az role
+  assignment create --assignee <object id>` and `az role assignment list` call it to
+  learn a principal's type and display name. Only service principals (app
+  registrations and managed identities) live in this directory; ids that name nothing
+  are left out of the answer, as Graph does.
+- `POST /v1.0/servicePrincipals` with `{"appId": …}`: `az ad sp create-for-rbac` and
+  `az ad sp create` call it after creating the application. Here an application and
+  its service principal are one record, made together, so this answers 201 with the
+  service principal that already exists (Graph would create it now).
+
+Same caller rule as the rest of the Graph slice: the instance administrator, with a
+token for Graph's audience (which includes this instance's own URL).
 """
 
 from __future__ import annotations
@@ -81,4 +87,25 @@ async def get_by_ids(request: Request) -> Response:
     return JSON({"@odata.context": f"{GRAPH}/$metadata#directoryObjects", "value": found})
 
 
-routes = [Route("/v1.0/directoryObjects/getByIds", get_by_ids, methods=["POST"])]
+async def create_service_principal(request: Request) -> Response:
+    rt = runtime(request)
+    assert rt.identity is not None
+    require_admin(
+        request, "ServicePrincipalCreate", "microsoft.directory/servicePrincipals/create", "/",
+        verifier=rt.identity.graph_tokens,
+    )
+    body = await _body(request)
+    app_id = body.get("appId")
+    if not isinstance(app_id, str) or not app_id:
+        raise _bad("Property 'appId' is required.")
+    app = rt.directory.application(app_id)
+    if app is None or app.client_id.lower() != app_id.lower():
+        # Not Graph's "does not reference a valid application" wording: az retries on it for three minutes.
+        raise KeyVaultError(404, "Request_ResourceNotFound", f"No application with appId '{app_id[:64]}' exists in this directory.")
+    return JSON({"@odata.context": f"{GRAPH}/$metadata#servicePrincipals/$entity", **service_principal_json(rt, app)}, status_code=201)
+
+
+routes = [
+    Route("/v1.0/directoryObjects/getByIds", get_by_ids, methods=["POST"]),
+    Route("/v1.0/servicePrincipals", create_service_principal, methods=["POST"]),
+]

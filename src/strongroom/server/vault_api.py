@@ -29,9 +29,12 @@ from strongroom.server.runtime import Runtime
 
 API_VERSIONS = ("7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01", "2026-04-01")
 LATEST_API_VERSION = API_VERSIONS[-1]
-# Previews clients still send: az 2.91 pins 7.6-preview.2 for every `az keyvault key` command. They are
-# answered with the stable wire format of the same family (what their additions are is listed in docs/compatibility.md).
-PREVIEW_API_VERSIONS = ("7.2-preview", "7.3-preview", "7.4-preview.1", "7.5-preview.1", "7.6-preview.1", "7.6-preview.2")
+# Previews current clients send: az 2.91 pins 7.6-preview.2 for every `az keyvault key` command, and the
+# azure-keyvault-keys 4.12 betas it ships default to 2026-01-01-preview. They are answered in the stable wire
+# format (preview-only features are not served: docs/compatibility.md).
+PREVIEW_API_VERSIONS = (
+    "7.2-preview", "7.3-preview", "7.4-preview.1", "7.5-preview.1", "7.6-preview.1", "7.6-preview.2", "2026-01-01-preview",
+)
 ACCEPTED_API_VERSIONS = frozenset(API_VERSIONS + PREVIEW_API_VERSIONS)
 
 
