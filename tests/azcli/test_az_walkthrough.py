@@ -21,6 +21,9 @@ RG, VAULT, IDENTITY, SA = "rg1", "kv1", "app-id", "workload-sa"
 FIC_NAME = "kubernetes-federated-credential"
 
 
+# The first run installs the client (tests/azcli/tools.py: azure-cli takes 3-4 minutes) inside a fixture.
+pytestmark = pytest.mark.timeout(1800)
+
 @pytest.fixture(scope="module")
 def az(az_python, az_server, tmp_path_factory) -> Az:
     return make_az(az_python, tmp_path_factory.mktemp("az-home"), az_server)

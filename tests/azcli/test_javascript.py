@@ -25,6 +25,9 @@ JS = Path(__file__).resolve().parent / "js"
 SECRET_VALUE = "js-s3cr3t"
 
 
+# The first run installs the client (tests/azcli/tools.py: azure-cli takes 3-4 minutes) inside a fixture.
+pytestmark = pytest.mark.timeout(1800)
+
 @pytest.fixture(scope="module")
 def node_modules() -> Path:
     try:
