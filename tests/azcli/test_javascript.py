@@ -25,7 +25,7 @@ JS = Path(__file__).resolve().parent / "js"
 SECRET_VALUE = "js-s3cr3t"
 
 
-# The first run installs the client (tests/azcli/tools.py: azure-cli takes 3-4 minutes) inside a fixture.
+# The first run installs the SDKs (tests/azcli/tools.py, npm ci) inside a fixture; az_server shares conftest with the az suite.
 pytestmark = pytest.mark.timeout(1800)
 
 @pytest.fixture(scope="module")
