@@ -67,6 +67,8 @@ def test_no_token_is_401_in_arm_shape(server, h, sub, path):
     r = h.get(server.url + path.format(sub=sub), params=ARM)
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "AuthenticationFailed"
+    tenant = server.admin["tenantId"]
+    assert r.headers["www-authenticate"].startswith(f'Bearer authorization_uri="{server.url}/{tenant}", error="invalid_token"')
 
 
 def test_a_vault_or_graph_token_opens_no_arm_route(server, h, sub):

@@ -66,6 +66,11 @@ async def instance_metadata(request: Request) -> Response:
 
 async def keyvault_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KeyVaultError)
+    if exc.status == 401:  # ARM and Graph name the authority to get a token from, as Azure does
+        rt: Runtime = request.app.state.runtime
+        challenge = (f'Bearer authorization_uri="{rt.settings.authority}/{rt.tenant.tenant_id}", '
+                     'error="invalid_token", error_description="The access token is missing or invalid."')
+        return error_response(exc, headers={"WWW-Authenticate": challenge})
     return error_response(exc)
 
 
