@@ -20,6 +20,7 @@ from strongroom.cli import provider as provider_cli
 from strongroom.cli import webhook as webhook_cli
 from strongroom.cli import keyvault_access, role
 from strongroom.cli import ad, cluster, identity
+from strongroom.cli import cloud
 from strongroom.cli.common import complete_three_state_flags
 from strongroom.cli.errors import run_cli
 from strongroom.cli.up import up
@@ -53,6 +54,7 @@ app.add_typer(ad.app, name="ad")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(provider_cli.app, name="provider")
 app.add_typer(role.app, name="role")
+app.add_typer(cloud.app, name="cloud")
 keyvault.app.command("set-policy")(keyvault_access.set_policy)
 keyvault.app.command("delete-policy")(keyvault_access.delete_policy)
 keyvault.app.command("update")(keyvault_access.update)

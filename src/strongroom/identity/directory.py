@@ -32,10 +32,21 @@ _PRINCIPALS = "identity/principals/"
 _MI_INDEX = "identity/mi/"
 _RESOURCE_GROUPS = "identity/resource-groups/"
 MI_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
+DEFAULT_LOCATION = "local"  # a resource group's location when it was created implicitly by `-g`
 
 # ARM's rules for user-assigned identity names and resource group names.
 _MI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$")
 _RG_NAME = re.compile(r"^[-\w._()]{1,90}$")
+
+
+def _check_resource_group_name(name: str) -> None:
+    if not _RG_NAME.match(name) or name.endswith("."):
+        raise DirectoryError(
+            400,
+            "InvalidResourceGroupName",
+            f"Resource group name '{name}' is invalid. It must be 1-90 characters: letters, digits, underscores, "
+            "periods, hyphens and parentheses, and cannot end in a period.",
+        )
 
 
 class DirectoryError(Exception):
@@ -239,21 +250,41 @@ class Directory:
 
     # -- resource groups and managed identities -------------------------------
 
-    def ensure_resource_group(self, name: str) -> dict[str, Any]:
+    def ensure_resource_group(self, name: str, location: str = DEFAULT_LOCATION) -> dict[str, Any]:
         """Resource groups exist once something names them (`-g rg`); the first spelling is kept."""
-        if not _RG_NAME.match(name) or name.endswith("."):
-            raise DirectoryError(
-                400,
-                "InvalidResourceGroupName",
-                f"Resource group name '{name}' is invalid. It must be 1-90 characters: letters, digits, underscores, "
-                "periods, hyphens and parentheses, and cannot end in a period.",
-            )
+        _check_resource_group_name(name)
         key = _RESOURCE_GROUPS + name.lower()
         rec = records.load(self.store, key)
         if rec is None:
-            rec = {"name": name, "created": now()}
+            rec = {"name": name, "created": now(), "location": location, "tags": {}}
             self.store.write({key: records.dump(rec)})
         return rec
+
+    def put_resource_group(self, name: str, location: str, tags: dict[str, str] | None) -> tuple[dict[str, Any], bool]:
+        """ARM's PUT of a resource group: create it, or update its tags; its location never changes (as in Azure)."""
+        _check_resource_group_name(name)
+        key = _RESOURCE_GROUPS + name.lower()
+        rec = records.load(self.store, key)
+        created = rec is None
+        if rec is None:
+            rec = {"name": name, "created": now(), "location": location, "tags": tags or {}}
+        else:
+            if location.replace(" ", "").lower() != str(rec.get("location", DEFAULT_LOCATION)).replace(" ", "").lower():
+                raise DirectoryError(
+                    409,
+                    "InvalidResourceGroupLocation",
+                    f"Invalid resource group location '{location}'. The Resource group already exists in location "
+                    f"'{rec.get('location', DEFAULT_LOCATION)}'.",
+                )
+            if tags is not None:
+                rec["tags"] = tags
+        self.store.write({key: records.dump(rec)})
+        return rec, created
+
+    def delete_resource_group(self, name: str) -> None:
+        """Remove the group's record; the caller has checked that nothing lives in it."""
+        if self.resource_group(name) is not None:
+            self.store.write({_RESOURCE_GROUPS + name.lower(): None})
 
     def resource_group(self, name: str) -> dict[str, Any] | None:
         return records.load(self.store, _RESOURCE_GROUPS + name.lower()) if "/" not in name else None

@@ -26,6 +26,7 @@ from strongroom.server import access_policy_api, authorization_api
 from strongroom.server import certificates_api, keys_api
 from strongroom.server import events_api
 from strongroom.server import lint_api
+from strongroom.server import arm_api, graph_objects_api, metadata_api
 from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.dispatch import RouteTable
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
@@ -66,6 +67,11 @@ async def instance_metadata(request: Request) -> Response:
 
 async def keyvault_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KeyVaultError)
+    if exc.status == 401:  # ARM and Graph name the authority to get a token from, as Azure does
+        rt: Runtime = request.app.state.runtime
+        challenge = (f'Bearer authorization_uri="{rt.settings.authority}/{rt.tenant.tenant_id}", '
+                     'error="invalid_token", error_description="The access token is missing or invalid."')
+        return error_response(exc, headers={"WWW-Authenticate": challenge})
     return error_response(exc)
 
 
@@ -199,6 +205,9 @@ def create_app(settings: Settings) -> HostRouter:
             *access_policy_api.routes,
             *certificates_api.control_routes,
             *dev_api.routes,
+            *metadata_api.routes,
+            *arm_api.routes,
+            *graph_objects_api.routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

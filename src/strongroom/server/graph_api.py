@@ -32,6 +32,8 @@ GRAPH = "https://graph.microsoft.com/v1.0"
 DEFAULT_PASSWORD_YEARS = 2  # Graph's addPassword default
 _FILTER = re.compile(r"^\s*(displayName|appId|id)\s+eq\s+'((?:[^']|'')*)'\s*$")
 _STARTSWITH = re.compile(r"^\s*startswith\(\s*displayName\s*,\s*'((?:[^']|'')*)'\s*\)\s*$")
+# `az role assignment create --assignee <appId>` looks the service principal up by one of its names.
+_SP_NAME = re.compile(r"^\s*servicePrincipalNames/any\(\s*(\w+)\s*:\s*\1\s+eq\s+'((?:[^']|'')*)'\s*\)\s*$")
 
 
 def _iso(ts: int | None) -> str | None:
@@ -132,6 +134,10 @@ def _filtered(principals: list[Principal], expression: str | None, id_attr: str)
         field, value = m.group(1), m.group(2).replace("''", "'")
         attr = {"displayName": "display_name", "appId": "client_id", "id": id_attr}[field]
         return [p for p in principals if str(getattr(p, attr) or "").lower() == value.lower()]
+    m = _SP_NAME.match(expression)
+    if m:
+        name = m.group(2).replace("''", "'").lower()
+        return [p for p in principals if name in (p.client_id.lower(), (p.resource_id or "").lower())]
     m = _STARTSWITH.match(expression)
     if m:
         prefix = m.group(1).replace("''", "'").lower()

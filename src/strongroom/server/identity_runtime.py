@@ -17,6 +17,12 @@ from strongroom.settings import Settings
 GRAPH_AUDIENCES = ["https://graph.microsoft.com", "https://graph.microsoft.com/", "00000003-0000-0000-c000-000000000000"]
 
 
+def graph_audiences(settings: Settings) -> list[str]:
+    """Graph's audiences, plus this instance's own URL: the Microsoft Graph resource id of its cloud metadata,
+    which the real `az` asks tokens for (no other verifier accepts it, so such a token opens nothing else)."""
+    return GRAPH_AUDIENCES + [settings.authority, settings.authority + "/"]
+
+
 def local_cluster_issuer(settings: Settings) -> str:
     """`https://localhost:<port>/clusters/local`, as `az aks show --query oidcIssuerProfile.issuerUrl` prints a cluster's."""
     return f"{settings.authority}/clusters/{LOCAL}"
@@ -47,11 +53,12 @@ def build_identity(
 ) -> IdentityServices:
     fics = FederatedCredentials(store)
     issuer_keys = IssuerKeys(issuer_ca_files(settings))
+    graph = graph_audiences(settings)
     return IdentityServices(
         fics=fics,
-        tokens=TokenService(directory, fics, issuer, issuer_keys, resources + GRAPH_AUDIENCES),
+        tokens=TokenService(directory, fics, issuer, issuer_keys, resources + graph),
         issuer_keys=issuer_keys,
         cluster=Cluster(store, LOCAL, local_cluster_issuer(settings)),
-        graph_tokens=TokenVerifier(issuer.keys, issuer.issuer, issuer.tenant_id, GRAPH_AUDIENCES),
+        graph_tokens=TokenVerifier(issuer.keys, issuer.issuer, issuer.tenant_id, graph),
         msi_header=load_header(settings.state_dir),
     )

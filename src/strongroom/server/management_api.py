@@ -17,6 +17,7 @@ from starlette.routing import Route
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller
 from strongroom.authz import policies as access_policies
+from strongroom.identity.directory import DirectoryError
 from strongroom.identity.tokens import TokenError
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.vaults import Vault, vault_resource_not_found
@@ -68,6 +69,14 @@ def _may_manage(rt: Runtime, caller: Caller, vault: Vault, action: str) -> None:
         f"The client '{caller.app_id}' with object id '{caller.object_id}' does not have authorization to perform "
         f"action '{action}' over scope '{vault.resource_id}' or the scope is invalid.",
     )
+
+
+async def ensure_resource_group(rt: Runtime, name: str, location: Any) -> None:
+    """A vault's group exists once the vault names it (as `-g` does for identities), so `az group show` finds it."""
+    try:
+        await run_in_threadpool(rt.directory.ensure_resource_group, name, location if isinstance(location, str) and location else "local")
+    except DirectoryError as exc:
+        raise KeyVaultError(exc.status, exc.code, exc.message) from None
 
 
 def arm_time(ts: int | None) -> str | None:
@@ -146,6 +155,7 @@ async def put_vault(request: Request) -> Response:
     policies = props.get("accessPolicies")
     if policies is not None:
         policies = access_policies.normalize(policies, rt.tenant.tenant_id)
+    await ensure_resource_group(rt, p["rg"], body.get("location"))
     vault, created = await run_in_threadpool(
         lambda: rt.vaults.create_or_update(
             p["name"],

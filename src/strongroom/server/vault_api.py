@@ -29,6 +29,13 @@ from strongroom.server.runtime import Runtime
 
 API_VERSIONS = ("7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01", "2026-04-01")
 LATEST_API_VERSION = API_VERSIONS[-1]
+# Previews current clients send: az 2.91 pins 7.6-preview.2 for every `az keyvault key` command, and the
+# azure-keyvault-keys 4.12 betas it ships default to 2026-01-01-preview. They are answered in the stable wire
+# format (preview-only features are not served: docs/compatibility.md).
+PREVIEW_API_VERSIONS = (
+    "7.2-preview", "7.3-preview", "7.4-preview.1", "7.5-preview.1", "7.6-preview.1", "7.6-preview.2", "2026-01-01-preview",
+)
+ACCEPTED_API_VERSIONS = frozenset(API_VERSIONS + PREVIEW_API_VERSIONS)
 
 
 @dataclass
@@ -104,7 +111,7 @@ def begin(
         raise Unauthenticated(str(exc)) from None
     audit.caller(request.scope, claims)
     api_version = request.query_params.get("api-version", "")
-    if api_version not in API_VERSIONS:
+    if api_version not in ACCEPTED_API_VERSIONS:
         raise KeyVaultError(
             400,
             "BadParameter",

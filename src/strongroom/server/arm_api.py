@@ -1,0 +1,291 @@
+"""ARM's subscription-level reads and resource groups, as the real `az` CLI calls them.
+
+`GET /subscriptions`, `/subscriptions/{id}` and `/tenants` (az login), resource
+groups (`az group create|show|exists|list|delete`, and the location lookup of
+`az keyvault create -g` / `az identity create -g`), and the generic resource
+listing `GET /subscriptions/{sub}/resources` (`az keyvault list`, `az keyvault
+show --name` without `-g`). Rules and shapes live in `strongroom.resources`.
+
+Every route takes a management-audience bearer token (401 otherwise) and is
+audited. Who sees what: the subscription (and tenant) to a principal holding any
+role assignment in it, as Azure lists subscriptions; a group or resource to whoever
+may read it through RBAC (`…/read`); writing or deleting a group needs
+`Microsoft.Resources/subscriptions/resourceGroups/write|delete` at its scope.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from strongroom.audit import facts as audit
+from strongroom.authz import Caller
+from strongroom.identity.directory import DirectoryError
+from strongroom.keyvault.errors import KeyVaultError
+from strongroom.resources import (
+    READ_ACTION, RG_DELETE, RG_READ, RG_WRITE, FilterError, GenericResource, ResourceManager, check_location,
+    check_tags, parse_filter, resource_group_id, resource_group_json, subscription_json, tenant_json,
+)
+from strongroom.server.http import JSON
+from strongroom.server.management_api import _authenticate as authenticate
+from strongroom.server.runtime import Runtime
+
+MAX_BODY = 64 * 1024  # a resource group is a location and at most 50 tags
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def manager(rt: Runtime) -> ResourceManager:
+    return ResourceManager(rt.tenant, rt.directory, rt.vaults)
+
+
+def _arm(exc: DirectoryError) -> KeyVaultError:
+    return KeyVaultError(exc.status, exc.code, exc.message)
+
+
+def _require_api_version(request: Request) -> None:
+    if not request.query_params.get("api-version"):
+        raise KeyVaultError(
+            400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."
+        )
+
+
+def _begin(request: Request, operation: str, resource_id: str) -> Caller:
+    """Audit first (so a refused call is recorded), then the bearer token, then the api-version."""
+    audit.begin(request.scope, operation, resource_id=resource_id)
+    caller = authenticate(request)
+    _require_api_version(request)
+    return caller
+
+
+def _sees_subscription(rt: Runtime, caller: Caller) -> bool:
+    if rt.authorizer.is_admin(caller):
+        return True
+    snap = rt.authorizer.snapshot()
+    return snap is not None and bool(snap.grants_for(caller.object_id))
+
+
+def _our_subscription(rt: Runtime, caller: Caller, subscription: str) -> None:
+    """404 for another subscription or one the caller cannot see (Azure does not tell the two apart)."""
+    if subscription.lower() != rt.tenant.subscription_id.lower() or not _sees_subscription(rt, caller):
+        raise KeyVaultError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
+
+
+def _denied(caller: Caller, action: str, scope: str) -> KeyVaultError:
+    return KeyVaultError(
+        403, "AuthorizationFailed",
+        f"The client '{caller.app_id}' with object id '{caller.object_id}' does not have authorization to perform "
+        f"action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please "
+        "refresh your credentials.",
+    )
+
+
+def _require(request: Request, caller: Caller, action: str, scope: str) -> None:
+    decision = runtime(request).authorizer.may(caller, action, scope)
+    audit.decision(request.scope, allowed=decision.allowed, assignment_id=decision.assignment_id)
+    if not decision.allowed:
+        raise _denied(caller, action, scope)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """The JSON object body, read up to MAX_BODY bytes (ARM's 400 InvalidRequestContent otherwise)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise KeyVaultError(413, "RequestEntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise KeyVaultError(413, "RequestEntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise KeyVaultError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized.") from None
+    if not isinstance(body, dict):
+        raise KeyVaultError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    return body
+
+
+# -- subscriptions and tenants -------------------------------------------------------
+
+
+async def list_subscriptions(request: Request) -> Response:
+    rt = runtime(request)
+    caller = _begin(request, "SubscriptionList", "/subscriptions")
+    visible = [subscription_json(rt.tenant)] if _sees_subscription(rt, caller) else []
+    return JSON({"value": visible, "count": {"type": "Total", "value": len(visible)}})
+
+
+async def get_subscription(request: Request) -> Response:
+    rt = runtime(request)
+    sub = request.path_params["subscription"]
+    caller = _begin(request, "SubscriptionGet", f"/subscriptions/{sub}")
+    _our_subscription(rt, caller, sub)
+    return JSON(subscription_json(rt.tenant))
+
+
+async def list_tenants(request: Request) -> Response:
+    rt = runtime(request)
+    _begin(request, "TenantList", "/tenants")  # every token of this instance is a token of its one tenant
+    return JSON({"value": [tenant_json(rt.tenant)]})
+
+
+# -- resource groups ------------------------------------------------------------------
+
+
+def _group_scope(request: Request) -> str:
+    p = request.path_params
+    return f"/subscriptions/{p['subscription']}/resourceGroups/{p['rg']}"
+
+
+def _group_not_found(name: str) -> KeyVaultError:
+    return KeyVaultError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
+
+
+async def put_group(request: Request) -> Response:
+    rt = runtime(request)
+    scope = _group_scope(request)
+    caller = _begin(request, "ResourceGroupWrite", scope)
+    _our_subscription(rt, caller, request.path_params["subscription"])
+    body = await _body(request)
+    try:
+        location = check_location(body.get("location"))
+        tags = check_tags(body.get("tags"))
+    except DirectoryError as exc:
+        raise _arm(exc) from None
+    _require(request, caller, RG_WRITE, scope)
+    try:
+        rec, created = await run_in_threadpool(rt.directory.put_resource_group, request.path_params["rg"], location, tags)
+    except DirectoryError as exc:
+        raise _arm(exc) from None
+    return JSON(resource_group_json(rt.tenant, rec), status_code=201 if created else 200)
+
+
+def _readable_group(request: Request, caller: Caller) -> dict[str, Any]:
+    rt = runtime(request)
+    _our_subscription(rt, caller, request.path_params["subscription"])
+    name = request.path_params["rg"]
+    _require(request, caller, RG_READ, _group_scope(request))
+    rec = rt.directory.resource_group(name)
+    if rec is None:
+        raise _group_not_found(name)
+    return rec
+
+
+async def get_group(request: Request) -> Response:
+    rt = runtime(request)
+    caller = _begin(request, "ResourceGroupRead", _group_scope(request))
+    return JSON(resource_group_json(rt.tenant, _readable_group(request, caller)))
+
+
+async def head_group(request: Request) -> Response:
+    """`az group exists`: 204 if the group exists, 404 if not (no body either way)."""
+    caller = _begin(request, "ResourceGroupCheckExistence", _group_scope(request))
+    try:
+        _readable_group(request, caller)
+    except KeyVaultError as exc:
+        if exc.status == 404:
+            return Response(status_code=404)
+        raise
+    return Response(status_code=204)
+
+
+async def delete_group(request: Request) -> Response:
+    rt = runtime(request)
+    scope = _group_scope(request)
+    caller = _begin(request, "ResourceGroupDelete", scope)
+    _our_subscription(rt, caller, request.path_params["subscription"])
+    _require(request, caller, RG_DELETE, scope)
+    try:
+        found = await run_in_threadpool(manager(rt).delete_group, request.path_params["rg"])
+    except DirectoryError as exc:
+        raise _arm(exc) from None
+    return Response(status_code=200 if found else 204)
+
+
+async def list_groups(request: Request) -> Response:
+    rt = runtime(request)
+    sub = request.path_params["subscription"]
+    caller = _begin(request, "ResourceGroupList", f"/subscriptions/{sub}/resourceGroups")
+    _our_subscription(rt, caller, sub)
+    visible = [
+        resource_group_json(rt.tenant, g) for g in manager(rt).groups()
+        if rt.authorizer.may(caller, RG_READ, resource_group_id(rt.tenant, g["name"])).allowed
+    ]
+    return JSON({"value": visible})
+
+
+# -- generic resources ------------------------------------------------------------------
+
+
+async def list_resources(request: Request) -> Response:
+    rt = runtime(request)
+    p = request.path_params
+    rg = p.get("rg")
+    scope = f"/subscriptions/{p['subscription']}" + (f"/resourceGroups/{rg}" if rg else "")
+    caller = _begin(request, "ResourceList", scope + "/resources")
+    _our_subscription(rt, caller, p["subscription"])
+    try:
+        filters = parse_filter(request.query_params.get("$filter"))
+    except FilterError as exc:
+        raise KeyVaultError(400, "InvalidFilterInQueryString", str(exc)) from None
+    if rg is not None:
+        _require(request, caller, RG_READ, scope)
+        if rt.directory.resource_group(rg) is None:
+            raise _group_not_found(rg)
+
+    def may_read(r: GenericResource) -> bool:
+        return rt.authorizer.may(caller, READ_ACTION[r.type], r.id).allowed
+
+    found = manager(rt).listing(filters, may_read, rg)
+    top = request.query_params.get("$top")
+    if top:
+        if not top.isdigit() or not 1 <= int(top) <= 1000:
+            raise KeyVaultError(400, "InvalidTopInQueryString", "The $top query parameter must be an integer from 1 to 1000.")
+        found = found[: int(top)]
+    return JSON({"value": [r.to_arm() for r in found]})
+
+
+async def list_managed_hsms(request: Request) -> Response:
+    """Managed HSMs are not served: the listings `az keyvault list|list-deleted` also read are empty, not 404."""
+    rt = runtime(request)
+    p = request.path_params
+    caller = _begin(request, "ManagedHsmList", request.url.path)
+    _our_subscription(rt, caller, p["subscription"])
+    return JSON({"value": []})
+
+
+_RG = "/subscriptions/{subscription}/resourcegroups/{rg}"
+_RG_CAMEL = "/subscriptions/{subscription}/resourceGroups/{rg}"
+
+routes = [
+    Route("/subscriptions", list_subscriptions, methods=["GET"]),
+    Route("/subscriptions/{subscription}", get_subscription, methods=["GET"]),
+    Route("/tenants", list_tenants, methods=["GET"]),
+    Route("/subscriptions/{subscription}/resources", list_resources, methods=["GET"]),
+]
+# ARM's paths are case-insensitive; clients send both spellings of the groups segment.
+for _path in (_RG, _RG_CAMEL):
+    routes += [
+        Route(_path, head_group, methods=["HEAD"]),  # before GET, which Starlette also lets answer HEAD
+        Route(_path, put_group, methods=["PUT"]),
+        Route(_path, get_group, methods=["GET"]),
+        Route(_path, delete_group, methods=["DELETE"]),
+        Route(_path + "/resources", list_resources, methods=["GET"]),
+    ]
+routes += [
+    Route("/subscriptions/{subscription}/providers/Microsoft.KeyVault/managedHSMs", list_managed_hsms, methods=["GET"]),
+    Route("/subscriptions/{subscription}/providers/Microsoft.KeyVault/deletedManagedHSMs", list_managed_hsms, methods=["GET"]),
+    Route(_RG_CAMEL + "/providers/Microsoft.KeyVault/managedHSMs", list_managed_hsms, methods=["GET"]),
+    Route("/subscriptions/{subscription}/resourcegroups", list_groups, methods=["GET"]),
+    Route("/subscriptions/{subscription}/resourceGroups", list_groups, methods=["GET"]),
+]

@@ -1,0 +1,111 @@
+"""The Microsoft Graph calls of the real `az` beyond `graph_api.py`'s app registrations.
+
+- `POST /v1.0/directoryObjects/getByIds`: directory objects by object id. `az role
+  assignment create --assignee <object id>` and `az role assignment list` call it to
+  learn a principal's type and display name. Only service principals (app
+  registrations and managed identities) live in this directory; ids that name nothing
+  are left out of the answer, as Graph does.
+- `POST /v1.0/servicePrincipals` with `{"appId": …}`: `az ad sp create-for-rbac` and
+  `az ad sp create` call it after creating the application. Here an application and
+  its service principal are one record, made together, so this answers 201 with the
+  service principal that already exists (Graph would create it now).
+
+Same caller rule as the rest of the Graph slice: the instance administrator, with a
+token for Graph's audience (which includes this instance's own URL).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from strongroom.keyvault.errors import KeyVaultError
+from strongroom.server.admin_auth import require_admin, runtime
+from strongroom.server.graph_api import GRAPH, service_principal_json
+from strongroom.server.http import JSON
+
+MAX_IDS = 1000  # Graph's limit per request
+MAX_BODY = 64 * 1024  # 1000 GUIDs in JSON are ~40 KB
+SP_TYPE = "serviceprincipal"
+
+
+def _bad(message: str) -> KeyVaultError:
+    return KeyVaultError(400, "Request_BadRequest", message)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise KeyVaultError(413, "Request_EntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
+    raw, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise KeyVaultError(413, "Request_EntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
+        raw.append(chunk)
+    try:
+        body = json.loads(b"".join(raw))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise _bad("Invalid JSON in the request body.") from None
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.")
+    return body
+
+
+def _strings(body: dict[str, Any], name: str) -> list[str]:
+    values = body.get(name)
+    if values is None and name == "types":
+        return []
+    if not isinstance(values, list) or not all(isinstance(v, str) and 0 < len(v) <= 128 for v in values):
+        raise _bad(f"Property '{name}' must be an array of strings.")
+    return values
+
+
+async def get_by_ids(request: Request) -> Response:
+    rt = runtime(request)
+    assert rt.identity is not None
+    require_admin(
+        request, "DirectoryObjectGetByIds", "microsoft.directory/servicePrincipals/standard/read", "/",
+        verifier=rt.identity.graph_tokens,
+    )
+    body = await _body(request)
+    ids, types = _strings(body, "ids"), [t.lower().removeprefix("microsoft.graph.") for t in _strings(body, "types")]
+    if not ids:
+        raise _bad("Property 'ids' must name at least one object.")
+    if len(ids) > MAX_IDS:
+        raise _bad(f"At most {MAX_IDS} ids may be requested at once.")
+    found = []
+    if not types or SP_TYPE in types or "directoryobject" in types:
+        for ident in dict.fromkeys(i.lower() for i in ids):
+            p = rt.directory.find(ident)
+            if p is not None and p.object_id.lower() == ident:  # object ids only, as Graph: an appId names nothing here
+                found.append({"@odata.type": "#microsoft.graph.servicePrincipal", **service_principal_json(rt, p)})
+    return JSON({"@odata.context": f"{GRAPH}/$metadata#directoryObjects", "value": found})
+
+
+async def create_service_principal(request: Request) -> Response:
+    rt = runtime(request)
+    assert rt.identity is not None
+    require_admin(
+        request, "ServicePrincipalCreate", "microsoft.directory/servicePrincipals/create", "/",
+        verifier=rt.identity.graph_tokens,
+    )
+    body = await _body(request)
+    app_id = body.get("appId")
+    if not isinstance(app_id, str) or not app_id:
+        raise _bad("Property 'appId' is required.")
+    app = rt.directory.application(app_id)
+    if app is None or app.client_id.lower() != app_id.lower():
+        # Not Graph's "does not reference a valid application" wording: az retries on it for three minutes.
+        raise KeyVaultError(404, "Request_ResourceNotFound", f"No application with appId '{app_id[:64]}' exists in this directory.")
+    return JSON({"@odata.context": f"{GRAPH}/$metadata#servicePrincipals/$entity", **service_principal_json(rt, app)}, status_code=201)
+
+
+routes = [
+    Route("/v1.0/directoryObjects/getByIds", get_by_ids, methods=["POST"]),
+    Route("/v1.0/servicePrincipals", create_service_principal, methods=["POST"]),
+]
