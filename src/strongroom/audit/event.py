@@ -180,3 +180,18 @@ def error_message(body: bytes) -> str:
     if isinstance(doc.get("error_description"), str):
         return doc["error_description"]
     return ""
+
+
+def build_intent(facts: Mapping[str, Any], scope: Mapping[str, Any], *, started: float, duration_ms: int) -> dict[str, Any]:
+    """The record written (and fsynced) before a request's first change is committed (see `strongroom.audit.intent`).
+
+    It says what is about to be done and by whom; the outcome record, with the
+    status, follows under the same requestId. A Strongroom addition: Azure writes
+    only the outcome.
+    """
+    event = build({"operationName": "Unknown", **facts}, scope, status=0, started=started, duration_ms=duration_ms)
+    event["resultType"] = "Started"
+    event["resultSignature"] = "Started"
+    event["properties"]["httpStatusCode"] = None
+    event["properties"]["auditStage"] = "intent"
+    return event
