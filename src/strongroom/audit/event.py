@@ -90,6 +90,24 @@ def _query(raw_query: bytes) -> tuple[str, str]:
     )
 
 
+AUTHENTICATION_FIELDS = (
+    "grantType", "clientId", "credentialType", "resource", "federatedCredential", "certificateThumbprint",
+    "assertion", "result",
+)
+
+
+def _details(auth: Mapping[str, Any]) -> dict[str, Any]:
+    """A sign-in's details (see docs/audit.md): known fields only, strings clipped; never a credential."""
+    out: dict[str, Any] = {}
+    for name in AUTHENTICATION_FIELDS:
+        value = auth.get(name)
+        if isinstance(value, str):
+            out[name] = _clip(value)
+        elif name == "assertion" and isinstance(value, Mapping):  # the presented assertion's iss/sub/aud, unverified
+            out[name] = {k: _clip(v) if isinstance(v, str) else None for k, v in value.items() if k in ("iss", "sub", "aud")}
+    return out
+
+
 def request_uri(scheme: str, host: str, raw_path: bytes, raw_query: bytes) -> str:
     """The request URI as received, with query values masked unless known to be harmless."""
     uri = f"{scheme}://{host}{raw_path.decode('latin-1')}"
@@ -148,6 +166,8 @@ def build(
     }
     if "isAccessPolicyMatch" in facts:
         properties["isAccessPolicyMatch"] = facts["isAccessPolicyMatch"]
+    if isinstance(facts.get("authentication"), Mapping):
+        properties["authentication"] = _details(facts["authentication"])
     return {
         "time": azure_time(started),
         "resourceId": (facts.get("resourceId") or "").upper(),
