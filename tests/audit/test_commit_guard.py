@@ -22,6 +22,7 @@ from starlette.routing import Route
 from strongroom.audit import AuditLog, AuditWriter
 from strongroom.audit import facts as audit
 from strongroom.server.audit_middleware import AuditMiddleware
+from strongroom.server.http import RequestIdMiddleware
 from strongroom.storage import StorageError, Write
 from strongroom.storage.sqlite import SQLiteStorage
 
@@ -42,6 +43,8 @@ def make_app(storage: SQLiteStorage, writer: AuditWriter):
                 await storage.write_and_append_async(batch, "feed", [b"e"])
         except StorageError as exc:
             return JSONResponse({"error": {"code": "ServiceUnavailable", "message": str(exc)}}, status_code=503)
+        if request.query_params.get("break_after"):  # the sink fails between the commit and the outcome record
+            (storage.path.parent / "audit.jsonl").rename(storage.path.parent / "aside")
         return JSONResponse({"ok": True})
 
     async def read(request: Request):
@@ -50,7 +53,7 @@ def make_app(storage: SQLiteStorage, writer: AuditWriter):
         return JSONResponse({"ok": True})
 
     routes = [Route("/change/{how}/{key}", change, methods=["PUT"]), Route("/read/{key}", read, methods=["GET"])]
-    return AuditMiddleware(Starlette(routes=routes), writer)
+    return RequestIdMiddleware(AuditMiddleware(Starlette(routes=routes), writer))  # as the server stacks them
 
 
 @pytest.fixture
@@ -106,3 +109,21 @@ def test_a_broken_log_refuses_the_change_on_every_path_and_reads_gain_no_intent(
     (read,) = run(app, ("GET", "/read/r1"))
     assert read.status_code == 200
     assert [r["operationName"] for r in records(state)] == ["SecretGet"]  # no intent for a read
+
+
+def test_a_sink_failure_after_the_commit_leaves_the_intent_and_verify_lists_it(stack):
+    from strongroom.audit.verify import verify
+
+    state, storage, app = stack
+    (answer,) = run(app, ("PUT", "/change/async/k-late?break_after=1"))
+    assert answer.status_code == 503  # the outcome could not be written, so the answer is refused ...
+    assert storage.get("k-late") == b"v"  # ... but the change had been committed: its intent record covers it
+    (state / "aside").rename(state / "audit.jsonl")
+    (intent,) = records(state)
+    assert intent["properties"]["auditStage"] == "intent" and intent["correlationId"] == "/change/async/k-late?break_after=1"
+    report = verify(state, storage, grace=0.5)
+    assert report.ok  # nothing was tampered with
+    (chain,) = report.chains
+    assert [u["seq"] for u in chain.unfinished] == [intent["chain"]["seq"]]
+    assert chain.unfinished[0]["operationName"] == "SecretSet"
+    assert any("no outcome record" in note for note in chain.notes)
