@@ -137,15 +137,17 @@ class AtomicWriter:
             self.target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.mkdir(self.target, self.dir_mode)
-                os.chmod(self.target, self.dir_mode)  # exactly, whatever the umask
+                created = True
             except FileExistsError:
-                pass
+                created = False
             fd = os.open(self.target, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and self.target.is_symlink()):
                 raise WriteError(f"{self.target} is a symbolic link; refusing to follow it") from None
             raise WriteError(f"cannot use {self.target}: {exc.strerror}") from None
         try:
+            if created and os.fstat(fd).st_uid == os.geteuid():
+                os.fchmod(fd, self.dir_mode)  # exactly, whatever the umask; through the descriptor, never a path
             check_private(fd, self.target, self.allow_shared)
         except BaseException:
             os.close(fd)
