@@ -10,6 +10,11 @@ held until their (small) body is complete, so the record can carry Azure's
 resultDescription. If the record cannot be written, the client gets 503
 ServiceUnavailable instead and none of the original response: fail closed, as
 Vault does when no audit device can log.
+
+A request that may change something (not GET or HEAD) also runs with a storage
+commit guard (`strongroom.audit.intent`): its first commit waits until an intent
+record is on disk, and is refused if it cannot be, so a broken sink refuses the
+change itself, not only its answer.
 """
 
 from __future__ import annotations
