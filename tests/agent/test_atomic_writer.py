@@ -53,7 +53,8 @@ def test_layout_is_the_kubelet_one(tmp_path: Path):
     assert visible(target) == as_dict(OLD)
     assert stat.S_IMODE((target / ts / "gone").stat().st_mode) == 0o600
     assert stat.S_IMODE((target / ts / "history" / "0").stat().st_mode) == 0o640
-    assert stat.S_IMODE((target / ts / "history").stat().st_mode) == 0o755
+    assert stat.S_IMODE((target / ts / "history").stat().st_mode) == 0o700  # outside kubelet: private by default
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
 
 
 def test_unchanged_payload_touches_nothing_and_a_change_swaps_generations(tmp_path: Path):

@@ -41,7 +41,11 @@ def test_seed_spc_mounts_db_password_for_a_federated_service_account(server, see
     value = current_value(server, seed.vault)
     assert (target / "db-password").read_text() == value
     assert os.readlink(target / "db-password") == "..data/db-password"
-    assert stat.S_IMODE((target / "db-password").stat().st_mode) == 0o644
+    # Outside kubelet the files are the agent user's alone.
+    assert stat.S_IMODE((target / "db-password").stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert stat.S_IMODE((target / os.readlink(target / "..data")).stat().st_mode) == 0o700
+    assert stat.S_IMODE((target / "..status.json").stat().st_mode) == 0o600
     assert value not in proc.stderr + proc.stdout  # the log names versions, never values
     status = json.loads((target / "..status.json").read_text())
     assert status["kind"] == "SecretProviderClassPodStatus"

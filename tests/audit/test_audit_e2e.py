@@ -84,9 +84,11 @@ def test_every_call_of_a_session_is_recorded_once_with_azure_fields(srv: Server,
     # The SDK's first call goes out without a token and is challenged, as with Azure: Key Vault
     # records that 401 as "Authentication", then the call itself.
     first = by_correlation(records, session["SecretSet"])
-    assert [(r["operationName"], r["properties"]["httpStatusCode"]) for r in first] == [
-        ("Authentication", 401), ("SecretSet", 200),
+    # A change is preceded by its intent record (fsynced before the commit), then its outcome.
+    assert [(r["operationName"], r["properties"]["httpStatusCode"], r["properties"].get("auditStage")) for r in first] == [
+        ("Authentication", 401, None), ("SecretSet", None, "intent"), ("SecretSet", 200, None),
     ]
+    assert first[1]["resultType"] == "Started" and first[1]["properties"]["requestId"] == first[2]["properties"]["requestId"]
     for op in ("SecretGet", "SecretList"):
         assert [r["operationName"] for r in by_correlation(records, session[op])] == [op]
     (no_token,) = by_correlation(records, session["NoToken"])

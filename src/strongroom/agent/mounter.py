@@ -14,16 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from strongroom.agent import metrics
-from strongroom.agent.atomic_writer import AtomicWriter, Payload, WriteError
+from strongroom.agent.atomic_writer import AtomicWriter, Payload, WriteError, dir_mode_for
 from strongroom.agent.attributes import Pod, driver_attributes, pod_uid
 from strongroom.agent.providers import ProviderClient
 from strongroom.agent.status import PodStatus, write_status
 from strongroom.agent.tokens import WORKLOAD_IDENTITY_AUDIENCE, TokenRequestError, TokenSource
 from strongroom.csi.errors import ProviderError
-from strongroom.csi.provider import DEFAULT_FILE_MODE, ObjectVersion
+from strongroom.csi.provider import ObjectVersion
 from strongroom.csi.spc import KeyVaultObject, SecretProviderClass
 
 log = logging.getLogger("strongroom.agent")
+
+AGENT_FILE_MODE = 0o600  # outside kubelet: only the agent's user reads the files (the CSI path keeps the driver's `permission`)
 
 RETRYABLE_STATUSES = {"UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "ABORTED"}
 
@@ -45,7 +47,8 @@ class MountConfig:
     target: Path
     node_name: str
     status_file: Path | None = None  # default: <target>/..status.json
-    permission: int = DEFAULT_FILE_MODE
+    permission: int = AGENT_FILE_MODE  # of the files; directories get the matching mode (dir_mode_for)
+    allow_shared_target: bool = False  # a target others own or may write, on purpose
     secrets: dict[str, str] = field(default_factory=dict)  # nodePublishSecretRef data, if any
 
     @property
@@ -71,7 +74,9 @@ class Mounter:
         self.config = config
         self.tokens = tokens
         self.provider = provider
-        self.writer = writer or AtomicWriter(config.target)
+        self.writer = writer or AtomicWriter(
+            config.target, dir_mode=dir_mode_for(config.permission), allow_shared=config.allow_shared_target
+        )
         self.reporter = metrics.Reporter(config.spc.provider)
         self.published = False
         self.versions: list[ObjectVersion] = []
@@ -135,7 +140,7 @@ class Mounter:
                 objects=versions,
             )
             try:
-                write_status(self.config.status_path, status)
+                write_status(self.config.status_path, status, self.config.permission & 0o666)
             except OSError as exc:
                 raise MountError(
                     f"cannot write the status file {self.config.status_path}: {exc.strerror}", metrics.FILE_WRITE_ERROR, True
@@ -149,3 +154,16 @@ class Mounter:
                 ", ".join(f"{v.id}@{v.version[:8]}" for v in versions), seconds * 1000,
             )
         return Outcome(changed, versions, seconds)
+
+
+def parse_file_mode(text: str) -> int:
+    """`--file-mode`: an octal mode such as 0600 or 640; ValueError says what is wrong."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise ValueError(f"--file-mode {text!r} is not an octal mode such as 0600") from None
+    if not 0 <= mode <= 0o777:
+        raise ValueError(f"--file-mode {text} is not between 0000 and 0777")
+    if not mode & 0o400:
+        raise ValueError(f"--file-mode {text} would leave the files unreadable by their owner")
+    return mode

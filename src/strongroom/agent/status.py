@@ -2,7 +2,7 @@
 
 The driver creates `<pod>-<namespace>-<spc>` (secrets-store.csi.x-k8s.io/v1) after a
 successful mount and updates its objects on rotation; the agent writes the same
-object as JSON, atomically (temp file, fsync, rename), so tools can read which
+object as JSON, atomically (a new temp file, fsync, rename), so tools can read which
 versions are mounted.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,18 +52,37 @@ class PodStatus:
         }
 
 
-def write_status(path: Path, status: PodStatus) -> None:
+def write_status(path: Path, status: PodStatus, mode: int = 0o600) -> None:
+    """Replace `path` atomically; nothing is opened through a link (the temp file is new, exclusive, no-follow).
+
+    A link planted at `path` is replaced, not followed: rename(2) swaps the name.
+    """
     data = json.dumps(status.to_json(), indent=2, sort_keys=False).encode() + b"\n"
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
+        for _ in range(100):
+            tmp = f".{path.name}.{secrets.token_hex(8)}.tmp"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise FileExistsError(f"no free temporary name next to {path}")
+        try:
+            try:
+                os.write(fd, data)
+                os.fchmod(fd, mode)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dfd)
+            except OSError:
+                pass
+            raise
         os.fsync(dfd)
     finally:
         os.close(dfd)

@@ -90,6 +90,24 @@ def _query(raw_query: bytes) -> tuple[str, str]:
     )
 
 
+AUTHENTICATION_FIELDS = (
+    "grantType", "clientId", "credentialType", "resource", "federatedCredential", "certificateThumbprint",
+    "assertion", "result",
+)
+
+
+def _details(auth: Mapping[str, Any]) -> dict[str, Any]:
+    """A sign-in's details (see docs/audit.md): known fields only, strings clipped; never a credential."""
+    out: dict[str, Any] = {}
+    for name in AUTHENTICATION_FIELDS:
+        value = auth.get(name)
+        if isinstance(value, str):
+            out[name] = _clip(value)
+        elif name == "assertion" and isinstance(value, Mapping):  # the presented assertion's iss/sub/aud, unverified
+            out[name] = {k: _clip(v) if isinstance(v, str) else None for k, v in value.items() if k in ("iss", "sub", "aud")}
+    return out
+
+
 def request_uri(scheme: str, host: str, raw_path: bytes, raw_query: bytes) -> str:
     """The request URI as received, with query values masked unless known to be harmless."""
     uri = f"{scheme}://{host}{raw_path.decode('latin-1')}"
@@ -148,6 +166,8 @@ def build(
     }
     if "isAccessPolicyMatch" in facts:
         properties["isAccessPolicyMatch"] = facts["isAccessPolicyMatch"]
+    if isinstance(facts.get("authentication"), Mapping):
+        properties["authentication"] = _details(facts["authentication"])
     return {
         "time": azure_time(started),
         "resourceId": (facts.get("resourceId") or "").upper(),
@@ -180,3 +200,18 @@ def error_message(body: bytes) -> str:
     if isinstance(doc.get("error_description"), str):
         return doc["error_description"]
     return ""
+
+
+def build_intent(facts: Mapping[str, Any], scope: Mapping[str, Any], *, started: float, duration_ms: int) -> dict[str, Any]:
+    """The record written (and fsynced) before a request's first change is committed (see `strongroom.audit.intent`).
+
+    It says what is about to be done and by whom; the outcome record, with the
+    status, follows under the same requestId. A Strongroom addition: Azure writes
+    only the outcome.
+    """
+    event = build({"operationName": "Unknown", **facts}, scope, status=0, started=started, duration_ms=duration_ms)
+    event["resultType"] = "Started"
+    event["resultSignature"] = "Started"
+    event["properties"]["httpStatusCode"] = None
+    event["properties"]["auditStage"] = "intent"
+    return event

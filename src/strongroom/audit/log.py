@@ -330,6 +330,14 @@ class AuditLog:
         except StorageError as exc:
             raise AuditSinkError(f"writing the audit table failed: {exc}") from None
 
+    def sync(self) -> None:
+        """fsync what was written so far (the table follows with the next commit)."""
+        assert self._fd is not None
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise AuditSinkError(f"writing {self.path.name} failed: {exc}") from None
+
     def invalidate(self) -> None:
         """Forget where the chain ends: the next write first takes it over again from the file."""
         self._tail = None

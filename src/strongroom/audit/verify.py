@@ -53,6 +53,9 @@ class ChainReport:
     head: dict[str, Any] | None = None
     problem: Problem | None = None
     notes: list[str] = field(default_factory=list)
+    # Changes recorded as started (an intent record) with no outcome record: a crash or a sink failure came
+    # between them, so the change may or may not have been committed. Not tampering; listed to be looked at.
+    unfinished: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -171,10 +174,11 @@ def verify_chain(state_dir: Path, storage: Storage, slot: Slot, grace: float = I
     size = path.stat().st_size
     table = _Table(storage, slot.stream, table_len, grace)
     expected, prev, lineno = 1, GENESIS, 0
+    started: dict[str, dict[str, Any]] = {}  # requestId -> the intent still waiting for its outcome
     for lineno, raw in enumerate(_file_lines(path, size), start=1):
         report.records = lineno
         try:
-            _, link = parse(raw)
+            record, link = parse(raw)
         except Unreadable as exc:
             return problem("unreadable", "file", lineno, None, f"{name} line {lineno} is not an audit record ({exc}): inserted or damaged")
         where = f"{name} line {lineno} (seq {link.seq})"
@@ -193,6 +197,7 @@ def verify_chain(state_dir: Path, storage: Storage, slot: Slot, grace: float = I
                 f"{name} line {lineno - 1} (seq {link.seq - 1}) was altered or replaced: {where} chains to a different hash",
             )
         expected, prev = link.seq + 1, link.hash
+        _pair(record, link.seq, started)
     report.table_records = table.length
     if table.length >= expected:
         return problem(
@@ -203,7 +208,29 @@ def verify_chain(state_dir: Path, storage: Storage, slot: Slot, grace: float = I
         report.notes.append("the file ends in a line being written (or left half-written by a crash; the server cuts it off at start)")
     if expected > 1:
         report.head = {"seq": expected - 1, "hash": prev}
+    if started:
+        report.unfinished = sorted(started.values(), key=lambda u: u["seq"])[:MAX_UNFINISHED]
+        report.notes.append(
+            f"{len(started)} change(s) recorded as started have no outcome record: the server stopped or its audit sink "
+            "failed in between (or the answer is still being written); see `unfinished`"
+        )
     return report
+
+
+MAX_UNFINISHED = 100
+
+
+def _pair(record: dict[str, Any], seq: int, started: dict[str, dict[str, Any]]) -> None:
+    """Match an intent record with the outcome of the same request (properties.requestId)."""
+    props = record.get("properties")
+    if not isinstance(props, dict) or not isinstance(props.get("requestId"), str):
+        return
+    request_id = props["requestId"]
+    if props.get("auditStage") == "intent":
+        started[request_id] = {"seq": seq, "operationName": record.get("operationName"), "requestId": request_id,
+                               "time": record.get("time")}
+    elif "auditStage" not in props:
+        started.pop(request_id, None)
 
 
 def _ends_mid_line(path: Path, size: int) -> bool:

@@ -66,6 +66,27 @@ class AuditWriter:
             self._flusher = loop.create_task(self._flush())
         await fut
 
+    def write_now(self, event: dict[str, Any]) -> None:
+        """Write `event` and fsync it before returning, blocking the caller: for a commit made synchronously on the event loop.
+
+        Safe on the loop thread: the flusher runs there too, so it is between two
+        steps; the batch joins the committer's list so the table gets it in order.
+        """
+        if self._closed:
+            raise AuditSinkError("the audit writer is stopped")
+        if not self.log.ready:
+            raise AuditSinkError(f"{self.log.path.name} is being taken over again; retry")
+        sealed = self.log.seal([canonical(event)], self.log.check())
+        self.log.write(sealed)
+        try:
+            self.log.sync()
+        except AuditSinkError:
+            self.log.invalidate()
+            raise
+        self._unsynced.append((sealed, []))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.get_running_loop().create_task(self._commit())
+
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending:

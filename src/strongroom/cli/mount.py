@@ -148,9 +148,12 @@ def provider_config(opts: AgentOptions, tokens: ClusterTokens | None = None):  #
     return ProviderConfig(vault_dns_suffix=suffix, authority_host=authority, ca_file=str(ca) if ca else None)
 
 
-def build_mounter(opts: AgentOptions, target: Path, status_file: Path | None):  # -> (Mounter, ProviderConfig)
+def build_mounter(
+    opts: AgentOptions, target: Path, status_file: Path | None, *, file_mode: str = "0600", allow_shared_target: bool = False
+):  # -> (Mounter, ProviderConfig)
     from strongroom.agent.attributes import Pod
-    from strongroom.agent.mounter import MountConfig, Mounter
+    from strongroom.agent.atomic_writer import WriteError, check_target_path
+    from strongroom.agent.mounter import MountConfig, Mounter, parse_file_mode
     from strongroom.agent.providers import InProcessProvider, SocketProvider
     from strongroom.csi.spc import SPCError, load_spc
 
@@ -171,12 +174,20 @@ def build_mounter(opts: AgentOptions, target: Path, status_file: Path | None):  
             f"{' and '.join(IN_PROCESS_PROVIDERS)} classes. Hint: run that provider and pass its socket with --provider-socket.",
             "FailedToLookupProviderGRPCClient",
         )
+    try:
+        permission = parse_file_mode(file_mode)
+        check_target_path(target)
+    except ValueError as exc:
+        raise CLIError(str(exc), "InvalidArgumentValue") from None
+    except WriteError as exc:
+        raise CLIError(str(exc), "FileWriteError") from None
     tokens = ClusterTokens(opts.state_dir, opts.server)
     config = provider_config(opts, tokens)
     provider = SocketProvider(opts.provider_socket) if opts.provider_socket else InProcessProvider(config)
     pod = Pod(opts.pod_name or default_pod_name(), opts.namespace, opts.service_account)
     mount_config = MountConfig(
         spc=spc, pod=pod, target=target.resolve(), node_name=socket.gethostname(), status_file=status_file,
+        permission=permission, allow_shared_target=allow_shared_target,
     )
     return Mounter(mount_config, tokens, provider), config
 
@@ -267,6 +278,12 @@ def mount(
     log_level: LogLevelOpt = "info",
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,
+    file_mode: Annotated[
+        str, typer.Option("--file-mode", help="Octal mode of the mounted files; directories get the matching one (0600 -> 0700).")
+    ] = "0600",
+    allow_shared_target: Annotated[
+        bool, typer.Option("--allow-shared-target", help="Write into a target another user owns or others may write, on purpose.")
+    ] = False,
 ) -> None:
     """Mount a SecretProviderClass's objects into a directory, as the CSI driver mounts them into a pod."""
     from strongroom.agent.metrics import serve_metrics
@@ -280,7 +297,7 @@ def mount(
     resolve_localhost_names()
     opts = AgentOptions(spc, namespace, service_account, pod_name, provider_socket, vault_dns_suffix, authority_host,
                         ca_file, state_dir, server, parse_go_duration(rotation_poll_interval, "--rotation-poll-interval"))
-    mounter, config = build_mounter(opts, target, status_file)
+    mounter, config = build_mounter(opts, target, status_file, file_mode=file_mode, allow_shared_target=allow_shared_target)
     if metrics_addr:
         try:
             _, port = serve_metrics(metrics_addr)

@@ -102,7 +102,6 @@ class TokenService:
         principal = self.directory.principal(client_id)
         if principal is None:
             raise errors.unknown_client(client_id, self.issuer.tenant_id)
-        facts["caller"] = caller_claims(principal, self.issuer.tenant_id)
         assertion = form.get("client_assertion")
         if assertion is not None:
             # A token file read verbatim ends in a newline; the JWT is what precedes it.
@@ -114,6 +113,8 @@ class TokenService:
             acr = SECRET_ACR
         else:
             raise errors.no_credential()
+        # Only now is the caller who it claims to be: a failed sign-in's record names the claimed client id alone.
+        facts["caller"] = caller_claims(principal, self.issuer.tenant_id)
         token, lifetime = self.issue(principal, resource, acr)
         return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
 

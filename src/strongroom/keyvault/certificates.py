@@ -28,6 +28,7 @@ from typing import Any, Callable
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from strongroom.audit import service as service_audit
 from strongroom.barrier import SealedStore
 from strongroom.events.feed import Change, ObjectChange, write_with_events
 from strongroom.keyvault import certpolicy, jwk, records, x509build
@@ -582,7 +583,8 @@ class CertificateStore:
     def purge_expired(self, vault: Vault) -> int:
         due = self.objects.due_for_purge(vault, vault_now(vault.key))
         for name in due:
-            self.purge(vault, name, scheduled=True)
+            with service_audit.action("CertificatePurge", vault, "deletedcertificates", name):  # recorded as the service's own change
+                self.purge(vault, name, scheduled=True)
         return len(due)
 
     # -- backup -----------------------------------------------------------------------------

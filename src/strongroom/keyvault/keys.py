@@ -19,6 +19,7 @@ import secrets as pysecrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from strongroom.audit import service as service_audit
 from strongroom.barrier import SealedStore
 from strongroom.events.feed import Change, ObjectChange, write_with_events
 from strongroom.keyvault import crypto, jwk, records
@@ -245,7 +246,8 @@ class KeyStore:
     def purge_expired(self, vault: Vault) -> int:
         due = self.objects.due_for_purge(vault, vault_now(vault.key))
         for name in due:
-            self.purge(vault, name, scheduled=True)
+            with service_audit.action("KeyPurge", vault, "deletedkeys", name):  # recorded as the service's own change
+                self.purge(vault, name, scheduled=True)
         return len(due)
 
     # -- certificate-backed keys ---------------------------------------------------

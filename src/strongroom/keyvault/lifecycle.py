@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from strongroom.audit import service as service_audit
 from strongroom.events.feed import Change, ObjectChange, write_with_events
 from strongroom.keyvault import records
 from strongroom.keyvault.certificates import CertificateStore
@@ -67,7 +68,9 @@ class Lifecycle:
         if marker in done:
             return False
         done[marker] = vault_now(vault.key)
-        write_with_events(self.store, vault, {key: records.dump(done)}, [event])
+        operation = service_audit.expiry_operation(event.object_type, event.change == Change.NEAR_EXPIRY)
+        with service_audit.action(operation, vault, f"{event.object_type}s", event.name):
+            write_with_events(self.store, vault, {key: records.dump(done)}, [event])
         report.events.append((event.object_type, event.name, event.change.value))
         return True
 
@@ -107,7 +110,8 @@ class Lifecycle:
         if rotate is not None:
             due = rotate.due_at(kv.created, kv.exp)
             if due is not None and t >= due:
-                new = self.keys.rotate(vault, head.name)
+                with service_audit.action("KeyRotate", vault, "keys", head.name):
+                    new = self.keys.rotate(vault, head.name)
                 report.rotated.append(head.name)
                 log.info("rotated key %s/%s to version %s", vault.name, head.name, new.version)
                 return
@@ -142,12 +146,14 @@ class Lifecycle:
         if "renew" in done:
             return False
         try:
-            op = self.certificates.renew(vault, head.name)
+            with service_audit.action("CertificateRenew", vault, "certificates", head.name):
+                op = self.certificates.renew(vault, head.name)
         except KeyVaultError as exc:  # e.g. its issuer was deleted: say so once, not every pass
             log.warning("certificate %s/%s cannot renew: %s", vault.name, head.name, exc.code)
             op = None
         if op is None or op.status != "completed":
-            self.store.write({marker_key: records.dump({**done, "renew": t})})
+            with service_audit.action("CertificateRenew", vault, "certificates", head.name):
+                self.store.write({marker_key: records.dump({**done, "renew": t})})
             return False
         report.renewed.append(head.name)
         log.info("renewed certificate %s/%s: version %s", vault.name, head.name, op.version)

@@ -17,6 +17,7 @@ import secrets as pysecrets
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterator
 
+from strongroom.audit import service as service_audit
 from strongroom.barrier import SealedStore
 from strongroom.events.feed import Change, ObjectChange, write_with_events, write_with_events_async
 from strongroom.keyvault import records
@@ -408,7 +409,8 @@ class SecretStore:
             if head.deleted is not None and (head.scheduled_purge or 0) <= t:
                 due.append(head.name)
         for name in due:
-            self.purge(vault, name, scheduled=True)
+            with service_audit.action("SecretPurge", vault, "deletedsecrets", name):  # recorded as the service's own change
+                self.purge(vault, name, scheduled=True)
         return len(due)
 
     # -- backup ------------------------------------------------------------

@@ -48,7 +48,7 @@ def check_tags(tags: Any) -> dict[str, str] | None:
         if not k or len(k) > MAX_TAG_NAME:
             raise bad_parameter(f"Tag names must be 1-{MAX_TAG_NAME} characters.")
         if len(v) > MAX_TAG_VALUE:
-            raise bad_parameter(f"The value of tag '{k}' exceeds {MAX_TAG_VALUE} characters.")
+            raise bad_parameter(f"A tag value exceeds {MAX_TAG_VALUE} characters.")  # never the tag's name: the message reaches the audit log
     return dict(tags)
 
 

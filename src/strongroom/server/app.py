@@ -32,7 +32,7 @@ from strongroom.server.dispatch import RouteTable
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
 from strongroom.server.runtime import Runtime, build_runtime
 from strongroom.server import dev_api
-from strongroom.server.scheduler import Scheduler
+from strongroom.server.scheduler import Scheduler, guard_service_changes
 from strongroom.server.throttle import Throttled
 from strongroom.settings import Settings
 from strongroom.storage import StorageError
@@ -165,6 +165,7 @@ class HostRouter:
 
 async def _purge_loop(runtime: Runtime) -> None:
     """Purge soft-deleted secrets once their scheduled purge date has passed."""
+    guard_service_changes(runtime)
     while True:
         await asyncio.sleep(PURGE_INTERVAL)
         try:

@@ -10,6 +10,11 @@ held until their (small) body is complete, so the record can carry Azure's
 resultDescription. If the record cannot be written, the client gets 503
 ServiceUnavailable instead and none of the original response: fail closed, as
 Vault does when no audit device can log.
+
+A request that may change something (not GET or HEAD) also runs with a storage
+commit guard (`strongroom.audit.intent`): its first commit waits until an intent
+record is on disk, and is refused if it cannot be, so a broken sink refuses the
+change itself, not only its answer.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from typing import Any
 
 from strongroom.audit import event as audit_event
 from strongroom.audit.facts import SCOPE_KEY
+from strongroom.audit.intent import AuditedChange
 from strongroom.audit.writer import AuditSinkError, AuditWriter
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.server.http import error_response
+from strongroom.storage import guard
 
 log = logging.getLogger("strongroom.audit")
 
@@ -57,14 +64,28 @@ class AuditMiddleware:
         held_body: list[bytes] = []
         held_size = 0
 
+        def intent() -> dict[str, Any] | None:
+            facts = scope.get(SCOPE_KEY) or {}
+            if facts.get("operationName") == "Authentication":
+                return None  # a sign-in changes nothing of the caller's; what it stores is bookkeeping
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            return audit_event.build_intent(facts, scope, started=started_wall, duration_ms=duration_ms)
+
+        # A request that may change something commits only once its intent record is durable.
+        change = AuditedChange(self.writer, intent) if scope.get("method") not in ("GET", "HEAD") else None
+
         async def record(status: int, description: str) -> bool:
             facts = scope[SCOPE_KEY]
+            if change is not None and change.failure is not None:
+                return False  # the change was refused for want of a record: so is the answer
             duration_ms = int((time.perf_counter() - started) * 1000)
             try:
                 ev = audit_event.build(
                     facts, scope, status=status, started=started_wall, duration_ms=duration_ms, description=description
                 )
-                await self.writer.write(ev, durable=changes_state(scope, facts))
+                # With an intent on disk the change is covered: the outcome is written as a read's is.
+                durable = changes_state(scope, facts) and not (change is not None and change.written)
+                await self.writer.write(ev, durable=durable)
                 return True
             except AuditSinkError as exc:
                 self._log_failure(exc)
@@ -85,6 +106,10 @@ class AuditMiddleware:
                 await send(message)
                 return
             if message["type"] == "http.response.start":
+                if change is not None and change.failure is not None:
+                    state = "refused"  # whatever the handler made of the refused commit, the answer is the audit's 503
+                    await refuse()
+                    return
                 facts = scope.get(SCOPE_KEY)
                 if not facts or "operationName" not in facts:
                     state = "passing"
@@ -120,7 +145,14 @@ class AuditMiddleware:
                 return
             await send(message)
 
-        await self.app(scope, receive, audited_send)
+        if change is None:
+            await self.app(scope, receive, audited_send)
+            return
+        token = guard.use(change)
+        try:
+            await self.app(scope, receive, audited_send)
+        finally:
+            guard.reset(token)
 
     def _log_failure(self, exc: Exception) -> None:
         now = time.monotonic()

@@ -50,8 +50,11 @@ def token_endpoints(rt: Runtime, request: Request) -> set[str]:
 
 
 def _record_authentication(request: Request, auth: dict[str, Any]) -> None:
-    """Audit facts of a token request: who asked (claims subset), with what credential, and the outcome."""
-    caller = auth.get("caller") or ({"appid": auth["clientId"]} if auth.get("clientId") else {})
+    """Audit facts of a token request: who signed in (verified: only once the credential was), what was claimed, the outcome.
+
+    A failed sign-in carries no identity: the client id it claimed is in `authentication.clientId`.
+    """
+    caller = auth.get("caller") or {}
     audit_facts(
         request,
         caller=caller,

@@ -19,6 +19,7 @@ from pathlib import Path
 from strongroom.keyvault import timeshift
 from strongroom.keyvault.lifecycle import Lifecycle
 from strongroom.server.runtime import Runtime
+from strongroom.storage import guard
 
 log = logging.getLogger("strongroom.scheduler")
 LOCK_FILE = "scheduler.lock"
@@ -81,6 +82,7 @@ class Scheduler:
         self.close()
 
     async def run(self) -> None:
+        guard_service_changes(self.runtime)  # the passes' threads inherit it: each change is recorded first
         if self.dev:
             await asyncio.to_thread(timeshift.apply, self.runtime.store)
         clock_task = asyncio.create_task(self._sync_clock()) if self.dev else None
@@ -109,3 +111,11 @@ class Scheduler:
                     self.wake()
             except Exception as exc:
                 log.warning("time shift reload failed: %s", type(exc).__name__)
+
+
+def guard_service_changes(runtime: Runtime) -> None:
+    """Record every change this task (and the threads it starts) commits as the service's own, before the commit."""
+    if runtime.audit is not None:
+        from strongroom.audit.service import ServiceChanges
+
+        guard.use(ServiceChanges(runtime.audit, runtime.tenant.tenant_id, runtime.settings.vault_url))

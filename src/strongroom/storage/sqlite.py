@@ -25,6 +25,7 @@ from typing import Callable, Iterator, TypeVar
 
 from strongroom.storage.asyncgroup import AsyncGroupCommit
 from strongroom.storage.base import StorageError, Write
+from strongroom.storage import guard
 from strongroom.storage.group import GroupCommit
 
 T = TypeVar("T")
@@ -175,16 +176,19 @@ class SQLiteStorage:
     def write(self, batch: list[Write]) -> None:
         if not batch:
             return
+        guard.check()
         self._group.submit((batch, None, []))
 
     def write_and_append(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
         if not batch and not entries:
             return []
+        guard.check()
         return self._group.submit((batch, stream, entries))
 
     async def write_and_append_async(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
         if not batch and not entries:
             return []
+        await guard.check_async()
         if self._async_group is None:  # its thread starts with the first write from a loop
             self._async_group = AsyncGroupCommit(self._commit_group, "sqlite-commit")
         return await self._async_group.submit((batch, stream, entries))
