@@ -174,7 +174,7 @@ class Cluster:
         if duration > MAX_DURATION:
             raise _invalid("TokenRequest.authentication.k8s.io", name, "spec.expirationSeconds", duration,
                            "may not specify a duration longer than 24 hours")
-        if not audiences or not all(isinstance(a, str) and a for a in audiences):
+        if not isinstance(audiences, list) or not audiences or not all(isinstance(a, str) and a for a in audiences):
             raise _invalid("TokenRequest.authentication.k8s.io", name, "spec.audiences", audiences,
                            "must contain at least one non-empty audience")
         sa = self.get_service_account(namespace, name)

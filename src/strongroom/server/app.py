@@ -26,6 +26,7 @@ from strongroom.server import access_policy_api, authorization_api
 from strongroom.server import certificates_api, keys_api
 from strongroom.server import events_api
 from strongroom.server.audit_middleware import AuditMiddleware
+from strongroom.server.bodies import InvalidBody, plane_error
 from strongroom.server.dispatch import RouteTable
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
 from strongroom.server.runtime import Runtime, build_runtime
@@ -68,6 +69,11 @@ async def keyvault_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+async def invalid_body(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidBody)
+    return error_response(plane_error(request.scope, exc))
+
+
 async def throttled(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Throttled)
     return error_response(exc, headers={"Retry-After": str(exc.retry_after)})
@@ -107,6 +113,7 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     Throttled: throttled,
+    InvalidBody: invalid_body,
     KeyVaultError: keyvault_error,
     EntraError: entra_error,
     vault_api.Unauthenticated: unauthenticated,
