@@ -181,3 +181,27 @@ def test_a_vault_stored_with_wrong_types_before_the_fix_reads_as_its_safe_meanin
     assert Vault.from_record({**base, "purge_protection": "true"}).purge_protection is True
     good = Vault.from_record({**base, "tags": {"a": "b"}, "purge_protection": True, "retention_days": 30})
     assert (good.tags, good.purge_protection, good.retention_days) == ({"a": "b"}, True, 30)
+
+
+@pytest.mark.parametrize("plane,method,path,body", [
+    ("vault", "PUT", "/secrets/s1%0A", {"value": "v"}),
+    ("vault", "POST", "/keys/k1%0A/create", {"kty": "EC"}),
+    ("vault", "POST", "/certificates/c1%0A/create",
+     {"policy": {"issuer": {"name": "Self"}, "x509_props": {"subject": "CN=x"}, "key_props": {"kty": "EC"}}}),
+    ("arm", "PUT", "/subscriptions/{sub}/resourceGroups/rg-names/providers/Microsoft.KeyVault/vaults/srkv1%0A",
+     {"location": "local", "properties": {}}),
+    ("arm", "PUT", "/subscriptions/{sub}/resourceGroups/rg-names%0A/providers/Microsoft.KeyVault/vaults/srkv-names",
+     {"location": "local", "properties": {}}),
+    ("arm", "PUT", "/subscriptions/{sub}/resourceGroups/rg-names%0A/providers/Microsoft.ManagedIdentity/"
+     "userAssignedIdentities/id-names", {"location": "local"}),
+    ("arm", "PUT", "/subscriptions/{sub}/resourceGroups/rg-names/providers/Microsoft.ManagedIdentity/"
+     "userAssignedIdentities/id-names%0A", {"location": "local"}),
+    ("arm", "PUT", "/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/"
+     "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3e%0A", {"properties": {"roleDefinitionId": "x", "principalId": "y"}}),
+])
+def test_a_name_with_a_trailing_newline_is_refused(target: Target, plane: str, method: str, path: str, body: Any) -> None:
+    """Names are matched whole: Python's `$` also matches before a final newline, which let `s1\\n` be stored."""
+    case = Case("name", plane, method, path, body, KV_VERSION if plane == "vault" else ARM_VERSION)
+    r = target.send(case, json.dumps(body).encode())
+    assert r.status_code == 400, (path, r.status_code, r.text)
+    assert error_shape_problem(plane, r) is None

@@ -34,8 +34,8 @@ _RESOURCE_GROUPS = "identity/resource-groups/"
 MI_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 
 # ARM's rules for user-assigned identity names and resource group names.
-_MI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$")
-_RG_NAME = re.compile(r"^[-\w._()]{1,90}$")
+_MI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}\Z")
+_RG_NAME = re.compile(r"^[-\w._()]{1,90}\Z")
 
 
 class DirectoryError(Exception):

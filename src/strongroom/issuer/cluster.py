@@ -29,8 +29,8 @@ MIN_DURATION = 600
 MAX_DURATION = 86400
 DEFAULT_DURATION = 3600
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS_LABEL = re.compile(rf"^{_LABEL}$")
-_DNS_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+_DNS_LABEL = re.compile(rf"^{_LABEL}\Z")
+_DNS_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*\Z")
 
 
 class ClusterError(Exception):

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from strongroom.barrier import SealedStore
 from strongroom.keyvault import records
 from strongroom.keyvault.errors import KeyVaultError
-from strongroom.keyvault.validation import check_vault_name
+from strongroom.keyvault.validation import check_resource_group, check_vault_name
 from strongroom.util.clock import now
 
 DAY = 86400
@@ -115,6 +115,7 @@ class VaultRegistry:
         and returns more records to write in the same atomic batch (the creator's grant).
         """
         check_vault_name(name)
+        check_resource_group(resource_group)
         existing = self.get(name, include_deleted=True)
         if existing is not None and existing.deleted is not None:
             raise KeyVaultError(

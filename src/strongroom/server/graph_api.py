@@ -30,8 +30,8 @@ from strongroom.util.clock import now
 
 GRAPH = "https://graph.microsoft.com/v1.0"
 DEFAULT_PASSWORD_YEARS = 2  # Graph's addPassword default
-_FILTER = re.compile(r"^\s*(displayName|appId|id)\s+eq\s+'((?:[^']|'')*)'\s*$")
-_STARTSWITH = re.compile(r"^\s*startswith\(\s*displayName\s*,\s*'((?:[^']|'')*)'\s*\)\s*$")
+_FILTER = re.compile(r"^\s*(displayName|appId|id)\s+eq\s+'((?:[^']|'')*)'\s*\Z")
+_STARTSWITH = re.compile(r"^\s*startswith\(\s*displayName\s*,\s*'((?:[^']|'')*)'\s*\)\s*\Z")
 
 
 def _iso(ts: int | None) -> str | None:
