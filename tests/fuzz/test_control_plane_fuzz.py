@@ -28,7 +28,7 @@ API_VERSIONS = {"Microsoft.Authorization": "2022-04-01", "Microsoft.ManagedIdent
 ARM_VERSION = "2023-07-01"
 
 schema = schemathesis.openapi.from_dict(yaml.safe_load(SPEC.read_text()))
-schema.config.phases.update(phases=PHASES)
+schema.config.phases.update(phases=[*PHASES, "stateful"])  # stateful: see the last test
 
 
 class Target:

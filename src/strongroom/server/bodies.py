@@ -15,7 +15,10 @@ ARM `InvalidRequestContent`, Graph `BadRequest`), so callers never pick a code.
 The typed readers (`boolean`, `integer`, ...) are strict: a boolean must be a JSON
 boolean (the string "false" is not false), an integer is never a boolean or a float.
 
-Body size is capped before the body is read, elsewhere (see `MAX_BODY_HOOK`).
+Body size: `http.json_body` (and `http.form_fields` for the token endpoint) is the one
+place a request body is read for parsing, so a per-plane size cap belongs there (or
+below it, on `receive`), before `decode_json` sees the bytes; `max_depth` is the
+nesting bound that pairs with it.
 """
 
 from __future__ import annotations
