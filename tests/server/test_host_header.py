@@ -124,3 +124,23 @@ def test_a_certificate_assertion_for_another_hosts_token_endpoint_is_refused(ser
     refused = ask(other, other)
     assert refused.status_code in (400, 401), refused.text
     assert refused.json()["error_codes"] == [700023], refused.text
+
+
+def test_the_control_plane_records_its_own_authority_whatever_host_reached_it(server: Server) -> None:
+    """A token request sent with Host: attacker.example is audited under https://localhost:<port>, not the Host."""
+    a = server.admin
+    r = httpx.post(f"{server.url}/{a['tenantId']}/oauth2/v2.0/token", verify=server.ca,
+                   headers={"Host": f"attacker.example:{server.port}", "x-ms-client-request-id": "host-audit-probe"},
+                   data={"grant_type": "client_credentials", "client_id": a["clientId"], "client_secret": "wrong",
+                         "scope": f"https://vault.localhost:{server.port}/.default"})
+    assert r.status_code == 401, r.text
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        text = (server.state_dir / "audit.jsonl").read_text()
+        if "host-audit-probe" in text:
+            break
+        time.sleep(0.05)
+    assert "host-audit-probe" in text
+    assert "attacker.example" not in text
+    probe = [line for line in text.splitlines() if "host-audit-probe" in line]
+    assert json.loads(probe[0])["properties"]["requestUri"].startswith(f"https://localhost:{server.port}/")

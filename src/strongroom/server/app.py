@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -42,6 +43,7 @@ DATA_PLANE_PREFIXES = (
     "/secrets", "/deletedsecrets", "/keys", "/deletedkeys", "/rng", "/certificates", "/deletedcertificates",
 )
 PURGE_INTERVAL = 60.0
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
 BAD_HOST = ("The Host header is not valid for this server: send exactly one, naming a vault or this instance "
             "without a trailing dot, with the port the server is published on.")
 
@@ -142,12 +144,13 @@ class HostRouter:
         self.vault_suffix = f".vault.{runtime.settings.dns_suffix}".lower()
         self.port = runtime.settings.port
         self.port_suffix = runtime.settings._port_suffix()  # ":8443", or "" on the scheme's default port
+        self.authority_host = urlsplit(runtime.settings.authority).netloc
 
     def vault_name(self, hostname: str, path: str) -> str | None:
         if hostname.endswith(self.vault_suffix):
             return hostname[: -len(self.vault_suffix)]
         default = self.runtime.settings.default_vault
-        if default and hostname in ("localhost", "127.0.0.1") and path.startswith(DATA_PLANE_PREFIXES):
+        if default and hostname in LOCAL_HOSTS and path.startswith(DATA_PLANE_PREFIXES):
             return default
         return None
 
@@ -186,10 +189,12 @@ class HostRouter:
         if canonical is None and host is not None:
             await error_response(KeyVaultError(400, "BadRequest", BAD_HOST))(scope, receive, send)
             return
-        if canonical is not None and canonical != host:
-            scope["headers"] = [(k, canonical.encode("latin-1") if k == b"host" else v) for k, v in scope["headers"]]
         hostname = canonical[: len(canonical) - len(self.port_suffix)] if canonical else ""
         name = self.vault_name(hostname, scope.get("path", ""))
+        if name is None and canonical is not None and hostname not in LOCAL_HOSTS:
+            canonical = self.authority_host  # the control plane answers as its authority, whatever name reached it
+        if canonical is not None and canonical != host:
+            scope["headers"] = [(k, canonical.encode("latin-1") if k == b"host" else v) for k, v in scope["headers"]]
         if name is None:
             await self.control_app(scope, receive, send)
             return
