@@ -145,6 +145,7 @@ class HostRouter:
         self.port = runtime.settings.port
         self.port_suffix = runtime.settings._port_suffix()  # ":8443", or "" on the scheme's default port
         self.authority_host = urlsplit(runtime.settings.authority).netloc
+        self._canonical: dict[str, str | None] = {}
 
     def vault_name(self, hostname: str, path: str) -> str | None:
         if hostname.endswith(self.vault_suffix):
@@ -156,6 +157,16 @@ class HostRouter:
 
     def canonical_host(self, host: str) -> str | None:
         """`host` lower-cased with the public port, or None when it names another port or ends in a dot."""
+        try:
+            return self._canonical[host]  # clients repeat a handful of hosts: the hot path pays one dict lookup
+        except KeyError:
+            pass
+        if len(self._canonical) >= 1024:  # bounded whatever hosts are sent
+            self._canonical.clear()
+        found = self._canonical[host] = self._canonicalize(host)
+        return found
+
+    def _canonicalize(self, host: str) -> str | None:
         hostname, port = host, ""
         if host.startswith("["):  # an IPv6 literal: [::1] or [::1]:8443
             end = host.find("]")
