@@ -59,3 +59,15 @@ clean:
 proto: install-dev
 	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src --grpc_python_out=src \
 		src/strongroom/csi/proto/v1alpha1/service.proto
+
+# A longer fuzzing run than `make test`'s bounded one (see docs/security.md, "Input handling and fuzzing"):
+#   make fuzz FUZZ_EXAMPLES=1000 FUZZ_STEPS=20
+FUZZ_EXAMPLES ?= 200
+FUZZ_STEPS ?= 12
+.PHONY: fuzz
+fuzz: install-dev
+	STRONGROOM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) STRONGROOM_FUZZ_STEPS=$(FUZZ_STEPS) \
+	STRONGROOM_FUZZ_PHASES=examples,coverage,fuzzing \
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz tests/server/test_bad_input.py \
+		tests/e2e/test_schemathesis_secrets.py tests/keys/test_schemathesis_keys.py \
+		tests/certificates/test_schemathesis_certificates.py $(ARGS)

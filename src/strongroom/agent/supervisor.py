@@ -41,7 +41,7 @@ log = logging.getLogger("strongroom.agent")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 STOPPING = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 MOUNT_DIR_VARIABLE = "STRONGROOM_MOUNT_DIR"
-ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # Kubernetes' rule for envFrom names
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*\Z")  # Kubernetes' rule for envFrom names
 SI_KERNEL = 0x80
 TICK = 0.05
 

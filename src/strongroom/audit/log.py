@@ -39,8 +39,8 @@ AUDIT_FILE = "audit.jsonl"
 STREAM = "audit"
 MAX_SLOTS = 256
 _CHUNK = 64 * 1024
-_SLOT_FILE = re.compile(r"^audit(?:-([1-9][0-9]*))?\.jsonl$")
-_SLOT_STREAM = re.compile(r"^audit(?:-([1-9][0-9]*))?$")
+_SLOT_FILE = re.compile(r"^audit(?:-([1-9][0-9]*))?\.jsonl\Z")
+_SLOT_STREAM = re.compile(r"^audit(?:-([1-9][0-9]*))?\Z")
 
 
 class AuditSinkError(Exception):

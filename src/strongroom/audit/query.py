@@ -13,8 +13,8 @@ from strongroom.audit.log import STREAM
 from strongroom.storage import Storage
 
 _PAGE = 1000
-_CHAIN_STREAM = re.compile(r"^audit(?:-[1-9][0-9]*)?$")
-_RELATIVE = re.compile(r"^(\d+)([smhd])$")
+_CHAIN_STREAM = re.compile(r"^audit(?:-[1-9][0-9]*)?\Z")
+_RELATIVE = re.compile(r"^(\d+)([smhd])\Z")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 

@@ -208,12 +208,12 @@ KEYVAULT_DATA_ACTIONS: tuple[str, ...] = (
 SECRET_DATA_ACTIONS: tuple[str, ...] = tuple(a for a in KEYVAULT_DATA_ACTIONS if a.startswith(SECRETS + "/"))
 
 # An action string: provider namespace, then path segments; `*` wildcards anywhere.
-_ACTION_SYNTAX = re.compile(r"^(\*|[A-Za-z0-9*][A-Za-z0-9.*_-]*)(/[A-Za-z0-9.*_{}-]+)*$")
+_ACTION_SYNTAX = re.compile(r"^(\*|[A-Za-z0-9*][A-Za-z0-9.*_-]*)(/[A-Za-z0-9.*_{}-]+)*\Z")
 
 
 @lru_cache(maxsize=4096)
 def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$", re.IGNORECASE)
+    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "\\Z", re.IGNORECASE)
 
 
 def matches(pattern: str, action: str) -> bool:

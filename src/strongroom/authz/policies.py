@@ -33,7 +33,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
 }
 _CANONICAL = {cat: {p.lower(): p for p in (*perms, "all")} for cat, perms in PERMISSIONS.items()}
 MAX_POLICIES = 1024
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 ACCESS_POLICY_HELP = "https://go.microsoft.com/fwlink/?linkid=2125287"
 
 

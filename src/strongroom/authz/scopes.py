@@ -18,7 +18,7 @@ _SCOPE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)"
     r"(?:/resourceGroups/(?P<rg>[^/]+)"
     r"(?:/providers/Microsoft\.KeyVault/vaults/(?P<vault>[^/]+)"
-    r"(?:/secrets/(?P<secret>[^/]+))?)?)?$",
+    r"(?:/secrets/(?P<secret>[^/]+))?)?)?\Z",
     re.IGNORECASE,
 )
 

@@ -24,7 +24,7 @@ app.add_typer(sa_app, name="serviceaccount")
 
 CLUSTER = "local"
 NamespaceOpt = Annotated[str, typer.Option("--namespace", help="Kubernetes namespace.")]
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z")
 
 
 def _sa_path(namespace: str | None = None, name: str | None = None) -> str:

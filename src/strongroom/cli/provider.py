@@ -16,7 +16,7 @@ from strongroom.cli.client import CLIError
 app = typer.Typer(help="The Secrets Store CSI Driver provider (gRPC v1alpha1 on a unix socket).", no_args_is_help=True)
 
 # The driver finds a provider at <dir>/<provider>.sock with this name rule.
-PROVIDER_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,30}$")
+PROVIDER_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,30}\Z")
 
 
 @app.command("serve")

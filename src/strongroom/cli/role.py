@@ -22,7 +22,7 @@ from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 
 API_VERSION = "2022-04-01"
 AUTHZ = "providers/Microsoft.Authorization"
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
 app = typer.Typer(help="Manage Azure RBAC roles (az role).", no_args_is_help=True)
 assignment_app = typer.Typer(help="Manage role assignments (az role assignment).", no_args_is_help=True)

@@ -53,8 +53,8 @@ OBJECT_FIELDS = (
     "objectEncoding",
     "filePermission",
 )
-VAULT_NAME = re.compile(r"^[-A-Za-z0-9]+$")
-OCTAL = re.compile(r"^[0-7]+$")
+VAULT_NAME = re.compile(r"^[-A-Za-z0-9]+\Z")
+OCTAL = re.compile(r"^[0-7]+\Z")
 MAX_MODE = 0o777
 # libyaml parses a mount's SecretProviderClass about 20x faster than PyYAML's pure-Python
 # loader; it builds the same nodes with the same tag resolver. Invalid YAML is read

@@ -35,8 +35,8 @@ MI_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 DEFAULT_LOCATION = "local"  # a resource group's location when it was created implicitly by `-g`
 
 # ARM's rules for user-assigned identity names and resource group names.
-_MI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$")
-_RG_NAME = re.compile(r"^[-\w._()]{1,90}$")
+_MI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}\Z")
+_RG_NAME = re.compile(r"^[-\w._()]{1,90}\Z")
 
 
 def _check_resource_group_name(name: str) -> None:

@@ -24,7 +24,7 @@ from strongroom.util.clock import now
 DEFAULT_AUDIENCE = "api://AzureADTokenExchange"
 MAX_PER_IDENTITY = 20
 MAX_FIELD = 600
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,119}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,119}\Z")
 _PREFIX = "identity/fics/"
 
 

@@ -29,8 +29,8 @@ MIN_DURATION = 600
 MAX_DURATION = 86400
 DEFAULT_DURATION = 3600
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS_LABEL = re.compile(rf"^{_LABEL}$")
-_DNS_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+_DNS_LABEL = re.compile(rf"^{_LABEL}\Z")
+_DNS_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*\Z")
 
 
 class ClusterError(Exception):
@@ -174,7 +174,7 @@ class Cluster:
         if duration > MAX_DURATION:
             raise _invalid("TokenRequest.authentication.k8s.io", name, "spec.expirationSeconds", duration,
                            "may not specify a duration longer than 24 hours")
-        if not audiences or not all(isinstance(a, str) and a for a in audiences):
+        if not isinstance(audiences, list) or not audiences or not all(isinstance(a, str) and a for a in audiences):
             raise _invalid("TokenRequest.authentication.k8s.io", name, "spec.audiences", audiences,
                            "must contain at least one non-empty audience")
         sa = self.get_service_account(namespace, name)

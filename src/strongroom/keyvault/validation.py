@@ -7,9 +7,11 @@ from typing import Any
 
 from strongroom.keyvault.errors import KeyVaultError, bad_parameter
 
-OBJECT_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
-VERSION = re.compile(r"^[0-9a-fA-F]{32}$")
-VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
+OBJECT_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}\Z")
+VERSION = re.compile(r"^[0-9a-fA-F]{32}\Z")
+# ARM's rule for resource group names (identity/directory.py applies the same one to identities' groups).
+RESOURCE_GROUP_NAME = re.compile(r"^[-\w._()]{1,90}\Z")
+VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]\Z")
 
 MAX_SECRET_VALUE_BYTES = 25 * 1024
 MAX_CONTENT_TYPE = 255
@@ -33,6 +35,17 @@ def check_vault_name(name: str) -> str:
             "VaultNameNotValid",
             f"The vault name '{name}' is invalid. A vault's name must be between 3-24 alphanumeric characters. "
             "The name must begin with a letter, end with a letter or digit, and not contain consecutive hyphens.",
+        )
+    return name
+
+
+def check_resource_group(name: str) -> str:
+    if not RESOURCE_GROUP_NAME.match(name) or name.endswith("."):
+        raise KeyVaultError(
+            400,
+            "InvalidResourceGroupName",
+            f"Resource group name '{name}' is invalid. It must be 1-90 characters: letters, digits, underscores, "
+            "periods, hyphens and parentheses, and cannot end in a period.",
         )
     return name
 

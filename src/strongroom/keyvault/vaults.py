@@ -8,7 +8,7 @@ from typing import Any, Callable
 from strongroom.barrier import SealedStore
 from strongroom.keyvault import records
 from strongroom.keyvault.errors import KeyVaultError
-from strongroom.keyvault.validation import check_vault_name
+from strongroom.keyvault.validation import check_resource_group, check_vault_name
 from strongroom.util.clock import now
 
 DAY = 86400
@@ -51,6 +51,26 @@ class Vault:
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> "Vault":
+        """A stored vault, read defensively: releases before strict body types stored what a PUT sent
+        (tags as a list, "false" as purge protection). Such a record is read as the safe meaning:
+        purge protection only when stored as true, tags only as a map of strings."""
+        vault = cls(**rec)
+        if not isinstance(vault.tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in vault.tags.items()):
+            vault.tags = {}
+        if not isinstance(vault.purge_protection, bool):
+            vault.purge_protection = str(vault.purge_protection).lower() == "true"
+        if not isinstance(vault.rbac_authorization, bool):
+            vault.rbac_authorization = vault.rbac_authorization is not False  # a stored non-boolean keeps RBAC, the default
+        if isinstance(vault.retention_days, bool) or not isinstance(vault.retention_days, int) or not 7 <= vault.retention_days <= 90:
+            vault.retention_days = 90
+        if not isinstance(vault.location, str):
+            vault.location = "local"
+        if not isinstance(vault.access_policies, list):
+            vault.access_policies = []
+        return vault
+
 
 def _vault_key(name: str) -> str:
     return f"vaults/{name.lower()}"
@@ -64,13 +84,13 @@ class VaultRegistry:
         rec = records.load(self.store, _vault_key(name))
         if rec is None:
             return None
-        vault = Vault(**rec)
+        vault = Vault.from_record(rec)
         if vault.deleted is not None and not include_deleted:
             return None
         return vault
 
     def list(self, include_deleted: bool = False) -> list[Vault]:
-        vaults = [Vault(**records.json_load(raw)) for _, raw in self.store.scan("vaults/")]
+        vaults = [Vault.from_record(records.json_load(raw)) for _, raw in self.store.scan("vaults/")]
         return [v for v in vaults if (v.deleted is not None) == include_deleted]
 
     def create_or_update(
@@ -95,6 +115,7 @@ class VaultRegistry:
         and returns more records to write in the same atomic batch (the creator's grant).
         """
         check_vault_name(name)
+        check_resource_group(resource_group)
         existing = self.get(name, include_deleted=True)
         if existing is not None and existing.deleted is not None:
             raise KeyVaultError(

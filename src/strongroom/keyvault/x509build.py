@@ -28,7 +28,7 @@ from strongroom.keyvault.durations import Duration
 from strongroom.keyvault.errors import bad_parameter
 
 SKEW = 600
-_DOTTED = re.compile(r"^[0-2](\.[0-9]+)+$")
+_DOTTED = re.compile(r"^[0-2](\.[0-9]+)+\Z")
 _ATTRS = {
     "CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
     "L": NameOID.LOCALITY_NAME, "ST": NameOID.STATE_OR_PROVINCE_NAME, "S": NameOID.STATE_OR_PROVINCE_NAME,

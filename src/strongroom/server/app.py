@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -28,6 +29,7 @@ from strongroom.server import events_api
 from strongroom.server import lint_api
 from strongroom.server import arm_api, graph_objects_api, metadata_api
 from strongroom.server.audit_middleware import AuditMiddleware
+from strongroom.server.bodies import InvalidBody, plane_error
 from strongroom.server.dispatch import RouteTable
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
 from strongroom.server.runtime import Runtime, build_runtime
@@ -43,6 +45,9 @@ DATA_PLANE_PREFIXES = (
     "/secrets", "/deletedsecrets", "/keys", "/deletedkeys", "/rng", "/certificates", "/deletedcertificates",
 )
 PURGE_INTERVAL = 60.0
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+BAD_HOST = ("The Host header is not valid for this server: send exactly one, naming a vault or this instance "
+            "without a trailing dot, with the port the server is published on.")
 
 
 async def healthz(request: Request) -> Response:
@@ -73,6 +78,11 @@ async def keyvault_error(request: Request, exc: Exception) -> Response:
                      'error="invalid_token", error_description="The access token is missing or invalid."')
         return error_response(exc, headers={"WWW-Authenticate": challenge})
     return error_response(exc)
+
+
+async def invalid_body(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidBody)
+    return error_response(plane_error(request.scope, exc))
 
 
 async def throttled(request: Request, exc: Exception) -> Response:
@@ -114,6 +124,7 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     Throttled: throttled,
+    InvalidBody: invalid_body,
     KeyVaultError: keyvault_error,
     EntraError: entra_error,
     vault_api.Unauthenticated: unauthenticated,
@@ -124,40 +135,90 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 
 
 class HostRouter:
-    """Dispatch on the Host header to the vault app or the control app."""
+    """Dispatch on the Host header to the vault app or the control app.
+
+    The Host header is made canonical here, once, before anything reads it: ids,
+    nextLink and audit records are built from the scope's Host, so a value a
+    client chose must never reach them. Two Host headers, a trailing dot or a
+    port other than the one this instance serves are refused (400); otherwise the
+    header is rewritten, lower-cased and with the public port, when it differs.
+    """
 
     def __init__(self, runtime: Runtime, vault_app: RouteTable, control_app: Starlette) -> None:
         self.runtime = runtime
         self.vault_app = vault_app
         self.control_app = control_app
         self.vault_suffix = f".vault.{runtime.settings.dns_suffix}".lower()
+        self.port = runtime.settings.port
+        self.port_suffix = runtime.settings._port_suffix()  # ":8443", or "" on the scheme's default port
+        self.authority_host = urlsplit(runtime.settings.authority).netloc
+        self._canonical: dict[str, str | None] = {}
 
-    def vault_name(self, host: str, path: str) -> str | None:
-        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        hostname = hostname.lower().rstrip(".")
+    def vault_name(self, hostname: str, path: str) -> str | None:
         if hostname.endswith(self.vault_suffix):
             return hostname[: -len(self.vault_suffix)]
         default = self.runtime.settings.default_vault
-        if default and hostname in ("localhost", "127.0.0.1") and path.startswith(DATA_PLANE_PREFIXES):
+        if default and hostname in LOCAL_HOSTS and path.startswith(DATA_PLANE_PREFIXES):
             return default
         return None
+
+    def canonical_host(self, host: str) -> str | None:
+        """`host` lower-cased with the public port, or None when it names another port or ends in a dot."""
+        try:
+            return self._canonical[host]  # clients repeat a handful of hosts: the hot path pays one dict lookup
+        except KeyError:
+            pass
+        if len(self._canonical) >= 1024:  # bounded whatever hosts are sent
+            self._canonical.clear()
+        found = self._canonical[host] = self._canonicalize(host)
+        return found
+
+    def _canonicalize(self, host: str) -> str | None:
+        hostname, port = host, ""
+        if host.startswith("["):  # an IPv6 literal: [::1] or [::1]:8443
+            end = host.find("]")
+            if end < 0:
+                return None
+            hostname, rest = host[: end + 1], host[end + 1:]
+            if rest and not rest.startswith(":"):
+                return None
+            port = rest[1:]
+        elif ":" in host:
+            hostname, _, port = host.rpartition(":")
+        if port and (not port.isdigit() or int(port) != self.port):
+            return None
+        hostname = hostname.lower()
+        if not hostname or hostname.endswith("."):
+            return None
+        return hostname + self.port_suffix
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
             await self.control_app(scope, receive, send)
             return
-        host = ""
+        host = None
         for k, v in scope.get("headers", []):
             if k == b"host":
+                if host is not None:
+                    host = ""  # two Host headers: refused below
+                    break
                 host = v.decode("latin-1")
-                break
-        name = self.vault_name(host, scope.get("path", ""))
+        canonical = self.canonical_host(host) if host else None
+        if canonical is None and host is not None:
+            await error_response(KeyVaultError(400, "BadRequest", BAD_HOST))(scope, receive, send)
+            return
+        hostname = canonical[: len(canonical) - len(self.port_suffix)] if canonical else ""
+        name = self.vault_name(hostname, scope.get("path", ""))
+        if name is None and canonical is not None and hostname not in LOCAL_HOSTS:
+            canonical = self.authority_host  # the control plane answers as its authority, whatever name reached it
+        if canonical is not None and canonical != host:
+            scope["headers"] = [(k, canonical.encode("latin-1") if k == b"host" else v) for k, v in scope["headers"]]
         if name is None:
             await self.control_app(scope, receive, send)
             return
         vault = self.runtime.vaults.get(name) if "." not in name else None
         if vault is None:
-            await error_response(vault_not_found(host))(scope, receive, send)
+            await error_response(vault_not_found(canonical or ""))(scope, receive, send)
             return
         scope["strongroom.vault"] = vault
         await self.vault_app(scope, receive, send)

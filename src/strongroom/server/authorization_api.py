@@ -41,11 +41,11 @@ from strongroom.server.management_api import _authenticate as authenticate
 from strongroom.server.runtime import Runtime
 
 AUTHZ = "providers/Microsoft.Authorization"
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal", "ForeignGroup", "Device")
-_FILTER_PRINCIPAL = re.compile(r"^(?:principalId\s+eq\s+'([^']+)'|assignedTo\('([^']+)'\))$", re.IGNORECASE)
-_FILTER_ROLE_NAME = re.compile(r"^roleName\s+eq\s+'(.*)'$", re.IGNORECASE)
-_FILTER_ROLE_TYPE = re.compile(r"^type\s+eq\s+'(BuiltInRole|CustomRole)'$", re.IGNORECASE)
+_FILTER_PRINCIPAL = re.compile(r"^(?:principalId\s+eq\s+'([^']+)'|assignedTo\('([^']+)'\))\Z", re.IGNORECASE)
+_FILTER_ROLE_NAME = re.compile(r"^roleName\s+eq\s+'(.*)'\Z", re.IGNORECASE)
+_FILTER_ROLE_TYPE = re.compile(r"^type\s+eq\s+'(BuiltInRole|CustomRole)'\Z", re.IGNORECASE)
 
 
 def runtime(request: Request) -> Runtime:
@@ -198,7 +198,7 @@ def _role_id_in_subscription(rt: Runtime, role_id: str) -> bool:
     rid = role_id.strip()
     if GUID.match(rid):
         return True
-    m = re.match(r"^(?:/subscriptions/([^/]+))?/providers/Microsoft\.Authorization/roleDefinitions/[^/]+$", rid, re.IGNORECASE)
+    m = re.match(r"^(?:/subscriptions/([^/]+))?/providers/Microsoft\.Authorization/roleDefinitions/[^/]+\Z", rid, re.IGNORECASE)
     return m is not None and (m.group(1) is None or m.group(1).lower() == rt.tenant.subscription_id.lower())
 
 

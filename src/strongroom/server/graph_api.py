@@ -30,10 +30,10 @@ from strongroom.util.clock import now
 
 GRAPH = "https://graph.microsoft.com/v1.0"
 DEFAULT_PASSWORD_YEARS = 2  # Graph's addPassword default
-_FILTER = re.compile(r"^\s*(displayName|appId|id)\s+eq\s+'((?:[^']|'')*)'\s*$")
-_STARTSWITH = re.compile(r"^\s*startswith\(\s*displayName\s*,\s*'((?:[^']|'')*)'\s*\)\s*$")
 # `az role assignment create --assignee <appId>` looks the service principal up by one of its names.
-_SP_NAME = re.compile(r"^\s*servicePrincipalNames/any\(\s*(\w+)\s*:\s*\1\s+eq\s+'((?:[^']|'')*)'\s*\)\s*$")
+_SP_NAME = re.compile(r"^\s*servicePrincipalNames/any\(\s*(\w+)\s*:\s*\1\s+eq\s+'((?:[^']|'')*)'\s*\)\s*\Z")
+_FILTER = re.compile(r"^\s*(displayName|appId|id)\s+eq\s+'((?:[^']|'')*)'\s*\Z")
+_STARTSWITH = re.compile(r"^\s*startswith\(\s*displayName\s*,\s*'((?:[^']|'')*)'\s*\)\s*\Z")
 
 
 def _iso(ts: int | None) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from urllib.parse import parse_qsl
 from typing import Any
@@ -10,7 +9,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from strongroom.identity.errors import EntraError
 from strongroom.keyvault.errors import KeyVaultError, bad_parameter
+from strongroom.server.bodies import decode_json
 from strongroom.util import jsonbytes
 
 
@@ -28,22 +29,20 @@ def error_response(err: KeyVaultError, headers: dict[str, str] | None = None) ->
 
 
 async def json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw:
-        raise bad_parameter("The request body is required.")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise bad_parameter("The request body is not valid JSON.") from None
+    """The request's JSON body, strictly decoded (bodies.decode_json); a bad one is InvalidBody, a 400."""
+    return decode_json(await request.body())
 
 
 async def form_fields(request: Request) -> dict[str, str]:
-    """An application/x-www-form-urlencoded body (OAuth2's only encoding); the last value of a field wins."""
+    """An application/x-www-form-urlencoded body (OAuth2's only encoding); the last value of a field wins.
+
+    Strict, as the JSON reader is: bytes or percent-escapes that are not UTF-8 are OAuth's invalid_request.
+    """
     raw = await request.body()
     try:
-        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-    except UnicodeDecodeError:
-        return {}
+        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict"))
+    except (UnicodeDecodeError, ValueError):
+        raise EntraError(400, "invalid_request", 900144, "The request body must be a UTF-8 form.") from None
 
 
 def int_param(request: Request, name: str) -> int | None:

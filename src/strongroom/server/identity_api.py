@@ -39,9 +39,12 @@ def _check_tenant(rt: Runtime, tenant: str) -> None:
 
 
 def token_endpoints(rt: Runtime, request: Request) -> set[str]:
-    """Audiences a certificate-signed client assertion may name: this tenant's token endpoints (v2 and v1)."""
+    """Audiences a certificate-signed client assertion may name: this tenant's token endpoints (v2 and v1).
+
+    Only at the configured authority, never at the request's own Host: an assertion a client signed for
+    another server's token endpoint must not be replayable here by sending that server's name as Host."""
     tid = rt.tenant.tenant_id
-    bases = {rt.settings.authority, f"{request.url.scheme}://{request.url.netloc}"}
+    bases = {rt.settings.authority}
     tenants = {tid, request.path_params["tenant"]}
     found = {f"{b}/{t}/oauth2/v2.0/token" for b in bases for t in tenants}
     found |= {f"{b}/{t}/oauth2/token" for b in bases for t in tenants}

@@ -21,6 +21,7 @@ from strongroom.identity.directory import DirectoryError
 from strongroom.identity.tokens import TokenError
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.vaults import Vault, vault_resource_not_found
+from strongroom.server import bodies
 from strongroom.server.http import JSON, json_body
 from strongroom.server.runtime import Runtime
 
@@ -141,10 +142,7 @@ async def put_vault(request: Request) -> Response:
     caller = _authenticate(request)
     p = request.path_params
     _check_subscription(rt, p["subscription"])
-    body = await json_body(request)
-    props = body.get("properties") or {} if isinstance(body, dict) else None
-    if not isinstance(props, dict):
-        raise KeyVaultError(400, "BadRequest", "The request body must be an object with 'properties'.")
+    body, props = bodies.vault_put(await json_body(request))  # every field of its documented type, or 400
     existing = rt.vaults.get(p["name"])
     if props.get("createMode") == "recover":
         audit.operation(request.scope, "VaultRecover")
