@@ -32,10 +32,10 @@ READ_ACTION = {VAULT_TYPE: "Microsoft.KeyVault/vaults/read", MI_TYPE: f"{MI_TYPE
 DISPLAY_NAME = "Strongroom"
 MAX_TAGS = 50  # ARM's limit per resource
 # ARM's location names are short ASCII words ("westeurope", "local"); display names ("West Europe") are accepted too.
-_LOCATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,63}$")
+_LOCATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,63}\Z")
 
 # $filter of Resources - List: `resourceType eq '…'`, `name eq '…'`, `resourceGroup eq '…'` joined by `and`.
-_CLAUSE = re.compile(r"^\s*(resourceType|name|resourceGroup)\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
+_CLAUSE = re.compile(r"^\s*(resourceType|name|resourceGroup)\s+eq\s+'((?:[^']|'')*)'\s*\Z", re.IGNORECASE)
 
 
 class FilterError(ValueError):

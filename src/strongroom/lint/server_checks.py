@@ -38,9 +38,9 @@ READ_DATA_ACTIONS = {
 MATCH_PATH = "/strongroom/lint/value-matches"
 # What the files may name. A repository under review is untrusted: its strings end up in request
 # paths, Host headers and in fix commands a user may paste into a shell, so only Azure's shapes pass.
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-VAULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$")
-OBJECT_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+VAULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]\Z")
+OBJECT_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}\Z")
 
 
 class Backend(Protocol):
