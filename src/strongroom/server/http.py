@@ -27,22 +27,55 @@ def error_response(err: KeyVaultError, headers: dict[str, str] | None = None) ->
     return JSON(err.body(), status_code=err.status, headers=headers)
 
 
+# No Azure document nests deeper than a handful of levels; 64 leaves room and bounds the work.
+MAX_JSON_DEPTH = 64
+# An OAuth2 form has about ten fields.
+MAX_FORM_FIELDS = 64
+
+
+def _too_deep(doc: Any) -> bool:
+    """Whether `doc` nests containers deeper than MAX_JSON_DEPTH (iterative: no recursion to exhaust)."""
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+def _too_deep_error() -> KeyVaultError:
+    return bad_parameter(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+
+
 async def json_body(request: Request) -> Any:
+    # The protocol (server/protocol.py) has capped the body's size before it was read.
     raw = await request.body()
     if not raw:
         raise bad_parameter("The request body is required.")
     try:
-        return json.loads(raw)
+        doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise bad_parameter("The request body is not valid JSON.") from None
+    except RecursionError:  # the C parser's own limit, far above ours
+        raise _too_deep_error() from None
+    # Counting brackets is C-speed; only a body with many of them is walked.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and isinstance(doc, (dict, list)) and _too_deep(doc):
+        raise _too_deep_error()
+    return doc
 
 
 async def form_fields(request: Request) -> dict[str, str]:
-    """An application/x-www-form-urlencoded body (OAuth2's only encoding); the last value of a field wins."""
+    """An application/x-www-form-urlencoded body (OAuth2's only encoding); the last value of a field wins.
+
+    A body that is not UTF-8 or has more than MAX_FORM_FIELDS fields reads as no fields
+    (the token endpoint then names the first missing parameter).
+    """
     raw = await request.body()
     try:
-        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-    except UnicodeDecodeError:
+        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS))
+    except (UnicodeDecodeError, ValueError):
         return {}
 
 
