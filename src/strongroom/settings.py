@@ -36,6 +36,7 @@ class Settings:
     request_read_timeout: float = 10.0
     keep_alive_timeout: float = 5.0
     max_connections: int = 1000
+    unauthenticated_per_10s: int = 300  # failed authentications per source address (server/throttle.py)
 
     @property
     def scheme(self) -> str:

@@ -17,6 +17,7 @@ import time
 import httpx
 import pytest
 
+from strongroom.server.failure_audit import INDIVIDUAL
 from tests.conftest import Server, start_server
 
 MAX_CONTROL = 4096
@@ -25,6 +26,7 @@ HANDSHAKE = 1.0
 READ = 1.5
 KEEP_ALIVE = 3.0
 MAX_CONNECTIONS = 24
+UNAUTHENTICATED = 40
 SLACK = 2.0  # scheduling slack on a loaded 2-core machine
 
 
@@ -35,6 +37,7 @@ def limited(tmp_path_factory) -> Server:
         "--max-body-control", str(MAX_CONTROL), "--max-body-data", str(MAX_DATA),
         "--tls-handshake-timeout", str(HANDSHAKE), "--request-read-timeout", str(READ),
         "--keep-alive-timeout", str(KEEP_ALIVE), "--max-connections", str(MAX_CONNECTIONS),
+        "--unauthenticated-per-10s", str(UNAUTHENTICATED),
     )
     srv.cli("keyvault", "create", "--name", "kvdos")
     yield srv
@@ -206,3 +209,46 @@ def test_past_the_connection_cap_new_connections_are_closed_and_a_good_client_is
     finally:
         for s in [good, *held]:
             s.close()
+
+
+# -- throttling and audit of unauthenticated failures -------------------------------------------
+
+
+def test_requests_without_a_token_do_not_lock_out_a_legitimate_caller_and_are_audited_in_aggregate(limited: Server):
+    """A flood past the vault's limit without a token: the flood gets 401 then 429, the real caller 200.
+
+    Its audit records stay complete without one per request: the first failure of each kind
+    is recorded, the others as one record with their count.
+    """
+    limited.cli("keyvault", "create", "--name", "kvflood", "--tags", "strongroom-reads-per-10s=30")
+    a = limited.admin
+    token = httpx.post(
+        f"{limited.url}/{a['tenantId']}/oauth2/v2.0/token", verify=limited.ca,
+        data={"grant_type": "client_credentials", "client_id": a["clientId"], "client_secret": a["clientSecret"],
+              "scope": f"https://vault.localhost:{limited.port}/.default"},
+    ).json()["access_token"]
+    url = f"{limited.vault_url('kvflood')}/secrets/none?api-version=7.4"
+    flood = 100
+    with httpx.Client(verify=limited.ca, timeout=10) as c:
+        statuses = [c.get(url).status_code for _ in range(flood)]
+        assert set(statuses) == {401, 429} and statuses[0] == 401 and statuses[-1] == 429
+        assert statuses.count(401) <= UNAUTHENTICATED
+        # The vault's quota is untouched: the legitimate caller is served.
+        r = c.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "SecretNotFound"
+
+    def failures() -> list[dict]:
+        records = json.loads(limited.cli("audit", "list", "--vault", "kvflood").stdout)
+        return [r for r in records if r["resultSignature"] in ("Unauthorized", "TooManyRequests")
+                or r["properties"]["httpStatusCode"] in (401, 429)]
+
+    deadline = time.monotonic() + 15 + SLACK  # the aggregate is written when its 10 s interval ends
+    while True:
+        found = failures()
+        counted = sum(r["properties"].get("aggregatedCount", 1) for r in found)
+        if counted == flood or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert counted == flood  # every failure is accounted for...
+    assert len(found) <= 2 * (INDIVIDUAL + 1)  # ...in the first few of each kind (401, 429) and an aggregate of each
+    assert any(r["properties"].get("aggregatedCount", 0) > 1 for r in found)

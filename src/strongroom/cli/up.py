@@ -76,6 +76,9 @@ def up(
     max_connections: Annotated[
         int, typer.Option("--max-connections", min=1, help="Open connections per worker; more are closed at once.")
     ] = 1000,
+    unauthenticated_per_10s: Annotated[
+        int, typer.Option("--unauthenticated-per-10s", min=1, help="Failed authentications per source address per 10 s; more get 429.")
+    ] = 300,
 ) -> None:
     """Start the server: vaults, identity and management on one port."""
     from strongroom.server.bootstrap import StateError
@@ -100,6 +103,7 @@ def up(
         request_read_timeout=request_read_timeout,
         keep_alive_timeout=keep_alive_timeout,
         max_connections=max_connections,
+        unauthenticated_per_10s=unauthenticated_per_10s,
     )
     os.umask(0o077)
     # SIGTERM is how operators and Kubernetes stop a server. uvicorn re-raises the
