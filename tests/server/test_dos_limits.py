@@ -252,3 +252,27 @@ def test_requests_without_a_token_do_not_lock_out_a_legitimate_caller_and_are_au
     assert counted == flood  # every failure is accounted for...
     assert len(found) <= 2 * (INDIVIDUAL + 1)  # ...in the first few of each kind (401, 429) and an aggregate of each
     assert any(r["properties"].get("aggregatedCount", 0) > 1 for r in found)
+
+
+def test_throttle_windows_are_per_caller_and_source_windows_are_bounded(monkeypatch):
+    """In process: one caller's flood leaves another's quota whole; a spray of source addresses cannot grow memory."""
+    from strongroom.keyvault.vaults import Vault
+    from strongroom.server import throttle as throttle_module
+    from strongroom.server.throttle import Throttle, Throttled
+
+    vault = Vault(name="kv", subscription_id="s", resource_group="rg", tenant_id="t")
+    t = Throttle(clock=lambda: 100.0, unauthenticated=5)
+    monkeypatch.setattr(t, "limit", lambda v, create: 3)
+    for _ in range(3):
+        t.check(vault, "SecretGet", "mallory")
+    with pytest.raises(Throttled):
+        t.check(vault, "SecretGet", "mallory")
+    t.check(vault, "SecretGet", "alice")  # alice's quota is her own
+    monkeypatch.setattr(throttle_module, "MAX_SOURCES", 100)
+    for i in range(1000):
+        t.check_source(f"10.0.{i // 256}.{i % 256}")
+    assert len(t._sources) <= 100
+    for _ in range(5):
+        t.check_source("192.0.2.1")
+    with pytest.raises(Throttled):
+        t.check_source("192.0.2.1")
