@@ -121,6 +121,9 @@ def test_chunked_body_is_counted_while_read_and_cut_off(limited: Server):
         status, _, body = read_response(s)  # the client never sent the final chunk: the answer came anyway
     assert status == 413
     assert json.loads(body)["error"] == "invalid_request"
+    # The token handler had started reading: its audit record says 413 too.
+    records = json.loads(limited.cli("audit", "list", "--operation", "Authentication", "--result", "413").stdout)
+    assert records and "larger than the limit" in records[-1]["resultDescription"]
 
 
 def test_data_plane_and_arm_refuse_oversized_bodies_in_their_shape(limited: Server):

@@ -24,6 +24,9 @@ DATA_PLANE_PREFIXES = (
     b"/secrets", b"/deletedsecrets", b"/keys", b"/deletedkeys", b"/rng", b"/certificates", b"/deletedcertificates",
 )
 
+# Set in a request's ASGI scope (to the cap) when the protocol cut its chunked body off, for the audit record.
+BODY_TOO_LARGE = "strongroom.body_too_large"
+
 
 @dataclass(frozen=True)
 class Limits:

@@ -32,6 +32,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from strongroom.server import limits as limits_module
+from strongroom.server.limits import BODY_TOO_LARGE
 
 
 class CoalescingTransport:
@@ -195,6 +196,7 @@ class CoalescingProtocol(HttpToolsProtocol):
         started = False
         if cycle is not None and cycle.scope is self.scope and not cycle.response_complete:
             started = cycle.response_started
+            cycle.scope[BODY_TOO_LARGE] = limit  # type: ignore[literal-required]
             cycle.disconnected = True  # the application's receive() sees the client gone; its sends are dropped
             cycle.message_event.set()
         if not started:
