@@ -28,7 +28,7 @@ from strongroom.audit.writer import AuditWriter
 log = logging.getLogger("strongroom.audit")
 
 INTERVAL = 10.0
-INDIVIDUAL = 10
+INDIVIDUAL = 20
 MAX_KEYS = 10_000  # (source, reason) pairs tracked at once; past it, reasons of a source share one pair
 # What of a request's ASGI scope a record is built from (audit.event.build).
 _SCOPE_FIELDS = ("type", "method", "headers", "client", "scheme", "path", "raw_path", "query_string",

@@ -193,13 +193,16 @@ class CoalescingProtocol(HttpToolsProtocol):
         self._refused = True
         self._read_started = None
         cycle = self.cycle
-        started = False
-        if cycle is not None and cycle.scope is self.scope and not cycle.response_complete:
-            started = cycle.response_started
-            cycle.scope[BODY_TOO_LARGE] = limit  # type: ignore[literal-required]
-            cycle.disconnected = True  # the application's receive() sees the client gone; its sends are dropped
-            cycle.message_event.set()
-        if not started:
+        answering = False  # whether another answer is (or may be) on the wire already
+        if cycle is not None and not cycle.response_complete:
+            if cycle.scope is self.scope:  # a chunked body cut off while the application reads it
+                answering = cycle.response_started
+                cycle.scope[BODY_TOO_LARGE] = limit  # type: ignore[literal-required]
+                cycle.disconnected = True  # the application's receive() sees the client gone; its sends are dropped
+                cycle.message_event.set()
+            else:  # a pipelined request behind one still being answered: a 413 now would cut into that answer
+                answering = True
+        if not answering:
             self.transport.write(_too_large_response(self.limits.is_data_plane(host, self.url), b"/oauth2/" in self.url, limit))
         self.transport.close()
         # A TLS close waits for the peer's close_notify, reading (and dropping) what it still sends: not for long.
