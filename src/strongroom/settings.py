@@ -28,6 +28,15 @@ class Settings:
     # CA files trusted (besides the system CAs and this instance's own CA) when fetching the
     # OIDC metadata of federated issuers, e.g. an on-prem cluster's private CA.
     issuer_ca_files: list[str] = field(default_factory=list)
+    # Resource limits (server/limits.py, docs/security.md "Resource limits"): what one
+    # connection or request may cost before it is refused.
+    max_body_control: int = 1024 * 1024
+    max_body_data: int = 256 * 1024
+    tls_handshake_timeout: float = 10.0
+    request_read_timeout: float = 10.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 1000
+    unauthenticated_per_10s: int = 300  # failed authentications per source address (server/throttle.py)
 
     @property
     def scheme(self) -> str:

@@ -122,20 +122,23 @@ def test_algorithm_must_match_the_key(issuer):
 def test_discovery_must_name_the_same_issuer(issuer):
     issuer.add_rsa("k1")
     issuer.discovery_override = {"issuer": "https://someone-else.example.com", "jwks_uri": f"{issuer.url}/jwks"}
-    with pytest.raises(IssuerUnavailable, match="names issuer"):
+    with pytest.raises(IssuerUnavailable, match="not usable") as exc:
         IssuerKeys([issuer.ca]).key(issuer.url, "k1", "RS256")
+    assert "names issuer" in exc.value.detail  # the details are for the server log, not the answer
 
 
 def test_jwks_uri_must_be_https(issuer):
     issuer.discovery_override = {"issuer": issuer.url, "jwks_uri": issuer.url.replace("https", "http") + "/jwks"}
-    with pytest.raises(IssuerUnavailable, match="not https"):
+    with pytest.raises(IssuerUnavailable, match="not usable") as exc:
         IssuerKeys([issuer.ca]).key(issuer.url, "k1", "RS256")
+    assert "not https" in exc.value.detail  # the details are for the server log, not the answer
 
 
 def test_oversized_documents_are_refused(issuer):
     issuer.discovery_override = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/huge"}
-    with pytest.raises(IssuerUnavailable, match="larger than"):
+    with pytest.raises(IssuerUnavailable, match="not usable") as exc:
         IssuerKeys([issuer.ca]).key(issuer.url, "k1", "RS256")
+    assert "larger than" in exc.value.detail  # the details are for the server log, not the answer
 
 
 def test_last_good_keys_serve_through_an_outage(issuer, monkeypatch):
@@ -149,7 +152,7 @@ def test_last_good_keys_serve_through_an_outage(issuer, monkeypatch):
     time.sleep(1.1)
     assert keys.key(issuer.url, "k1", "RS256") is not None  # a refetch was attempted and failed
     time.sleep(1.0)
-    with pytest.raises(IssuerUnavailable, match="connection failed"):
+    with pytest.raises(IssuerUnavailable, match="could not be fetched"):
         keys.key(issuer.url, "k1", "RS256")
 
 

@@ -58,6 +58,27 @@ def up(
         typer.Option("--issuer-ca-file", exists=True, dir_okay=False, resolve_path=True,
                      help="CA (PEM) to trust for federated OIDC issuers, e.g. a private cluster's (repeatable)."),
     ] = None,
+    max_body_control: Annotated[
+        int, typer.Option("--max-body-control", min=1, help="Largest request body (bytes) of the control plane: token, ARM, Graph.")
+    ] = 1024 * 1024,
+    max_body_data: Annotated[
+        int, typer.Option("--max-body-data", min=1, help="Largest request body (bytes) of a vault's data plane.")
+    ] = 256 * 1024,
+    tls_handshake_timeout: Annotated[
+        float, typer.Option("--tls-handshake-timeout", min=0.1, help="Seconds a client has to complete the TLS handshake.")
+    ] = 10.0,
+    request_read_timeout: Annotated[
+        float, typer.Option("--request-read-timeout", min=0.1, help="Seconds to receive a request's headers and body, from its first byte.")
+    ] = 10.0,
+    keep_alive_timeout: Annotated[
+        float, typer.Option("--keep-alive-timeout", min=0.1, help="Seconds an idle connection stays open (before and between requests).")
+    ] = 5.0,
+    max_connections: Annotated[
+        int, typer.Option("--max-connections", min=1, help="Open connections per worker; more are closed at once.")
+    ] = 1000,
+    unauthenticated_per_10s: Annotated[
+        int, typer.Option("--unauthenticated-per-10s", min=1, help="Failed authentications per source address per 10 s; more get 429.")
+    ] = 300,
 ) -> None:
     """Start the server: vaults, identity and management on one port."""
     from strongroom.server.bootstrap import StateError
@@ -76,6 +97,13 @@ def up(
         throttle=not no_throttle,
         dev=dev,
         issuer_ca_files=[str(p) for p in issuer_ca_file or []],
+        max_body_control=max_body_control,
+        max_body_data=max_body_data,
+        tls_handshake_timeout=tls_handshake_timeout,
+        request_read_timeout=request_read_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=max_connections,
+        unauthenticated_per_10s=unauthenticated_per_10s,
     )
     os.umask(0o077)
     # SIGTERM is how operators and Kubernetes stop a server. uvicorn re-raises the

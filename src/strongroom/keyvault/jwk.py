@@ -168,6 +168,23 @@ def public_jwk(material: dict[str, Any]) -> dict[str, Any]:
     return {f: material[f] for f in PUBLIC_FIELDS if f in material}
 
 
+MAX_PUBLIC_EXPONENT = 2**32  # what Key Vault and most libraries accept; larger ones only cost time
+
+
+def _check_rsa_numbers(n: int, e: int, d: int) -> None:
+    """Refuse an RSA key's numbers before any arithmetic on them: every check here is a comparison.
+
+    Recovering the primes from (n, e, d) costs time in the size of e; a public
+    exponent of thousands of bits held the event loop for seconds.
+    """
+    if n.bit_length() not in RSA_SIZES:
+        raise bad_parameter(f"RSA keys of {n.bit_length()} bits are not supported. Valid sizes: 2048, 3072, 4096.")
+    if not (3 <= e <= MAX_PUBLIC_EXPONENT and e & 1):
+        raise bad_parameter("The RSA key's public exponent 'e' must be odd and between 3 and 2^32 (usually 65537).")
+    if not 1 < d < n:
+        raise bad_parameter("The RSA key's private exponent 'd' must be smaller than its modulus 'n'.")
+
+
 def import_material(jwk: Any) -> tuple[str, dict[str, Any]]:
     """Validate an imported JWK (KeyImportParameters.key); returns (kty, private material).
 
@@ -183,10 +200,11 @@ def import_material(jwk: Any) -> tuple[str, dict[str, Any]]:
                 if not jwk.get(f):
                     raise bad_parameter(f"The RSA key is missing its '{f}' field; an imported key needs its private part.")
             n, e, d = (_b64_int(jwk[f], f) for f in ("n", "e", "d"))
-            if n.bit_length() not in RSA_SIZES:
-                raise bad_parameter(f"RSA keys of {n.bit_length()} bits are not supported. Valid sizes: 2048, 3072, 4096.")
+            _check_rsa_numbers(n, e, d)
             if all(jwk.get(f) for f in ("p", "q")):
                 p, q = _b64_int(jwk["p"], "p"), _b64_int(jwk["q"], "q")
+                if not (1 < p < n and 1 < q < n and p * q == n):
+                    raise bad_parameter("The RSA key's primes 'p' and 'q' do not match its modulus 'n'.")
             else:
                 p, q = rsa.rsa_recover_prime_factors(n, e, d)
             priv = rsa.RSAPrivateNumbers(
@@ -200,7 +218,10 @@ def import_material(jwk: Any) -> tuple[str, dict[str, Any]]:
                 raise bad_parameter(f"The curve '{crv}' is not valid. Valid curves: {', '.join(CURVES)}.")
             if not jwk.get("d"):
                 raise bad_parameter("The EC key is missing its 'd' field; an imported key needs its private part.")
-            priv_ec = ec.derive_private_key(_b64_int(jwk["d"], "d"), CURVES[crv])
+            d_ec = _b64_int(jwk["d"], "d")
+            if not 0 < d_ec or d_ec.bit_length() > CURVE_BITS[crv]:
+                raise bad_parameter(f"The EC key's private value 'd' is out of range for curve {crv}.")
+            priv_ec = ec.derive_private_key(d_ec, CURVES[crv])
             if jwk.get("x") and jwk.get("y"):
                 nums = priv_ec.public_key().public_numbers()
                 if (nums.x, nums.y) != (_b64_int(jwk["x"], "x"), _b64_int(jwk["y"], "y")):

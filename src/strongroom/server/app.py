@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -32,6 +32,7 @@ from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.bodies import InvalidBody, plane_error
 from strongroom.server.dispatch import RouteTable
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
+from strongroom.server.limits import BODY_TOO_LARGE
 from strongroom.server.runtime import Runtime, build_runtime
 from strongroom.server import dev_api
 from strongroom.server.scheduler import Scheduler, guard_service_changes
@@ -116,6 +117,17 @@ async def storage_error(request: Request, exc: Exception) -> Response:
                           headers={"Retry-After": "1"})
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The body stopped arriving: cut off past its cap by the protocol (413), or the client left.
+
+    Nobody receives this answer; it is what the audit record says (and no traceback is logged).
+    """
+    limit = request.scope.get(BODY_TOO_LARGE)
+    if limit is not None:
+        return error_response(KeyVaultError(413, "RequestEntityTooLarge", f"The request body is larger than the limit of {limit} bytes."))
+    return error_response(KeyVaultError(400, "BadRequest", "The client closed the connection before its request was read."))
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     # Log the type only: an exception's text could carry request data.
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
@@ -130,6 +142,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     vault_api.Unauthenticated: unauthenticated,
     HTTPException: http_error,
     StorageError: storage_error,
+    ClientDisconnect: client_gone,
     Exception: unexpected_error,
 }
 

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from strongroom.authz.actions import CERTIFICATE_ACTIONS, CERTIFICATE_POLICY_PERMISSIONS
 from strongroom.keyvault import certificate_wire as wire
 from strongroom.keyvault.errors import bad_parameter
+from strongroom.server.crypto_pool import run_heavy
 from strongroom.server.http import JSON, int_param, json_body
 from strongroom.server.vault_api import _page_response, runtime
 from strongroom.server.vault_api import begin as vault_begin
@@ -40,7 +41,7 @@ async def create_certificate(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "CertificateCreate", name)
     body = await json_body(request)
-    op = await run_in_threadpool(runtime(request).certificates.create, call.vault, name, body)
+    op = await run_heavy(runtime(request).certificates.create, call.vault, name, body)
     head = runtime(request).certificates.objects.head(call.vault, name)
     spelled = head.name if head else name
     query = urlencode({"api-version": call.api_version, "request_id": op.request_id})
@@ -55,7 +56,7 @@ async def import_certificate(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "CertificateImport", name)
     body = await json_body(request)
-    cv, policy = await run_in_threadpool(runtime(request).certificates.import_certificate, call.vault, name, body)
+    cv, policy = await run_heavy(runtime(request).certificates.import_certificate, call.vault, name, body)
     return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url))
 
 
@@ -203,7 +204,7 @@ async def merge_certificate(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "CertificatePendingMerge", name)
     body = await json_body(request)
-    cv, policy = await run_in_threadpool(runtime(request).certificates.merge, call.vault, name, body)
+    cv, policy = await run_heavy(runtime(request).certificates.merge, call.vault, name, body)
     return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url), status_code=201)
 
 

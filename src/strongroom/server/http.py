@@ -28,6 +28,10 @@ def error_response(err: KeyVaultError, headers: dict[str, str] | None = None) ->
     return JSON(err.body(), status_code=err.status, headers=headers)
 
 
+# An OAuth2 form has about ten fields.
+MAX_FORM_FIELDS = 64
+
+
 async def json_body(request: Request) -> Any:
     """The request's JSON body, strictly decoded (bodies.decode_json); a bad one is InvalidBody, a 400."""
     return decode_json(await request.body())
@@ -40,7 +44,7 @@ async def form_fields(request: Request) -> dict[str, str]:
     """
     raw = await request.body()
     try:
-        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict"))
+        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS))
     except (UnicodeDecodeError, ValueError):
         raise EntraError(400, "invalid_request", 900144, "The request body must be a UTF-8 form.") from None
 

@@ -21,6 +21,7 @@ from strongroom.authz.actions import KEY_ACTIONS, KEY_POLICY_PERMISSIONS
 from strongroom.keyvault import key_wire as wire
 from strongroom.keyvault.errors import KeyVaultError, bad_parameter
 from strongroom.keyvault.jwk import b64u, b64u_decode
+from strongroom.server.crypto_pool import run_heavy
 from strongroom.server.http import JSON, int_param, json_body
 from strongroom.server.vault_api import VaultCall, _page_response, runtime
 from strongroom.server.vault_api import begin as vault_begin
@@ -40,7 +41,7 @@ async def create_key(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "KeyCreate", name)
     body = await json_body(request)
-    kv = await run_in_threadpool(runtime(request).keys.create, call.vault, name, body)
+    kv = await run_heavy(runtime(request).keys.create, call.vault, name, body)
     return JSON(wire.key_bundle(kv, call.vault, call.base_url))
 
 
@@ -48,7 +49,7 @@ async def import_key(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "KeyImport", name)
     body = await json_body(request)
-    kv = await run_in_threadpool(runtime(request).keys.import_key, call.vault, name, body)
+    kv = await run_heavy(runtime(request).keys.import_key, call.vault, name, body)
     return JSON(wire.key_bundle(kv, call.vault, call.base_url))
 
 
@@ -136,7 +137,7 @@ async def restore_key(request: Request) -> Response:
 async def rotate_key(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "KeyRotate", name)
-    kv = await run_in_threadpool(runtime(request).keys.rotate, call.vault, name)
+    kv = await run_heavy(runtime(request).keys.rotate, call.vault, name)
     return JSON(wire.key_bundle(kv, call.vault, call.base_url))
 
 

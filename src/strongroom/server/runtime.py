@@ -107,5 +107,5 @@ def build_runtime(settings: Settings) -> Runtime:
         authorizer=Authorizer(tenant.admin_object_id, AuthzStore(store)),
         identity=build_identity(settings, store, directory, token_issuer, vault_audiences(settings) + MANAGEMENT_AUDIENCES),
         audit=AuditWriter(AuditLog(settings.state_dir, storage)),
-        throttle=Throttle(settings.workers) if settings.throttle else None,
+        throttle=Throttle(settings.workers, unauthenticated=settings.unauthenticated_per_10s) if settings.throttle else None,
     )

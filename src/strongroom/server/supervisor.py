@@ -50,6 +50,9 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         # Clients connect directly: trusting X-Forwarded-For from loopback would let any local
         # process write a made-up callerIpAddress into the audit log (and the layer costs CPU).
         proxy_headers=False,
+        # Resource limits (server/limits.py): the protocol enforces the rest, the loop the TLS handshake deadline.
+        timeout_keep_alive=settings.keep_alive_timeout,
+        loop="strongroom.server.loop:new_event_loop",
         **kwargs,
     )
 

@@ -17,6 +17,13 @@ about the vault's limit without any shared state on the hot path. A skewed sprea
 connections can throttle a little early; it never allows more than the limit.
 
 The window slides in one-second steps (see SlidingWindow).
+
+Only authenticated requests count against a vault, and each caller (token `oid`)
+has the vault's limit to itself: a flood without a valid token, or from another
+principal, cannot lock a legitimate caller out. A request that fails
+authentication counts instead against its source address (`check_source`,
+UNAUTHENTICATED_PER_WINDOW per 10 s, `strongroom up --unauthenticated-per-10s`):
+past it the source gets 429 for its failures until its window has room.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from strongroom.keyvault.vaults import Vault
 WINDOW = 10.0
 READS_PER_WINDOW = 4000
 CREATES_PER_WINDOW = 300
+UNAUTHENTICATED_PER_WINDOW = 300
+MAX_SOURCES = 10_000  # source windows kept; past it the oldest is forgotten (memory stays bounded)
 READS_TAG = "strongroom-reads-per-10s"
 CREATES_TAG = "strongroom-creates-per-10s"
 
@@ -107,25 +116,41 @@ def _tag_limit(vault: Vault, tag: str, default: int) -> int:
 
 
 class Throttle:
-    """The limits of every vault this worker serves."""
+    """The limits of every vault this worker serves, and of unauthenticated failures per source address."""
 
-    def __init__(self, workers: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, workers: int = 1, clock: Callable[[], float] = time.monotonic,
+        unauthenticated: int = UNAUTHENTICATED_PER_WINDOW,
+    ) -> None:
         self.workers = max(1, workers)
         self.clock = clock
-        self._windows: dict[tuple[str, bool], SlidingWindow] = {}
+        self.unauthenticated = max(1, unauthenticated // self.workers)
+        self._windows: dict[tuple[str, bool, str], SlidingWindow] = {}
+        self._sources: dict[str, SlidingWindow] = {}
 
     def limit(self, vault: Vault, create: bool) -> int:
         """This worker's share of the vault's limit for the kind of request."""
         total = _tag_limit(vault, CREATES_TAG, CREATES_PER_WINDOW) if create else _tag_limit(vault, READS_TAG, READS_PER_WINDOW)
         return max(1, total // self.workers)
 
-    def check(self, vault: Vault, operation: str) -> None:
-        """Admit the request or raise Throttled (the refused request is not counted)."""
+    def check(self, vault: Vault, operation: str, caller: str = "") -> None:
+        """Admit an authenticated caller's request or raise Throttled (the refused request is not counted)."""
         create = operation in CREATE_OPERATIONS
-        key = (vault.key, create)
+        key = (vault.key, create, caller)
         window = self._windows.get(key)
         if window is None:
             window = self._windows[key] = SlidingWindow()
         wait = window.admit(self.clock(), self.limit(vault, create))
+        if wait is not None:
+            raise Throttled(max(1, math.ceil(wait)))
+
+    def check_source(self, address: str) -> None:
+        """Count one failed authentication from `address`; Throttled once it has failed too often."""
+        window = self._sources.get(address)
+        if window is None:
+            if len(self._sources) >= MAX_SOURCES:
+                del self._sources[next(iter(self._sources))]
+            window = self._sources[address] = SlidingWindow()
+        wait = window.admit(self.clock(), self.unauthenticated)
         if wait is not None:
             raise Throttled(max(1, math.ceil(wait)))

@@ -9,6 +9,7 @@ storage's loop-side group commit (`SecretStore.set_async`), the others in the th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +26,9 @@ from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.secrets import Page
 from strongroom.keyvault.vaults import Vault
 from strongroom.server.http import JSON, int_param, json_body
+from strongroom.server.failure_audit import failure_audit
 from strongroom.server.runtime import Runtime
+from strongroom.server.throttle import Throttled
 
 API_VERSIONS = ("7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01", "2026-04-01")
 LATEST_API_VERSION = API_VERSIONS[-1]
@@ -51,6 +54,24 @@ class Unauthenticated(Exception):
 
     def __init__(self, message: str) -> None:
         self.message = message
+
+
+def _unauthenticated(rt: Runtime, request: Request, message: str) -> NoReturn:
+    """Refuse a request without a valid token: 401, or 429 once its source has failed too often (throttle.py).
+
+    Its audit record may be folded into one per source and reason (server/failure_audit.py).
+    """
+    client = request.scope.get("client")
+    source = client[0] if client else ""
+    aggregate = failure_audit(rt.audit)
+    if rt.throttle is not None:
+        try:
+            rt.throttle.check_source(source)
+        except Throttled:
+            aggregate.note(request.scope, source, "too many failed authentications", 429)
+            raise
+    aggregate.note(request.scope, source, message, 401)
+    raise Unauthenticated(message)
 
 
 def runtime(request: Request) -> Runtime:
@@ -99,17 +120,17 @@ def begin(
         version = request.path_params.get("version")
         object_url = f"{base_url}/{collection}/{object_name}" + (f"/{version}" if version else "")
     audit.begin(request.scope, operation, resource_id=vault.resource_id, object_url=object_url, vault=vault.name)
-    if rt.throttle is not None:  # before the token is checked: a flood of bad tokens costs its sender the quota too
-        rt.throttle.check(vault, operation)
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("AKV10000: Request is missing a Bearer or PoP token.")
+        _unauthenticated(rt, request, "AKV10000: Request is missing a Bearer or PoP token.")
     try:
         claims = rt.vault_tokens.verify(token.strip())
     except TokenError as exc:
-        raise Unauthenticated(str(exc)) from None
+        _unauthenticated(rt, request, str(exc))
     audit.caller(request.scope, claims)
+    if rt.throttle is not None:  # only now: requests without a valid token never use up a vault's quota
+        rt.throttle.check(vault, operation, claims.get("oid", ""))
     api_version = request.query_params.get("api-version", "")
     if api_version not in ACCEPTED_API_VERSIONS:
         raise KeyVaultError(
