@@ -28,6 +28,9 @@ class Settings:
     # CA files trusted (besides the system CAs and this instance's own CA) when fetching the
     # OIDC metadata of federated issuers, e.g. an on-prem cluster's private CA.
     issuer_ca_files: list[str] = field(default_factory=list)
+    # Domains the private CA (the `Strongroom` certificate issuer) may issue for (keyvault/ca_names.py);
+    # empty: it signs no names. `up --ca-allowed-domains`.
+    ca_allowed_domains: list[str] = field(default_factory=list)
 
     @property
     def scheme(self) -> str:

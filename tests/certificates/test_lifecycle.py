@@ -32,7 +32,7 @@ MANAGEMENT = "https://management.azure.com/.default"
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory) -> Server:
-    srv = start_server(tmp_path_factory.mktemp("dev"), "--dev")
+    srv = start_server(tmp_path_factory.mktemp("dev"), "--dev", "--ca-allowed-domains", "internal")
     srv.cli("keyvault", "create", "--name", "kv-dev")
     srv.cli("keyvault", "create", "--name", "kv-other")
     yield srv

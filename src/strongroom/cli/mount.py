@@ -2,7 +2,9 @@
 
 It reads a SecretProviderClass file, gets a pod-bound token for the service
 account from the local cluster (the TokenRequest API behind `strongroom cluster
-token`; admin credentials from the state dir), builds the driver's attributes,
+token`: the admin's credentials from the state dir, or a principal with the
+"Strongroom Node Agent" role through AZURE_CLIENT_ID/AZURE_CLIENT_SECRET) or
+reads the token file it is given (`--token-file`, as kubelet projects one), builds the driver's attributes,
 calls the provider (in this process, or `--provider-socket`) and writes the
 files with Kubernetes' atomic writer. `--watch` keeps them current: pushed by
 the vault's change feed, polled every `--rotation-poll-interval` as a fallback.
@@ -121,6 +123,7 @@ class AgentOptions:
     state_dir: Path | None
     server: str | None
     poll_interval: float
+    token_file: Path | None = None  # a token someone else keeps fresh (kubelet-style): no credentials needed
 
 
 def provider_config(opts: AgentOptions, tokens: ClusterTokens | None = None):  # -> ProviderConfig
@@ -171,8 +174,13 @@ def build_mounter(opts: AgentOptions, target: Path, status_file: Path | None):  
             f"{' and '.join(IN_PROCESS_PROVIDERS)} classes. Hint: run that provider and pass its socket with --provider-socket.",
             "FailedToLookupProviderGRPCClient",
         )
-    tokens = ClusterTokens(opts.state_dir, opts.server)
-    config = provider_config(opts, tokens)
+    cluster_tokens = ClusterTokens(opts.state_dir, opts.server)
+    config = provider_config(opts, cluster_tokens)
+    tokens: Any = cluster_tokens
+    if opts.token_file is not None:
+        from strongroom.agent.tokens import FileTokens
+
+        tokens = FileTokens(opts.token_file)
     provider = SocketProvider(opts.provider_socket) if opts.provider_socket else InProcessProvider(config)
     pod = Pod(opts.pod_name or default_pod_name(), opts.namespace, opts.service_account)
     mount_config = MountConfig(
@@ -245,6 +253,12 @@ AuthorityOpt = Annotated[
 CAOpt = Annotated[Path | None, typer.Option("--ca-file", help="Extra CA to trust (default: the state dir's ca.pem).")]
 MetricsOpt = Annotated[str | None, typer.Option("--metrics-addr", help="Serve the driver's Prometheus metrics here, e.g. :8095.")]
 LogLevelOpt = Annotated[str, typer.Option("--log-level")]
+TokenFileOpt = Annotated[
+    Path | None,
+    typer.Option("--token-file", envvar="STRONGROOM_TOKEN_FILE",
+                 help="Use the service-account token in this file (kept fresh by someone else, as kubelet's projected "
+                      "token is) instead of asking the cluster's TokenRequest API; needs no credentials."),
+]
 
 
 def mount(
@@ -267,6 +281,7 @@ def mount(
     log_level: LogLevelOpt = "info",
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,
+    token_file: TokenFileOpt = None,
 ) -> None:
     """Mount a SecretProviderClass's objects into a directory, as the CSI driver mounts them into a pod."""
     from strongroom.agent.metrics import serve_metrics
@@ -279,7 +294,8 @@ def mount(
     setup_logging(log_level)
     resolve_localhost_names()
     opts = AgentOptions(spc, namespace, service_account, pod_name, provider_socket, vault_dns_suffix, authority_host,
-                        ca_file, state_dir, server, parse_go_duration(rotation_poll_interval, "--rotation-poll-interval"))
+                        ca_file, state_dir, server, parse_go_duration(rotation_poll_interval, "--rotation-poll-interval"),
+                        token_file)
     mounter, config = build_mounter(opts, target, status_file)
     if metrics_addr:
         try:

@@ -31,7 +31,7 @@ from strongroom.authz import Caller
 from strongroom.authz.actions import is_valid_action_syntax, known_data_actions
 from strongroom.authz.conditions import ConditionError, assignment_attributes, compile_condition
 from strongroom.authz.review import PrincipalInfo, review_secret
-from strongroom.authz.roles import CUSTOM, Permission, RoleDefinition, guid_of
+from strongroom.authz.roles import CUSTOM, Permission, RoleDefinition, guid_of, scopes_to_authorize
 from strongroom.authz.scopes import Scope, ancestors_or_self, contains, invalid_scope, parse_scope
 from strongroom.authz.store import AuthzStore, RoleAssignment, arm_time, new_assignment
 from strongroom.keyvault.errors import KeyVaultError
@@ -412,11 +412,11 @@ async def put_definition(request: Request) -> Response:
     description = props.get("description") or ""
     if not isinstance(description, str) or len(description) > 2048:
         raise KeyVaultError(400, "InvalidRoleDefinition", "'properties.description' must be a string of at most 2048 characters.")
-    for s in checked:
+    for s in scopes_to_authorize(existing, tuple(checked)):  # existing scopes too (authz/roles.py)
         _require(request, caller, "Microsoft.Authorization/roleDefinitions/write", s)
     t = arm_time()
     role = RoleDefinition(
-        name=guid, role_name=role_name.strip(), description=description, permissions=(permission,),
+        name=guid, role_name=" ".join(role_name.split()), description=description, permissions=(permission,),
         assignable_scopes=tuple(checked), role_type=CUSTOM,
         created_on=existing.created_on if existing else t, updated_on=t,
         created_by=existing.created_by if existing else caller.object_id, updated_by=caller.object_id,
