@@ -11,8 +11,9 @@ allows none):
   included (`*.svc.d`); an entry `*.d` covers only names strictly below `d`;
 - an IP address entry covers that address only;
 - email and UPN names are judged by their domain part, URIs by their host;
-- the subject's CN and emailAddress are judged like SANs when they look like a
-  host name or an address (older TLS clients still match the CN);
+- the subject's CN is judged like a DNS SAN when it looks like a host name or an
+  address and either has a dot or the certificate has no DNS SANs (that is when
+  TLS clients fall back to the CN); an emailAddress attribute like an email SAN;
 - the instance's own names are refused whatever the list says: the vault host
   subtree (`vault.<dns-suffix>` and below) and the public host itself.
 
@@ -134,7 +135,9 @@ class CANamePolicy:
         names += [("uri", u) for u in sans.get("uris", [])] + [("ip", a) for a in sans.get("ipAddresses", [])]
         for attr in subject:
             value = attr.value if isinstance(attr.value, str) else ""
-            if attr.oid == NameOID.COMMON_NAME and (_HOSTLIKE.match(value.strip()) or _is_ip(value)):
+            hostlike = _HOSTLIKE.match(value.strip()) is not None or _is_ip(value)
+            # Clients fall back to the CN when there are no DNS SANs; a dotted CN is judged regardless.
+            if attr.oid == NameOID.COMMON_NAME and hostlike and ("." in value or not sans.get("dns_names")):
                 names.append(("dns", value))
             elif attr.oid == NameOID.COMMON_NAME and "@" in value:
                 names.append(("email", value))
