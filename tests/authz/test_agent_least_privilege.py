@@ -84,6 +84,14 @@ def test_a_node_agent_mounts_with_its_own_role_and_nothing_more(server, workload
     assert agent.data("GET", workload.vault, "/secrets/db-password").status_code == 403
     assert agent.arm("GET", f"/subscriptions/{admin.sub}/providers/Microsoft.KeyVault/vaults").json()["value"] == []
 
+    # The access review names the node agent: through the workload's federated identity it reaches the secret.
+    vault_path = server.cli_json("keyvault", "show", "--name", workload.vault)["id"]
+    r = admin.arm("GET", f"{vault_path}/secrets/db-password/providers/Strongroom.Authorization/accessReview",
+                  params={"api-version": "2022-04-01"})
+    rows = [row for row in r.json()["value"] if row["principalId"] == sp.object_id]
+    assert [(row["roleDefinitionName"], row["indirect"], row["via"]) for row in rows] == [
+        ("Strongroom Node Agent", True, ["ServiceAccountToken"])]
+
 
 def test_mount_with_a_token_file_needs_no_credentials(server, workload, node, tmp_path):
     token = server.cli("cluster", "token", "--namespace", workload.namespace, "--service-account",

@@ -19,7 +19,10 @@ access are reported too, with `canGrantAccess`, `indirect` and the routes in
   vault): roleAssignments/write at the vault with no condition in the way, so it
   may switch the model and write itself an access policy;
 - `RoleDefinitionWrite`: holds a custom role that applies to the secret and may
-  rewrite that role (roleDefinitions/write on every one of its assignable scopes).
+  rewrite that role (roleDefinitions/write on every one of its assignable scopes);
+- `ServiceAccountToken`: may request service-account tokens from the local cluster
+  issuer ("Strongroom Node Agent") while a principal that reads or changes the
+  secret trusts that issuer through a federated credential -- it can act as it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from strongroom.authz.actions import SECRET_DATA_ACTIONS, SECRETS
 from strongroom.authz.conditions import assignment_attributes
 from strongroom.authz.engine import grant_allows_action, grant_allows_data
 from strongroom.authz.control import GRANT_ACCESS
-from strongroom.authz.roles import SECRETS_OFFICER, RoleDefinition
+from strongroom.authz.roles import NODE_AGENT_TOKEN_ACTION, SECRETS_OFFICER, RoleDefinition
 from strongroom.authz.scopes import contains, parse_scope
 from strongroom.authz.store import Grant, Snapshot
 from strongroom.keyvault.vaults import Vault
@@ -57,6 +60,8 @@ class PrincipalInfo:
 
 
 Lookup = Callable[[str], PrincipalInfo | None]
+# Does this principal (object id) accept tokens of the local cluster issuer (a federated credential)?
+Federated = Callable[[str], bool]
 
 
 def _row(object_id: str, who: PrincipalInfo | None, *, grant_type: str, grant_id: str | None, role: str | None,
@@ -107,7 +112,28 @@ def _indirect_routes(snap: Snapshot, g: Grant, vault: Vault) -> list[str]:
     return via
 
 
-def review_secret(snap: Snapshot, vault: Vault, secret_name: str, admin_object_id: str, lookup: Lookup) -> list[dict[str, Any]]:
+def _token_requesters(snap: Snapshot, vault: Vault, rows: list[dict[str, Any]], federated: Federated | None,
+                      lookup: Lookup) -> list[dict[str, Any]]:
+    """Rows for node agents who can act as a federated workload that reaches the secret."""
+    if federated is None:
+        return []
+    reached = {r["principalId"] for r in rows if (r["canRead"] or r["canChange"]) and r["grantType"] != "InstanceAdministrator"}
+    if not any(federated(oid) for oid in reached):
+        return []
+    subscription = f"/subscriptions/{vault.subscription_id}"
+    out = []
+    for grants in snap.by_principal.values():
+        for g in grants:
+            if contains(g.scope_lower, subscription) and grant_allows_action(g, NODE_AGENT_TOKEN_ACTION, {}):
+                a = g.assignment
+                out.append(_row(a.principal_id, lookup(a.principal_id), grant_type="RoleAssignment", grant_id=a.id,
+                                role=g.role.role_name if g.role else None, scope=a.scope, actions=[],
+                                can_read=False, can_change=False, can_grant=True, via=["ServiceAccountToken"]))
+    return out
+
+
+def review_secret(snap: Snapshot, vault: Vault, secret_name: str, admin_object_id: str, lookup: Lookup,
+                  federated: Federated | None = None) -> list[dict[str, Any]]:
     resource = f"{vault.resource_id}/secrets/{secret_name}"
     rows: list[dict[str, Any]] = [
         _row(admin_object_id, lookup(admin_object_id), grant_type="InstanceAdministrator", grant_id=None, role=None,
@@ -127,8 +153,13 @@ def review_secret(snap: Snapshot, vault: Vault, secret_name: str, admin_object_i
         rows.append(_row(a.principal_id, lookup(a.principal_id), grant_type="RoleAssignment", grant_id=a.id,
                          role=g.role.role_name if g.role else None, scope=a.scope, actions=actions,
                          can_read=can_read, can_change=can_change, can_grant=bool(via), via=via))
-    if vault.rbac_authorization:
-        return rows
+    if not vault.rbac_authorization:
+        rows += _policy_rows(vault, lookup)
+    return rows + _token_requesters(snap, vault, rows, federated, lookup)
+
+
+def _policy_rows(vault: Vault, lookup: Lookup) -> list[dict[str, Any]]:
+    rows = []
     for p in vault.access_policies:
         perms = sorted({v.lower() for v in p["permissions"].get("secrets", [])})
         if "all" in perms:

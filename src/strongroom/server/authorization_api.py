@@ -453,6 +453,19 @@ async def delete_definition(request: Request) -> Response:
 # -- access review and principal lookup --------------------------------------------------
 
 
+def _federated_with_local_cluster(rt: Runtime):
+    """Does a principal trust the local cluster issuer (so a node agent's service-account token can act as it)?"""
+    if rt.identity is None:
+        return None
+    issuer = rt.identity.cluster.issuer_url.rstrip("/")
+
+    def federated(object_id: str) -> bool:
+        p = rt.directory.find(object_id)
+        return p is not None and any(f.issuer.rstrip("/") == issuer for f in rt.identity.fics.list(p))
+
+    return federated
+
+
 def _lookup(rt: Runtime):
     def find(object_id: str) -> PrincipalInfo | None:
         p = rt.directory.find(object_id)
@@ -477,7 +490,8 @@ async def access_review(request: Request) -> Response:
     audit.facts(request.scope)["vault"] = vault.name
     _may_review(request, caller, vault, target.id)
     rows = await run_in_threadpool(
-        review_secret, store(rt).snapshot(), vault, target.secret or "", rt.tenant.admin_object_id, _lookup(rt)
+        review_secret, store(rt).snapshot(), vault, target.secret or "", rt.tenant.admin_object_id, _lookup(rt),
+        _federated_with_local_cluster(rt),
     )
     return JSON({"value": rows, "secretId": target.id, "enableRbacAuthorization": vault.rbac_authorization})
 
