@@ -126,3 +126,35 @@ def test_a_token_file_for_another_service_account_or_audience_is_refused_clearly
         assert proc.returncode != 0, name
         assert says in proc.stderr, (name, proc.stderr)
         assert not (tmp_path / f"mnt-{name}" / "db-password").exists()
+
+
+def _jwt(**claims) -> str:
+    import jwt
+
+    return jwt.encode(claims, "k" * 32, algorithm="HS256")
+
+
+def test_token_file_limits_in_process(tmp_path):
+    """The file is bounded (64 KiB), an expired token is a retryable wait, a fresh one passes."""
+    import time
+
+    from strongroom.agent.tokens import MAX_TOKEN_FILE_BYTES, FileTokens, TokenRequestError
+
+    f = tmp_path / "token"
+    source = FileTokens(f)
+    sub, aud = "system:serviceaccount:ns:sa", "api://AzureADTokenExchange"
+    f.write_text("x" * (MAX_TOKEN_FILE_BYTES + 1))
+    with pytest.raises(TokenRequestError) as big:
+        source.token("ns", "sa", aud, "pod")
+    assert not big.value.retryable and "larger than" in big.value.message
+    f.write_text(_jwt(sub=sub, aud=[aud], exp=int(time.time()) - 5))
+    with pytest.raises(TokenRequestError) as old:
+        source.token("ns", "sa", aud, "pod")
+    assert old.value.retryable and "expired" in old.value.message
+    with pytest.raises(TokenRequestError) as missing:
+        FileTokens(tmp_path / "absent").token("ns", "sa", aud, "pod")
+    assert missing.value.retryable
+    fresh = _jwt(sub=sub, aud=aud, exp=int(time.time()) + 600)
+    f.write_text(fresh + "\n")
+    got = source.token("ns", "sa", aud, "pod")
+    assert got.token == fresh and got.expiration_timestamp.endswith("Z")

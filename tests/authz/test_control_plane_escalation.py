@@ -159,3 +159,14 @@ def test_recover_needs_vaults_write_and_the_vaults_own_resource_group(server, ad
     assert admin.arm("GET", admin.vault_path(vault)).status_code == 404
     assert admin.put_vault(vault, createMode="recover").status_code == 200
     assert admin.data("GET", vault, "/secrets/crown-jewels").json()["value"] == "s3cret-value"
+
+
+@pytest.mark.parametrize("role", ["Key Vault Data Access Administrator", "Key Vault Administrator", "Key Vault Reader"])
+def test_no_built_in_key_vault_role_switches_the_model(server, admin, tenant, role):
+    """Data Access Administrator holds roleAssignments/write, but only to assign its eight data roles."""
+    vault = _vault_with_secret(admin)
+    attacker = Actor(server, make_sp(server, "kvrole"))
+    assert admin.assign(admin.vault_path(vault), role, attacker.object_id).status_code == 201
+    r = attacker.put_vault(vault, enableRbacAuthorization=False, accessPolicies=[policy(tenant, attacker.object_id, "get")])
+    assert r.status_code == 403 and r.json()["error"]["code"] == "AuthorizationFailed", r.text
+    assert admin.arm("GET", admin.vault_path(vault)).json()["properties"]["enableRbacAuthorization"] is True

@@ -33,8 +33,8 @@ from typing import Any, Callable
 from strongroom.authz import policies
 from strongroom.authz.actions import SECRET_DATA_ACTIONS, SECRETS
 from strongroom.authz.conditions import assignment_attributes
-from strongroom.authz.engine import grant_allows_action, grant_allows_data
 from strongroom.authz.control import GRANT_ACCESS
+from strongroom.authz.engine import grant_allows_action, grant_allows_data
 from strongroom.authz.roles import NODE_AGENT_TOKEN_ACTION, SECRETS_OFFICER, RoleDefinition
 from strongroom.authz.scopes import contains, parse_scope
 from strongroom.authz.store import Grant, Snapshot
