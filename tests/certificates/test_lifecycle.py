@@ -156,7 +156,7 @@ def test_a_certificate_that_cannot_renew_does_not_hold_up_the_others(dev: Server
     window = [LifetimeAction(CertificatePolicyAction.auto_renew, days_before_expiry=5)]
     orphan, healthy = unique("orphan"), unique("healthy")
     orphaned = certs.begin_create_certificate(orphan, CertificatePolicy(
-        issuer_name=issuer, subject="CN=orphan", validity_in_months=1, lifetime_actions=window)).result()
+        issuer_name=issuer, subject="CN=orphan.internal", validity_in_months=1, lifetime_actions=window)).result()
     first = certs.begin_create_certificate(healthy, CertificatePolicy(
         issuer_name="Self", subject="CN=healthy", validity_in_months=1, lifetime_actions=window)).result()
     certs.delete_issuer(issuer)  # the orphan's renewal now fails: its issuer is gone
