@@ -112,7 +112,8 @@ def start_server(tmp: Path, *extra: str) -> Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Server:
-    srv = start_server(tmp_path_factory.mktemp("server"))
+    # The private CA signs only allowed names; the suite's certificates use *.internal.
+    srv = start_server(tmp_path_factory.mktemp("server"), "--ca-allowed-domains", "internal")
     yield srv
     srv.stop()
 

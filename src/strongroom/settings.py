@@ -37,6 +37,9 @@ class Settings:
     keep_alive_timeout: float = 5.0
     max_connections: int = 1000
     unauthenticated_per_10s: int = 300  # failed authentications per source address (server/throttle.py)
+    # Domains the private CA (the `Strongroom` certificate issuer) may issue for (keyvault/ca_names.py);
+    # empty: it signs no names. `up --ca-allowed-domains`.
+    ca_allowed_domains: list[str] = field(default_factory=list)
 
     @property
     def scheme(self) -> str:

@@ -57,6 +57,8 @@ def setup(server):
                   params=AUTHZ_API, headers={"Authorization": f"Bearer {admin_token(server)}"})
     assert r.status_code == 200
     roles = {d["properties"]["roleName"]: d for d in r.json()["value"] if d["properties"]["type"] == "BuiltInRole"}
+    # Strongroom's own built-in role (no data actions) is checked in test_agent_least_privilege.py.
+    assert roles.pop("Strongroom Node Agent")["properties"]["permissions"][0]["dataActions"] == []
     vault_token = sp_token(server, sp, vault_scope(server))
     return name, sp, roles, vault_token, admin_token(server, vault_scope(server))
 

@@ -32,7 +32,7 @@ MANAGEMENT = "https://management.azure.com/.default"
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory) -> Server:
-    srv = start_server(tmp_path_factory.mktemp("dev"), "--dev")
+    srv = start_server(tmp_path_factory.mktemp("dev"), "--dev", "--ca-allowed-domains", "internal")
     srv.cli("keyvault", "create", "--name", "kv-dev")
     srv.cli("keyvault", "create", "--name", "kv-other")
     yield srv
@@ -156,7 +156,7 @@ def test_a_certificate_that_cannot_renew_does_not_hold_up_the_others(dev: Server
     window = [LifetimeAction(CertificatePolicyAction.auto_renew, days_before_expiry=5)]
     orphan, healthy = unique("orphan"), unique("healthy")
     orphaned = certs.begin_create_certificate(orphan, CertificatePolicy(
-        issuer_name=issuer, subject="CN=orphan", validity_in_months=1, lifetime_actions=window)).result()
+        issuer_name=issuer, subject="CN=orphan.internal", validity_in_months=1, lifetime_actions=window)).result()
     first = certs.begin_create_certificate(healthy, CertificatePolicy(
         issuer_name="Self", subject="CN=healthy", validity_in_months=1, lifetime_actions=window)).result()
     certs.delete_issuer(issuer)  # the orphan's renewal now fails: its issuer is gone

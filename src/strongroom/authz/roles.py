@@ -9,6 +9,7 @@ of Key Vault Data Access Administrator. Their assignable scope is "/" as in Azur
 from __future__ import annotations
 
 import functools
+import unicodedata
 
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from strongroom.authz.actions import matches
 
 ROLE_DEFINITIONS = "providers/Microsoft.Authorization/roleDefinitions"
+# The TokenRequest API of the local cluster issuer (server/cluster_api.py), for non-admin callers.
+NODE_AGENT_TOKEN_ACTION = "Strongroom.Cluster/serviceAccounts/token/action"
 BUILT_IN = "BuiltInRole"
 CUSTOM = "CustomRole"
 
@@ -118,6 +121,25 @@ class RoleDefinition:
         rec["permissions"] = tuple(Permission.from_record(p) for p in rec["permissions"])
         rec["assignable_scopes"] = tuple(rec["assignable_scopes"])
         return cls(**rec)
+
+
+def normalize_role_name(role_name: str) -> str:
+    """The form role names are compared in: NFKC, whitespace runs collapsed, trimmed, casefolded.
+
+    So "Key Vault Administrator ", "key  vault administrator" and a fullwidth
+    lookalike all collide with the built-in role instead of standing beside it.
+    """
+    return " ".join(unicodedata.normalize("NFKC", role_name).split()).casefold()
+
+
+def scopes_to_authorize(existing: "RoleDefinition | None", new_scopes: tuple[str, ...]) -> tuple[str, ...]:
+    """Every scope a role write must hold roleDefinitions/write on: the new assignable scopes and, for an
+    update, the existing ones too -- narrowing a subscription-wide role to one's own vault and widening its
+    dataActions would otherwise change what its subscription-wide assignments grant everywhere."""
+    seen: dict[str, str] = {}
+    for s in (existing.assignable_scopes if existing else ()) + tuple(new_scopes):
+        seen.setdefault(s.lower().rstrip("/"), s)
+    return tuple(seen.values())
 
 
 def role_definition_id(subscription_id: str, guid: str) -> str:
@@ -308,8 +330,17 @@ BUILTIN_ROLES: tuple[RoleDefinition, ...] = (
             "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
         ),
     ),
+    # Strongroom's own: what a node agent (`strongroom mount`/`run` on a machine) needs, and nothing else.
+    _builtin(
+        "7da02982-015f-45bf-a3ed-d8d258d2a72c",
+        "Strongroom Node Agent",
+        "Request service-account tokens from the instance's local cluster issuer, as a kubelet does for its pods. "
+        "Whoever holds it can act as any workload identity federated with that issuer; assign it to node agents only.",
+        actions=(NODE_AGENT_TOKEN_ACTION,),
+    ),
 )
 
 BUILTIN_BY_GUID: dict[str, RoleDefinition] = {r.name: r for r in BUILTIN_ROLES}
 KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
 SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+NODE_AGENT = "7da02982-015f-45bf-a3ed-d8d258d2a72c"

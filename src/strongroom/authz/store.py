@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from strongroom.authz.roles import BUILTIN_ROLES, RoleDefinition, guid_of, role_definition_id
+from strongroom.authz.roles import BUILTIN_ROLES, RoleDefinition, guid_of, normalize_role_name, role_definition_id
 from strongroom.authz.scopes import contains
 from strongroom.barrier import SealedStore
 from strongroom.keyvault import records
@@ -104,8 +104,9 @@ class Snapshot:
         return self.roles.get(guid.lower())
 
     def role_by_name(self, role_name: str) -> RoleDefinition | None:
-        wanted = role_name.lower()
-        return next((r for r in self.roles.values() if r.role_name.lower() == wanted), None)
+        """The role whose name equals `role_name` after normalisation (built-in roles included)."""
+        wanted = normalize_role_name(role_name)
+        return next((r for r in self.roles.values() if normalize_role_name(r.role_name) == wanted), None)
 
     def applying_to(self, resource_id: str) -> list[Grant]:
         """Every grant whose scope contains `resource_id` (for access reviews)."""

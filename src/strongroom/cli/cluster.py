@@ -146,7 +146,7 @@ def token(
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,
 ) -> None:
-    """Print a projected service-account token, as `kubectl create token` does (admin only)."""
+    """Print a projected service-account token, as `kubectl create token` does (the admin, or a "Strongroom Node Agent")."""
     c = client(state_dir, server)
     spec: dict[str, Any] = {"expirationSeconds": parse_duration(duration)}
     if audience:

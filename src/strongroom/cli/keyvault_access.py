@@ -191,6 +191,8 @@ def _review_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             via = "access policy: " + " ".join(a.split("/", 1)[1] for a in r["permissions"])
         else:
             via = r["grantType"]
+        if r.get("via"):  # reaches the data by changing access: say how
+            via += " -> " + ", ".join(r["via"])
         out.append({
             "Principal": r["principalName"] or "(unknown)",
             "PrincipalId": r["principalId"],

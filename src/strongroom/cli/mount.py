@@ -2,7 +2,9 @@
 
 It reads a SecretProviderClass file, gets a pod-bound token for the service
 account from the local cluster (the TokenRequest API behind `strongroom cluster
-token`; admin credentials from the state dir), builds the driver's attributes,
+token`: the admin's credentials from the state dir, or a principal with the
+"Strongroom Node Agent" role through AZURE_CLIENT_ID/AZURE_CLIENT_SECRET) or
+reads the token file it is given (`--token-file`, as kubelet projects one), builds the driver's attributes,
 calls the provider (in this process, or `--provider-socket`) and writes the
 files with Kubernetes' atomic writer. `--watch` keeps them current: pushed by
 the vault's change feed, polled every `--rotation-poll-interval` as a fallback.
@@ -121,6 +123,7 @@ class AgentOptions:
     state_dir: Path | None
     server: str | None
     poll_interval: float
+    token_file: Path | None = None  # a token someone else keeps fresh (kubelet-style): no credentials needed
 
 
 def provider_config(opts: AgentOptions, tokens: ClusterTokens | None = None):  # -> ProviderConfig
@@ -181,8 +184,13 @@ def build_mounter(
         raise CLIError(str(exc), "InvalidArgumentValue") from None
     except WriteError as exc:
         raise CLIError(str(exc), "FileWriteError") from None
-    tokens = ClusterTokens(opts.state_dir, opts.server)
-    config = provider_config(opts, tokens)
+    cluster_tokens = ClusterTokens(opts.state_dir, opts.server)
+    config = provider_config(opts, cluster_tokens)
+    tokens: Any = cluster_tokens
+    if opts.token_file is not None:
+        from strongroom.agent.tokens import FileTokens
+
+        tokens = FileTokens(opts.token_file)
     provider = SocketProvider(opts.provider_socket) if opts.provider_socket else InProcessProvider(config)
     pod = Pod(opts.pod_name or default_pod_name(), opts.namespace, opts.service_account)
     mount_config = MountConfig(
@@ -256,6 +264,12 @@ AuthorityOpt = Annotated[
 CAOpt = Annotated[Path | None, typer.Option("--ca-file", help="Extra CA to trust (default: the state dir's ca.pem).")]
 MetricsOpt = Annotated[str | None, typer.Option("--metrics-addr", help="Serve the driver's Prometheus metrics here, e.g. :8095.")]
 LogLevelOpt = Annotated[str, typer.Option("--log-level")]
+TokenFileOpt = Annotated[
+    Path | None,
+    typer.Option("--token-file", envvar="STRONGROOM_TOKEN_FILE",
+                 help="Use the service-account token in this file (kept fresh by someone else, as kubelet's projected "
+                      "token is) instead of asking the cluster's TokenRequest API; needs no credentials."),
+]
 
 
 def mount(
@@ -284,6 +298,7 @@ def mount(
     allow_shared_target: Annotated[
         bool, typer.Option("--allow-shared-target", help="Write into a target another user owns or others may write, on purpose.")
     ] = False,
+    token_file: TokenFileOpt = None,
 ) -> None:
     """Mount a SecretProviderClass's objects into a directory, as the CSI driver mounts them into a pod."""
     from strongroom.agent.metrics import serve_metrics
@@ -296,7 +311,8 @@ def mount(
     setup_logging(log_level)
     resolve_localhost_names()
     opts = AgentOptions(spc, namespace, service_account, pod_name, provider_socket, vault_dns_suffix, authority_host,
-                        ca_file, state_dir, server, parse_go_duration(rotation_poll_interval, "--rotation-poll-interval"))
+                        ca_file, state_dir, server, parse_go_duration(rotation_poll_interval, "--rotation-poll-interval"),
+                        token_file)
     mounter, config = build_mounter(opts, target, status_file, file_mode=file_mode, allow_shared_target=allow_shared_target)
     if metrics_addr:
         try:

@@ -28,6 +28,7 @@ from strongroom.cli.mount import (
     SocketOpt,
     SpcOpt,
     SuffixOpt,
+    TokenFileOpt,
     build_mounter,
     parse_go_duration,
     setup_logging,
@@ -61,6 +62,7 @@ def run(
     log_level: LogLevelOpt = "info",
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,
+    token_file: TokenFileOpt = None,
 ) -> None:
     """Run CMD with the SecretProviderClass's secrets as environment variables; restart or signal it on rotation."""
     from strongroom.agent.metrics import serve_metrics
@@ -88,7 +90,8 @@ def run(
     setup_logging(log_level)
     resolve_localhost_names()
     opts = AgentOptions(spc, namespace, service_account, pod_name, provider_socket, vault_dns_suffix, authority_host,
-                        ca_file, state_dir, server, parse_go_duration(rotation_poll_interval, "--rotation-poll-interval"))
+                        ca_file, state_dir, server, parse_go_duration(rotation_poll_interval, "--rotation-poll-interval"),
+                        token_file)
     rotations: queue.Queue[object] = queue.Queue()
     mount_dir = private_dir()
     stop = threading.Event()

@@ -79,6 +79,12 @@ def up(
     unauthenticated_per_10s: Annotated[
         int, typer.Option("--unauthenticated-per-10s", min=1, help="Failed authentications per source address per 10 s; more get 429.")
     ] = 300,
+    ca_allowed_domains: Annotated[
+        list[str] | None,
+        typer.Option("--ca-allowed-domains", envvar="STRONGROOM_CA_ALLOWED_DOMAINS",
+                     help="Domains (comma-separated, repeatable) the private CA 'Strongroom' may issue certificates "
+                          "for; a domain covers the names below it. Default: none."),
+    ] = None,
 ) -> None:
     """Start the server: vaults, identity and management on one port."""
     from strongroom.server.bootstrap import StateError
@@ -104,6 +110,7 @@ def up(
         keep_alive_timeout=keep_alive_timeout,
         max_connections=max_connections,
         unauthenticated_per_10s=unauthenticated_per_10s,
+        ca_allowed_domains=_ca_domains(ca_allowed_domains),
     )
     os.umask(0o077)
     # SIGTERM is how operators and Kubernetes stop a server. uvicorn re-raises the
@@ -115,3 +122,13 @@ def up(
     except (StateDirBusy, StateError) as exc:
         Console(stderr=True).print(f"[red]ERROR:[/red] {exc}")
         raise typer.Exit(1) from None
+
+
+def _ca_domains(values: list[str] | None) -> list[str]:
+    """The checked allow-list; a bad entry is a usage error (exit 2), not a server that signs too much."""
+    from strongroom.keyvault.ca_names import parse_allowed
+
+    try:
+        return list(parse_allowed(values or []))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--ca-allowed-domains") from None

@@ -36,6 +36,7 @@ from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.errors import KeyVaultError, bad_parameter, deleted_secret_not_found, secret_not_found
 from strongroom.keyvault.keys import KeyStore, KeyVersion, key_event
 from strongroom.keyvault.objects import Collection, Head, Page, purge_protected
+from strongroom.keyvault.ca_names import NOT_ALLOWED, CANamePolicy
 from strongroom.keyvault.private_ca import PrivateCA
 from strongroom.keyvault.secrets import SecretVersion
 from strongroom.keyvault.validation import check_bool, check_object_name, check_tags
@@ -131,11 +132,13 @@ def _string(value: Any, name: str) -> str:
 
 
 class CertificateStore:
-    def __init__(self, store: SealedStore, backups: BackupSealer, keys: KeyStore, ca: Callable[[], PrivateCA]) -> None:
+    def __init__(self, store: SealedStore, backups: BackupSealer, keys: KeyStore, ca: Callable[[], PrivateCA],
+                 ca_names: CANamePolicy | None = None) -> None:
         self.store = store
         self.backups = backups
         self.keys = keys
         self._ca = ca
+        self.ca_names = ca_names or CANamePolicy()  # default: the private CA signs no names at all
         self.objects: Collection[CertVersion] = Collection(
             store, "certs", lambda rec: CertVersion(**rec), certificate_not_found, deleted_certificate_not_found
         )
@@ -330,6 +333,9 @@ class CertificateStore:
         *, enabled: bool, tags: dict[str, str] | None, preserve: bool | None,
     ) -> Operation:
         signer = self._signer(vault, policy)
+        refused = self.ca_names.check(policy["x509_props"], x509build.subject_name(policy["x509_props"])) if signer == "ca" else []
+        if refused:
+            signer = "refused"
         kty, material = self._key_for(vault, name, head, policy)
         private_key = x509build.private_key_of(material, kty)
         csr = x509build.build_csr(private_key, policy["x509_props"])
@@ -355,6 +361,14 @@ class CertificateStore:
             changes.update(self.objects.put_changes(vault, Head(spelled, version), pending))
             if signer == "pending":
                 op.kty, op.material = kty, material
+            elif signer == "refused":  # the instance admin did not allow these names (keyvault/ca_names.py)
+                op.status, op.status_details = FAILED, None
+                op.error = {
+                    "code": NOT_ALLOWED,
+                    "message": f"The issuer '{certpolicy.issuer_name(policy)}' (this instance's private CA) does not "
+                    f"issue these names: {'; '.join(refused)}. The instance admin allows domains with "
+                    "`strongroom up --ca-allowed-domains`.",
+                }
             else:
                 op.status, op.status_details = FAILED, None
                 op.error = {

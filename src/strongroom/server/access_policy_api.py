@@ -16,10 +16,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.audit import facts as audit
-from strongroom.authz import policies
+from strongroom.authz import control, policies
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.server.http import JSON, json_body
-from strongroom.server.management_api import PROVIDER, _authenticate, _may_manage, _vault_in, runtime
+from strongroom.server.management_api import PROVIDER, _authenticate, _vault_in, runtime
 
 KINDS = ("add", "replace", "remove")
 
@@ -32,7 +32,7 @@ async def update_access_policy(request: Request) -> Response:
     vault = _vault_in(rt, request)
     if kind not in KINDS:
         raise KeyVaultError(400, "BadRequest", f"The operation kind '{kind}' is not valid; use one of {', '.join(KINDS)}.")
-    _may_manage(rt, caller, vault, "Microsoft.KeyVault/vaults/accessPolicies/write")
+    control.require_manage(rt.authorizer, caller, vault, control.ACCESS_POLICY_WRITE)
     body = await json_body(request)
     props = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(props, dict):
@@ -41,6 +41,9 @@ async def update_access_policy(request: Request) -> Response:
     updated = list(vault.access_policies)
     for entry in changes:
         updated = policies.upsert(updated, entry, kind)
+    # Writing access policies grants data access: roleAssignments/write at the vault (authz/control.py).
+    control.require_vault_update(rt.authorizer, caller, vault, access_policies=updated,
+                                 manage_action=control.ACCESS_POLICY_WRITE)
 
     def write():
         return rt.vaults.create_or_update(

@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from strongroom.audit import facts as audit
 from strongroom.authz import Caller
 from strongroom.identity.tokens import TokenError, TokenVerifier
 from strongroom.keyvault.errors import KeyVaultError
@@ -57,6 +58,7 @@ def require_admin(
     *,
     verifier: TokenVerifier | None = None,
     resource_id: str | None = None,
+    delegated_action: str | None = None,
 ) -> Caller:
     """The verified caller, if it is the instance administrator; 401/403 in ARM's words otherwise."""
     rt = runtime(request)
@@ -64,6 +66,13 @@ def require_admin(
     claims = bearer_claims(request, verifier or rt.management_tokens)
     audit_facts(request, caller=caller_subset(claims))
     caller = Caller.from_claims(claims)
+    if delegated_action and caller.object_id != rt.tenant.admin_object_id:
+        # A permission of its own, held through a role assignment at the subscription (e.g. Strongroom Node Agent).
+        decision = rt.authorizer.may(caller, delegated_action, f"/subscriptions/{rt.tenant.subscription_id}")
+        if decision.allowed:
+            audit.decision(request.scope, allowed=True, assignment_id=decision.assignment_id)
+            return caller
+        action, scope = delegated_action, f"/subscriptions/{rt.tenant.subscription_id}"
     if caller.object_id != rt.tenant.admin_object_id:
         raise KeyVaultError(
             403,

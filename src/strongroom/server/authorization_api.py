@@ -31,7 +31,7 @@ from strongroom.authz import Caller
 from strongroom.authz.actions import is_valid_action_syntax, known_data_actions
 from strongroom.authz.conditions import ConditionError, assignment_attributes, compile_condition
 from strongroom.authz.review import PrincipalInfo, review_secret
-from strongroom.authz.roles import CUSTOM, Permission, RoleDefinition, guid_of
+from strongroom.authz.roles import CUSTOM, Permission, RoleDefinition, guid_of, scopes_to_authorize
 from strongroom.authz.scopes import Scope, ancestors_or_self, contains, invalid_scope, parse_scope
 from strongroom.authz.store import AuthzStore, RoleAssignment, arm_time, new_assignment
 from strongroom.keyvault.errors import KeyVaultError
@@ -412,11 +412,11 @@ async def put_definition(request: Request) -> Response:
     description = props.get("description") or ""
     if not isinstance(description, str) or len(description) > 2048:
         raise KeyVaultError(400, "InvalidRoleDefinition", "'properties.description' must be a string of at most 2048 characters.")
-    for s in checked:
+    for s in scopes_to_authorize(existing, tuple(checked)):  # existing scopes too (authz/roles.py)
         _require(request, caller, "Microsoft.Authorization/roleDefinitions/write", s)
     t = arm_time()
     role = RoleDefinition(
-        name=guid, role_name=role_name.strip(), description=description, permissions=(permission,),
+        name=guid, role_name=" ".join(role_name.split()), description=description, permissions=(permission,),
         assignable_scopes=tuple(checked), role_type=CUSTOM,
         created_on=existing.created_on if existing else t, updated_on=t,
         created_by=existing.created_by if existing else caller.object_id, updated_by=caller.object_id,
@@ -453,6 +453,19 @@ async def delete_definition(request: Request) -> Response:
 # -- access review and principal lookup --------------------------------------------------
 
 
+def _federated_with_local_cluster(rt: Runtime):
+    """Does a principal trust the local cluster issuer (so a node agent's service-account token can act as it)?"""
+    if rt.identity is None:
+        return None
+    issuer = rt.identity.cluster.issuer_url.rstrip("/")
+
+    def federated(object_id: str) -> bool:
+        p = rt.directory.find(object_id)
+        return p is not None and any(f.issuer.rstrip("/") == issuer for f in rt.identity.fics.list(p))
+
+    return federated
+
+
 def _lookup(rt: Runtime):
     def find(object_id: str) -> PrincipalInfo | None:
         p = rt.directory.find(object_id)
@@ -477,7 +490,8 @@ async def access_review(request: Request) -> Response:
     audit.facts(request.scope)["vault"] = vault.name
     _may_review(request, caller, vault, target.id)
     rows = await run_in_threadpool(
-        review_secret, store(rt).snapshot(), vault, target.secret or "", rt.tenant.admin_object_id, _lookup(rt)
+        review_secret, store(rt).snapshot(), vault, target.secret or "", rt.tenant.admin_object_id, _lookup(rt),
+        _federated_with_local_cluster(rt),
     )
     return JSON({"value": rows, "secretId": target.id, "enableRbacAuthorization": vault.rbac_authorization})
 

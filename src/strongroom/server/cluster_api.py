@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from strongroom.authz.roles import NODE_AGENT_TOKEN_ACTION
 from strongroom.issuer.cluster import DEFAULT_DURATION, Cluster, ClusterError, ServiceAccount
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.server.admin_auth import require_admin, runtime
@@ -74,11 +75,12 @@ def kubernetes(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[R
     return wrapped
 
 
-def _admin(request: Request, operation: str, verb: str) -> Cluster:
+def _admin(request: Request, operation: str, verb: str, delegated_action: str | None = None) -> Cluster:
     p = request.path_params
     resource = f"/clusters/{p['cluster']}" + (f"/namespaces/{p['ns']}" if "ns" in p else "")
     resource += "/serviceaccounts" + (f"/{p['name']}" if "name" in p else "")
-    require_admin(request, operation, f"serviceaccounts/{verb}", resource, resource_id=resource)
+    require_admin(request, operation, f"serviceaccounts/{verb}", resource, resource_id=resource,
+                  delegated_action=delegated_action)
     return _cluster(request)
 
 
@@ -144,7 +146,8 @@ async def delete_service_account(request: Request) -> Response:
 @kubernetes
 async def create_token(request: Request) -> Response:
     """TokenRequest (authentication.k8s.io/v1), as `kubectl create token` sends it."""
-    cluster = _admin(request, "ServiceAccountTokenCreate", "token/create")
+    # The admin, or a node agent holding its own permission (the built-in role "Strongroom Node Agent").
+    cluster = _admin(request, "ServiceAccountTokenCreate", "token/create", NODE_AGENT_TOKEN_ACTION)
     body = await json_body(request)
     spec = body.get("spec") if isinstance(body, dict) else None
     if not isinstance(spec, dict):

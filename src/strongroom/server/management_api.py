@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.audit import facts as audit
-from strongroom.authz import Caller
+from strongroom.authz import Caller, control
 from strongroom.authz import policies as access_policies
 from strongroom.identity.directory import DirectoryError
 from strongroom.identity.tokens import TokenError
@@ -60,16 +60,17 @@ def _check_subscription(rt: Runtime, subscription: str) -> None:
 
 
 def _may_manage(rt: Runtime, caller: Caller, vault: Vault, action: str) -> None:
-    if rt.authorizer.is_admin(caller) or caller.object_id == vault.created_by:
-        return
-    if rt.authorizer.may(caller, action, vault.resource_id).allowed:  # e.g. Key Vault Contributor
-        return
-    raise KeyVaultError(
-        403,
-        "AuthorizationFailed",
-        f"The client '{caller.app_id}' with object id '{caller.object_id}' does not have authorization to perform "
-        f"action '{action}' over scope '{vault.resource_id}' or the scope is invalid.",
-    )
+    control.require_manage(rt.authorizer, caller, vault, action)
+
+
+def _readable(rt: Runtime, caller: Caller, request: Request, vault: Vault | None) -> Vault:
+    """The vault if `caller` may read it; ARM answers 403 before it says whether a resource exists."""
+    if vault is not None and control.may_read(rt.authorizer, caller, vault):
+        return vault
+    p = request.path_params
+    scope = f"/subscriptions/{p['subscription']}/resourceGroups/{p['rg']}/{PROVIDER}/vaults/{p['name']}"
+    control.require(rt.authorizer, caller, control.VAULT_READ, scope)
+    raise vault_resource_not_found(p["name"])
 
 
 async def ensure_resource_group(rt: Runtime, name: str, location: Any) -> None:
@@ -146,13 +147,21 @@ async def put_vault(request: Request) -> Response:
     existing = rt.vaults.get(p["name"])
     if props.get("createMode") == "recover":
         audit.operation(request.scope, "VaultRecover")
+        deleted = rt.vaults.get(p["name"], include_deleted=True)
+        if deleted is None or deleted.deleted is None or deleted.resource_group.lower() != p["rg"].lower():
+            raise KeyVaultError(404, "ResourceNotFound", f"Deleted vault '{p['name']}' was not found.")
+        _may_manage(rt, caller, deleted, control.VAULT_WRITE)
         vault = await run_in_threadpool(rt.vaults.recover, p["name"])
         return JSON(vault_json(rt, vault))
-    if existing is not None:
-        _may_manage(rt, caller, existing, "Microsoft.KeyVault/vaults/write")
+    control.permission_model_flag(props.get("enableRbacAuthorization"))
     policies = props.get("accessPolicies")
     if policies is not None:
         policies = access_policies.normalize(policies, rt.tenant.tenant_id)
+    if existing is not None:  # changing who gets data access needs roleAssignments/write (authz/control.py)
+        control.require_vault_update(
+            rt.authorizer, caller, existing,
+            rbac_authorization=props.get("enableRbacAuthorization"), access_policies=policies,
+        )
     await ensure_resource_group(rt, p["rg"], body.get("location"))
     vault, created = await run_in_threadpool(
         lambda: rt.vaults.create_or_update(
@@ -176,8 +185,12 @@ async def put_vault(request: Request) -> Response:
 async def get_vault(request: Request) -> Response:
     _audit(request, "VaultGet")
     rt = runtime(request)
-    _authenticate(request)
-    return JSON(vault_json(rt, _vault_in(rt, request)))
+    caller = _authenticate(request)
+    _check_subscription(rt, request.path_params["subscription"])
+    found = rt.vaults.get(request.path_params["name"])
+    if found is not None and found.resource_group.lower() != request.path_params["rg"].lower():
+        found = None
+    return JSON(vault_json(rt, _readable(rt, caller, request, found)))
 
 
 async def delete_vault(request: Request) -> Response:
@@ -185,7 +198,7 @@ async def delete_vault(request: Request) -> Response:
     rt = runtime(request)
     caller = _authenticate(request)
     vault = _vault_in(rt, request)
-    _may_manage(rt, caller, vault, "Microsoft.KeyVault/vaults/delete")
+    _may_manage(rt, caller, vault, control.VAULT_DELETE)
     await run_in_threadpool(rt.vaults.delete, vault.name)
     return Response(status_code=200)
 
@@ -193,19 +206,23 @@ async def delete_vault(request: Request) -> Response:
 async def list_vaults(request: Request) -> Response:
     _audit(request, "VaultList")
     rt = runtime(request)
-    _authenticate(request)
+    caller = _authenticate(request)
     _check_subscription(rt, request.path_params["subscription"])
     rg = request.path_params.get("rg")
-    vaults = [v for v in rt.vaults.list() if rg is None or v.resource_group.lower() == rg.lower()]
+    vaults = [
+        v for v in rt.vaults.list()
+        if (rg is None or v.resource_group.lower() == rg.lower()) and control.may_read(rt.authorizer, caller, v)
+    ]
     return JSON({"value": [vault_json(rt, v) for v in vaults]})
 
 
 async def list_deleted_vaults(request: Request) -> Response:
     _audit(request, "VaultListDeleted")
     rt = runtime(request)
-    _authenticate(request)
+    caller = _authenticate(request)
     _check_subscription(rt, request.path_params["subscription"])
-    return JSON({"value": [deleted_vault_json(v) for v in rt.vaults.list(include_deleted=True)]})
+    deleted = [v for v in rt.vaults.list(include_deleted=True) if control.may_read(rt.authorizer, caller, v)]
+    return JSON({"value": [deleted_vault_json(v) for v in deleted]})
 
 
 def _deleted_vault(rt: Runtime, request: Request) -> Vault:
@@ -219,8 +236,10 @@ def _deleted_vault(rt: Runtime, request: Request) -> Vault:
 async def get_deleted_vault(request: Request) -> Response:
     _audit(request, "VaultGetDeleted")
     rt = runtime(request)
-    _authenticate(request)
-    return JSON(deleted_vault_json(_deleted_vault(rt, request)))
+    caller = _authenticate(request)
+    vault = _deleted_vault(rt, request)
+    _may_manage(rt, caller, vault, control.VAULT_READ)
+    return JSON(deleted_vault_json(vault))
 
 
 async def purge_vault(request: Request) -> Response:
@@ -228,7 +247,7 @@ async def purge_vault(request: Request) -> Response:
     rt = runtime(request)
     caller = _authenticate(request)
     vault = _deleted_vault(rt, request)
-    _may_manage(rt, caller, vault, "Microsoft.KeyVault/locations/deletedVaults/purge/action")
+    _may_manage(rt, caller, vault, control.DELETED_VAULT_PURGE)
     await run_in_threadpool(rt.vaults.purge, vault.name)
     if rt.authorizer.store is not None:  # a purged vault's role assignments go with it
         await run_in_threadpool(rt.authorizer.store.remove_at_or_below, vault.resource_id)

@@ -7,6 +7,7 @@ never open storage or read files themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from strongroom.audit import AuditLog, AuditWriter
 from strongroom.authz import Authorizer, AuthzStore
@@ -19,6 +20,7 @@ from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.certificates import CertificateStore
 from strongroom.keyvault.keys import KeyStore
 from strongroom.keyvault import private_ca
+from strongroom.keyvault.ca_names import CANamePolicy, parse_allowed
 from strongroom.keyvault.secrets import SecretStore
 from strongroom.keyvault.vaults import VaultRegistry
 from strongroom.server.identity_runtime import IdentityServices, build_identity
@@ -76,6 +78,16 @@ def vault_audiences(settings: Settings) -> list[str]:
     return sorted({resource, bare, "https://vault.azure.net"})
 
 
+def ca_name_policy(settings: Settings) -> CANamePolicy:
+    """What the private CA may sign: the admin's domains, never this instance's own names."""
+    own_host = urlsplit(settings.authority).hostname or "localhost"
+    return CANamePolicy(
+        allowed=parse_allowed(settings.ca_allowed_domains),
+        reserved_subtrees=(f"vault.{settings.dns_suffix}",),
+        reserved_hosts=(own_host, "127.0.0.1", "::1"),
+    )
+
+
 def build_runtime(settings: Settings) -> Runtime:
     """Open the instance's storage; the state must already be bootstrapped."""
     storage = open_storage(settings.storage)
@@ -98,7 +110,7 @@ def build_runtime(settings: Settings) -> Runtime:
         vaults=VaultRegistry(store),
         secrets=SecretStore(store, backups),
         keys=key_store,
-        certificates=CertificateStore(store, backups, key_store, private_ca.loader(store)),
+        certificates=CertificateStore(store, backups, key_store, private_ca.loader(store), ca_name_policy(settings)),
         feed_watcher=FeedWatcher(storage),
         signing_keys=keys,
         issuer=token_issuer,
