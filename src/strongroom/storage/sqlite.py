@@ -25,6 +25,7 @@ from typing import Callable, Iterator, TypeVar
 
 from strongroom.storage.asyncgroup import AsyncGroupCommit
 from strongroom.storage.base import StorageError, Write
+from strongroom.storage.base import prefix_end as _prefix_end
 from strongroom.storage.group import GroupCommit
 
 T = TypeVar("T")
@@ -41,22 +42,6 @@ MIGRATIONS: list[str] = [
 _APPEND_CHUNK = 1000  # rows per INSERT; 3 parameters each stays far below SQLite's 32766
 _BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's write lock, as before
 _BUSY_POLL = (0.0002, 0.0005, 0.001)  # then every _BUSY_POLL[-1]: a commit takes a few ms
-
-
-def _prefix_end(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with `prefix` (None: no bound).
-
-    Code point order is UTF-8 byte order, which is how SQLite compares TEXT, so
-    "increment the last character" bounds the range. Appending U+10FFFF instead
-    would drop keys that continue with U+10FFFF.
-    """
-    stem = prefix.rstrip("\U0010ffff")
-    if not stem:
-        return None
-    nxt = ord(stem[-1]) + 1
-    if 0xD800 <= nxt <= 0xDFFF:  # surrogates cannot be stored; skip to the next real character
-        nxt = 0xE000
-    return stem[:-1] + chr(nxt)
 
 
 def _retry_busy(run: Callable[[], T]) -> T:
