@@ -40,7 +40,7 @@ def up(
     state_dir: Annotated[Path, typer.Option("--state-dir", envvar="STRONGROOM_STATE_DIR", help="Where state lives.")] = Path(".strongroom"),
     bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port for everything (vaults, identity, management).")] = DEFAULT_PORT,
-    storage: Annotated[str | None, typer.Option("--storage", help="sqlite:///PATH (default: <state-dir>/strongroom.db).")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help="sqlite:///PATH (default: <state-dir>/strongroom.db) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (replicas; docs/operations.md).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     dns_suffix: Annotated[str, typer.Option("--dns-suffix", help="Vaults answer at <name>.vault.<suffix>.")] = "localhost",
     insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Plain HTTP (benchmarks, behind a TLS proxy).")] = False,
@@ -62,6 +62,7 @@ def up(
     """Start the server: vaults, identity and management on one port."""
     from strongroom.server.bootstrap import StateError
     from strongroom.server.run import StateDirBusy, serve
+    from strongroom.storage import StorageError
 
     settings = Settings(
         state_dir=state_dir,
@@ -84,6 +85,6 @@ def up(
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         serve(settings, on_ready=lambda admin: _banner(settings, admin))
-    except (StateDirBusy, StateError) as exc:
+    except (StateDirBusy, StateError, StorageError) as exc:
         Console(stderr=True).print(f"[red]ERROR:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -93,10 +93,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(err)
 
 
-async def storage_error(request: Request, exc: Exception) -> Response:
-    log.error("storage failure on %s %s: %s", request.method, request.url.path, exc)
+def storage_unavailable() -> Response:
     return error_response(KeyVaultError(503, "ServiceUnavailable", "The storage backend is unavailable; retry later."),
                           headers={"Retry-After": "1"})
+
+
+async def storage_error(request: Request, exc: Exception) -> Response:
+    log.error("storage failure on %s %s: %s", request.method, request.url.path, exc)
+    return storage_unavailable()
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -148,7 +152,12 @@ class HostRouter:
         if name is None:
             await self.control_app(scope, receive, send)
             return
-        vault = self.runtime.vaults.get(name) if "." not in name else None
+        try:
+            vault = self.runtime.vaults.get(name) if "." not in name else None
+        except StorageError as exc:  # outside the apps' exception handlers: answer as they would
+            log.error("storage failure looking up vault %s: %s", name, exc)
+            await storage_unavailable()(scope, receive, send)
+            return
         if vault is None:
             await error_response(vault_not_found(host))(scope, receive, send)
             return

@@ -51,6 +51,10 @@ MIGRATION_LOCK = 0x5354524F4E47  # pg_advisory_xact_lock key ("STRONG"): one mig
 POOL_MAX = 16  # connections per process; a server process runs its blocking work on <= 40 threads
 POOL_TIMEOUT = 5.0  # seconds a call waits for a connection before it fails (503)
 CONNECT_TIMEOUT = 5  # seconds libpq waits for one host, unless the URL says otherwise
+# The pool retries a lost connection with a doubling delay until this many seconds pass, then
+# gives up until the next request asks for one (which retries at once). Short, so that after a
+# long outage the server notices PostgreSQL is back within seconds, not after a backoff of minutes.
+RECONNECT_TIMEOUT = 8.0
 _RETRY_GROUP = 3  # a deadlock or serialization failure aborts a whole group: run it again
 
 _DISCONNECTED = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
@@ -83,7 +87,7 @@ class PostgreSQLStorage:
         self._migrate()
         self._pool = ConnectionPool(
             url, kwargs=kwargs, min_size=1, max_size=pool_max, timeout=pool_timeout,
-            open=False, name="strongroom", reconnect_timeout=24 * 3600.0,
+            open=False, name="strongroom", reconnect_timeout=RECONNECT_TIMEOUT,
         )
         self._pool.open(wait=False)
         self._group: GroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] = GroupCommit(self._commit_group)
