@@ -29,11 +29,16 @@ _SKIPPED: list[str] = []
 
 
 def pg_bin_dir() -> Path | None:
-    """The directory holding initdb, pg_ctl and postgres, newest version first; None if absent."""
-    candidates = [os.environ.get("STRONGROOM_PG_BIN", "")]
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0, reverse=True)
+    """The directory holding initdb, pg_ctl and postgres, newest version first; None if absent.
+
+    $STRONGROOM_PG_BIN, when set, is the only place looked at (so a run can also pretend it is absent).
+    """
+    if "STRONGROOM_PG_BIN" in os.environ:
+        candidates = [os.environ["STRONGROOM_PG_BIN"]]
+    else:
+        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0, reverse=True)
     on_path = shutil.which("pg_ctl")
-    if on_path:
+    if on_path and "STRONGROOM_PG_BIN" not in os.environ:
         candidates.append(str(Path(on_path).parent))
     for c in candidates:
         if c and all((Path(c) / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
