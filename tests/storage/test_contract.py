@@ -143,3 +143,12 @@ def test_write_and_append_is_atomic(db: Storage):
         db.write_and_append([Write("k", b"w"), Write(None, b"x")], "changes/v", [b"e3"])  # type: ignore[arg-type]
     assert db.get("k") == b"v" and db.last("changes/v") == (2, b"e2")
     assert db.write_and_append([], "changes/v", []) == []
+
+
+def test_one_handle_leads_and_the_next_takes_over_when_it_closes(open_db):
+    a, b = open_db(), open_db()  # two processes, or two replicas
+    assert a.try_lead("scheduler") and a.try_lead("scheduler")  # held, and kept
+    assert not b.try_lead("scheduler")
+    assert b.try_lead("other")  # each name on its own
+    a.close()  # or dies: the lock goes with its file descriptor / session
+    assert b.try_lead("scheduler")

@@ -79,3 +79,29 @@ def test_an_outage_raises_storage_errors_then_heals_without_a_restart(pg_cluster
     s.write([Write("after", b"2")])
     assert s.append("log", [b"e"]) == [1]
     s.close()
+
+
+def test_leadership_passes_on_within_seconds_when_the_leader_is_killed(pg_url: str):
+    import signal
+    import subprocess
+    import sys
+
+    leader = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from strongroom.storage import open_storage; "
+         f"s = open_storage({pg_url!r}); print(s.try_lead('scheduler'), flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert leader.stdout.readline().strip() == "True"
+        other = PostgreSQLStorage(pg_url)
+        assert not other.try_lead("scheduler")
+        leader.send_signal(signal.SIGKILL)
+        leader.wait()
+        t0 = time.monotonic()
+        while not other.try_lead("scheduler"):
+            assert time.monotonic() - t0 < 10, "leadership was not handed over"
+            time.sleep(0.1)
+        other.close()
+    finally:
+        leader.kill()
+        leader.wait()

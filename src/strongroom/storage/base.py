@@ -105,6 +105,18 @@ class Storage(Protocol):
         """Names of the non-empty streams starting with `prefix`, in order."""
         ...
 
+    # -- leadership --------------------------------------------------------
+
+    def try_lead(self, name: str) -> bool:
+        """Hold (or keep holding) the leadership called `name`; True while this handle holds it.
+
+        One handle at a time holds it among all that share the store (processes,
+        replicas). It is let go by `close` or when the holder dies, and is then
+        free for the next caller. Background work that must run once calls this
+        before each round.
+        """
+        ...
+
     def close(self) -> None: ...
 
 

@@ -25,6 +25,7 @@ message (`mask_url`).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Callable, Iterator, TypeVar
 
@@ -93,6 +94,8 @@ class PostgreSQLStorage:
         self._group: GroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] = GroupCommit(self._commit_group)
         self._async_group: AsyncGroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] | None = None
         self._async_lock = threading.Lock()
+        self._lead_lock = threading.Lock()
+        self._leads: dict[str, psycopg.Connection] = {}
 
     @classmethod
     def from_url(cls, url: str) -> "PostgreSQLStorage":
@@ -283,7 +286,41 @@ class PostgreSQLStorage:
             raise self._error("append", exc) from None
         return list(range(last + 1, last + 1 + len(entries)))
 
+    # -- leadership --------------------------------------------------------
+
+    def try_lead(self, name: str) -> bool:
+        """A session advisory lock on a connection of its own, outside the pool.
+
+        PostgreSQL lets go when that session ends, so a replica that dies (or
+        loses its connection) hands leadership over as soon as the server notices.
+        A holder checks its session on every call: one that was cut off has lost
+        the lock (another may hold it now) and must try again.
+        """
+        key = int.from_bytes(hashlib.sha256(f"strongroom-lead/{name}".encode()).digest()[:8], "big", signed=True)
+        with self._lead_lock:
+            conn = self._leads.get(name)
+            try:
+                if conn is not None:
+                    conn.execute("SELECT 1")
+                    return True
+                conn = psycopg.connect(self.url, **self._kwargs)
+                got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]  # type: ignore[index]
+            except psycopg.Error:
+                if conn is not None:
+                    conn.close()
+                self._leads.pop(name, None)
+                return False
+            if got:
+                self._leads[name] = conn
+                return True
+            conn.close()
+            return False
+
     def close(self) -> None:
+        with self._lead_lock:
+            for conn in self._leads.values():
+                conn.close()
+            self._leads.clear()
         if self._async_group is not None:
             self._async_group.close()
         self._pool.close()

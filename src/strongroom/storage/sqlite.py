@@ -17,6 +17,8 @@ a short-poll retry of our own (`_retry_busy`) instead.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -86,6 +88,7 @@ class SQLiteStorage:
         self._unsynced: sqlite3.Connection | None = None
         self._group: GroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] = GroupCommit(self._commit_group)
         self._async_group: AsyncGroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] | None = None
+        self._leads: dict[str, int] = {}
         self._migrate()
 
     @classmethod
@@ -333,7 +336,23 @@ class SQLiteStorage:
             raise StorageError(f"sqlite read failed: {exc.__class__.__name__}") from None
         return None if row is None else (int(row[0]), bytes(row[1]))
 
+    def try_lead(self, name: str) -> bool:
+        """An exclusive flock on a file beside the database: the kernel lets go when the holder dies."""
+        if name in self._leads:
+            return True
+        fd = os.open(f"{self.path}.lead-{name}", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._leads[name] = fd
+        return True
+
     def close(self) -> None:
+        for fd in self._leads.values():
+            os.close(fd)
+        self._leads.clear()
         if self._async_group is not None:
             self._async_group.close()
         self._writer.close()
