@@ -42,7 +42,9 @@ def up(
     port: Annotated[int, typer.Option("--port", help="Port for everything (vaults, identity, management).")] = DEFAULT_PORT,
     storage: Annotated[str | None, typer.Option("--storage", help="sqlite:///PATH (default: <state-dir>/strongroom.db) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (replicas; docs/operations.md).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
-    dns_suffix: Annotated[str, typer.Option("--dns-suffix", help="Vaults answer at <name>.vault.<suffix>.")] = "localhost",
+    dns_suffix: Annotated[
+        str | None, typer.Option("--dns-suffix", help="Vaults answer at <name>.vault.<suffix> (default: the public URL's host).")
+    ] = None,
     insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Plain HTTP (benchmarks, behind a TLS proxy).")] = False,
     default_vault: Annotated[str | None, typer.Option("--default-vault", help="Vault served at localhost/127.0.0.1.")] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
@@ -53,6 +55,18 @@ def up(
     no_throttle: Annotated[
         bool, typer.Option("--no-throttle", help="No per-vault request limits (benchmarks); see docs/performance.md.")
     ] = False,
+    public_url: Annotated[
+        str | None,
+        typer.Option("--public-url", help="https://HOST[:PORT] clients use (e.g. a load balancer's); default https://localhost:<port>."),
+    ] = None,
+    tls_cert_file: Annotated[
+        Path | None, typer.Option("--tls-cert-file", exists=True, dir_okay=False, resolve_path=True,
+                                  help="Server certificate (PEM, chain included) from your own CA, for the public host and *.vault.<host>."),
+    ] = None,
+    tls_private_key_file: Annotated[
+        Path | None, typer.Option("--tls-private-key-file", exists=True, dir_okay=False, resolve_path=True,
+                                  help="The private key (PEM) of --tls-cert-file."),
+    ] = None,
     issuer_ca_file: Annotated[
         list[Path] | None,
         typer.Option("--issuer-ca-file", exists=True, dir_okay=False, resolve_path=True,
@@ -64,6 +78,15 @@ def up(
     from strongroom.server.run import StateDirBusy, serve
     from strongroom.storage import StorageError
 
+    if (tls_cert_file is None) != (tls_private_key_file is None):
+        raise typer.BadParameter("--tls-cert-file and --tls-private-key-file go together")
+    if public_url is not None:
+        try:
+            public_url = Settings.check_public_url(public_url, insecure_http)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--public-url") from None
+    if dns_suffix is None:
+        dns_suffix = Settings(public_url=public_url, insecure_http=insecure_http).public_host
     settings = Settings(
         state_dir=state_dir,
         bind=bind,
@@ -77,6 +100,9 @@ def up(
         throttle=not no_throttle,
         dev=dev,
         issuer_ca_files=[str(p) for p in issuer_ca_file or []],
+        public_url=public_url,
+        tls_cert_file=str(tls_cert_file) if tls_cert_file else None,
+        tls_key_file=str(tls_private_key_file) if tls_private_key_file else None,
     )
     os.umask(0o077)
     # SIGTERM is how operators and Kubernetes stop a server. uvicorn re-raises the

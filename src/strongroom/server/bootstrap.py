@@ -46,7 +46,7 @@ def bootstrap(settings: Settings) -> dict:
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o700)
     if not settings.insecure_http:
-        ensure_certificates(state, settings.dns_suffix)
+        ensure_certificates(state, settings.dns_suffix, settings.public_host)
     storage = open_storage(settings.storage)  # runs schema migrations
     ensure_replica_id(state, settings.storage)
     try:
