@@ -57,6 +57,12 @@ def test_a_postgresql_outage_answers_503_with_retry_after_then_heals(tmp_path, p
                     assert r.headers["Retry-After"] == "1"
                     assert r.json()["error"]["code"] == "ServiceUnavailable"
                     assert "postgresql://" not in r.text
+                a = srv.admin
+                r = httpx.post(f"{srv.url}/{a['tenantId']}/oauth2/v2.0/token", verify=ssl.create_default_context(cafile=srv.ca),
+                               timeout=30, data={"grant_type": "client_credentials", "client_id": a["clientId"],
+                                                 "client_secret": a["clientSecret"], "scope": "https://management.azure.com/.default"})
+                assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+                assert r.json()["error"] == "temporarily_unavailable"  # the token endpoint keeps Entra's error shape
             finally:
                 pg_cluster.start()
             deadline = time.monotonic() + 30

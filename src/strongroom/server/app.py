@@ -100,6 +100,9 @@ def storage_unavailable() -> Response:
 
 async def storage_error(request: Request, exc: Exception) -> Response:
     log.error("storage failure on %s %s: %s", request.method, request.url.path, exc)
+    if request.url.path.endswith("/oauth2/v2.0/token"):  # the token endpoint answers in Entra's shape
+        err = EntraError(503, "temporarily_unavailable", 90006, "The service is temporarily unavailable. Retry the request.")
+        return JSON(err.body(request.headers.get("client-request-id")), status_code=503, headers={"Retry-After": "1"})
     return storage_unavailable()
 
 
