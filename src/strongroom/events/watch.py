@@ -71,8 +71,8 @@ class FeedWatcher:
         self._waiting[stream] = self._waiting.get(stream, 0) + 1
         try:
             if stream not in self._last:
-                last = self._read_last(stream)
-                self._last[stream] = 0 if last is None else last
+                last = await asyncio.to_thread(self._read_last, stream)  # storage may be a network away
+                self._last.setdefault(stream, 0 if last is None else last)
             if self._task is None or self._task.done():
                 self._task = asyncio.get_running_loop().create_task(self._poll())
             loop = asyncio.get_running_loop()
@@ -98,9 +98,10 @@ class FeedWatcher:
     async def _poll(self) -> None:
         while self._waiting:
             await asyncio.sleep(self.interval)
-            for stream in list(self._waiting):
-                last = self._read_last(stream)
-                if last is None or last == self._last.get(stream):
+            streams = list(self._waiting)
+            lasts = await asyncio.to_thread(lambda: [self._read_last(s) for s in streams])  # off the loop
+            for stream, last in zip(streams, lasts):
+                if last is None or stream not in self._waiting or last == self._last.get(stream):
                     continue
                 self._last[stream] = last
                 grew = self._grew.pop(stream, None)

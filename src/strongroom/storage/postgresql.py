@@ -51,6 +51,9 @@ MIGRATIONS: list[str] = [
 MIGRATION_LOCK = 0x5354524F4E47  # pg_advisory_xact_lock key ("STRONG"): one migrator at a time
 POOL_MAX = 16  # connections per process; a server process runs its blocking work on <= 40 threads
 POOL_TIMEOUT = 5.0  # seconds a call waits for a connection before it fails (503)
+# While PostgreSQL is known to be unreachable, a call waits only this long: server reads run on
+# the event loop, which must not stall POOL_TIMEOUT per request through an outage.
+OUTAGE_TIMEOUT = 0.1
 CONNECT_TIMEOUT = 5  # seconds libpq waits for one host, unless the URL says otherwise
 # The pool retries a lost connection with a doubling delay until this many seconds pass, then
 # gives up until the next request asks for one (which retries at once). Short, so that after a
@@ -85,6 +88,7 @@ class PostgreSQLStorage:
             kwargs["application_name"] = "strongroom"
         self._kwargs = kwargs
         self._pool_timeout = pool_timeout
+        self._unreachable = False  # set by a failed connection, cleared by the next success
         self._migrate()
         self._pool = ConnectionPool(
             url, kwargs=kwargs, min_size=1, max_size=pool_max, timeout=pool_timeout,
@@ -152,16 +156,24 @@ class PostgreSQLStorage:
         """`run(conn)` on a pooled connection; once more on a fresh one if the first had gone stale."""
         for attempt in (1, 2):
             try:
-                with self._pool.connection() as conn:
-                    return run(conn)
+                with self._pool.connection(timeout=self._wait()) as conn:
+                    result = run(conn)
+                self._unreachable = False
+                return result
             except PoolTimeout as exc:
+                self._unreachable = True
                 raise self._error(what, exc) from None
             except _DISCONNECTED as exc:  # e.g. PostgreSQL restarted: the pool drops the broken connection
                 if attempt == 2:
+                    self._unreachable = True
                     raise self._error(what, exc) from None
             except psycopg.Error as exc:
                 raise self._error(what, exc) from None
         raise AssertionError("unreachable")
+
+    def _wait(self) -> float:
+        """How long to wait for a pooled connection: short while PostgreSQL is known to be away."""
+        return OUTAGE_TIMEOUT if self._unreachable else self._pool_timeout
 
     def get(self, key: str) -> bytes | None:
         row = self._read("read", lambda c: c.execute("SELECT value FROM entries WHERE key = %s", (key,)).fetchone())
@@ -238,7 +250,7 @@ class PostgreSQLStorage:
         while todo:
             culprit = None
             try:
-                with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                with self._pool.connection(timeout=self._wait()) as conn, conn.transaction(), conn.cursor() as cur:
                     # Lock the counters of every stream in the group in one order, so two
                     # processes' groups cannot each hold one the other waits for.
                     streams = sorted({items[i][1] for i in todo if items[i][1] is not None and items[i][2]})  # type: ignore[type-var]
@@ -249,12 +261,14 @@ class PostgreSQLStorage:
                     culprit = None
                     for stream in streams:
                         cur.execute("UPDATE log_heads SET last = %s WHERE stream = %s", (heads[stream], stream))
+                self._unreachable = False
                 return outcomes
             except _RETRYABLE as exc:
                 retries += 1
                 if retries > _RETRY_GROUP:
                     raise self._error("write", exc) from None
             except _DISCONNECTED as exc:
+                self._unreachable = True
                 raise self._error("write", exc) from None
             except Exception as exc:
                 if culprit is None:
@@ -269,7 +283,7 @@ class PostgreSQLStorage:
         if not entries:
             return []
         try:
-            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            with self._pool.connection(timeout=self._wait()) as conn, conn.transaction(), conn.cursor() as cur:
                 if not sync:  # visible at once; durable with the next synchronous commit (the caller keeps a copy)
                     cur.execute("SET LOCAL synchronous_commit = off")
                 last = _lock_heads(cur, [stream])[stream]
@@ -283,7 +297,10 @@ class PostgreSQLStorage:
         except StorageError:
             raise
         except (psycopg.Error, PoolTimeout) as exc:
+            if isinstance(exc, _DISCONNECTED):
+                self._unreachable = True
             raise self._error("append", exc) from None
+        self._unreachable = False
         return list(range(last + 1, last + 1 + len(entries)))
 
     # -- leadership --------------------------------------------------------
