@@ -81,3 +81,71 @@ def test_a_bad_public_url_is_refused_before_anything_starts(tmp_path, bad):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--public-url" in proc.stderr
     assert not (tmp_path / "s").exists()
+
+
+def _own_pki(tmp_path, host: str):
+    """A CA of the user's own and a server certificate it signed for `host` and *.vault.`host`."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Users Own CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+          .not_valid_after(now + dt.timedelta(days=30)).add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host), x509.DNSName(f"*.vault.{host}")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = tmp_path / "own-ca.pem", tmp_path / "own-cert.pem", tmp_path / "own-key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+class OwnCertServer(Server):
+    own_ca: str = ""
+
+    @property
+    def ca(self) -> str:
+        return self.own_ca
+
+
+def test_a_certificate_from_the_users_own_ca_is_served(tmp_path):
+    ca, cert, key = _own_pki(tmp_path, "localhost")
+    srv = OwnCertServer(tmp_path / "state", free_port(), extra_args=["--tls-cert-file", str(cert), "--tls-private-key-file", str(key)])
+    srv.own_ca = str(ca)
+    srv.start()  # its health check trusts only the user's CA
+    try:
+        a = srv.admin
+        cred = ClientSecretCredential(a["tenantId"], a["clientId"], a["clientSecret"], authority=srv.url,
+                                      disable_instance_discovery=True, connection_verify=str(ca))
+        token = cred.get_token(f"https://vault.localhost:{srv.port}/.default").token
+        assert token
+        with pytest.raises(httpx.ConnectError):  # the state dir's own CA no longer vouches for the server
+            httpx.get(f"{srv.url}/healthz", verify=ssl.create_default_context(cafile=str(srv.state_dir / "ca.pem")))
+    finally:
+        srv.stop()
+
+
+def test_a_certificate_without_its_key_or_with_another_key_is_refused(tmp_path):
+    import subprocess
+
+    _, cert, key = _own_pki(tmp_path, "localhost")
+    proc = subprocess.run([*STRONGROOM, "up", "--state-dir", str(tmp_path / "s"), "--tls-cert-file", str(cert)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "go together" in proc.stderr
+    (tmp_path / "other").mkdir()
+    _, _, other_key = _own_pki(tmp_path / "other", "localhost")
+    proc = subprocess.run([*STRONGROOM, "up", "--state-dir", str(tmp_path / "s"), "--tls-cert-file", str(cert),
+                           "--tls-private-key-file", str(other_key)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "not a certificate and its private key" in proc.stderr and "Traceback" not in proc.stderr

@@ -80,6 +80,13 @@ def up(
 
     if (tls_cert_file is None) != (tls_private_key_file is None):
         raise typer.BadParameter("--tls-cert-file and --tls-private-key-file go together")
+    if tls_cert_file is not None and tls_private_key_file is not None:
+        from strongroom.server.tls import check_key_pair
+
+        try:
+            check_key_pair(str(tls_cert_file), str(tls_private_key_file))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--tls-cert-file") from None
     if public_url is not None:
         try:
             public_url = Settings.check_public_url(public_url, insecure_http)

@@ -99,3 +99,16 @@ def ensure_certificates(state_dir: Path, dns_suffix: str, public_host: str = "lo
     )
     write_private_file(state_dir / KEY_FILE, _pem_key(key))
     write_file_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def check_key_pair(cert_file: str, key_file: str) -> None:
+    """ValueError unless `cert_file` and `key_file` are a PEM certificate (chain) and its private key."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert_file, key_file)
+    except ssl.SSLError as exc:
+        reason = exc.reason or exc.__class__.__name__
+        raise ValueError(f"{cert_file} and {key_file} are not a certificate and its private key ({reason})") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read the certificate or key: {exc.strerror}") from None
