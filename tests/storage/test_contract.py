@@ -152,3 +152,11 @@ def test_one_handle_leads_and_the_next_takes_over_when_it_closes(open_db):
     assert b.try_lead("other")  # each name on its own
     a.close()  # or dies: the lock goes with its file descriptor / session
     assert b.try_lead("scheduler")
+
+
+def test_heads_names_each_streams_last_number_in_one_call(open_db):
+    a, b = open_db(), open_db()
+    a.append("changes/x", [b"1", b"2"])
+    b.write_and_append([Write("k", b"v")], "changes/y", [b"e"])
+    assert b.heads(["changes/x", "changes/y", "changes/none"]) == {"changes/x": 2, "changes/y": 1, "changes/none": 0}
+    assert a.heads([]) == {}

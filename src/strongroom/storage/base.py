@@ -101,6 +101,14 @@ class Storage(Protocol):
         """The stream's newest (seq, entry), or None while it is empty."""
         ...
 
+    def heads(self, streams: list[str]) -> dict[str, int]:
+        """The last sequence number of each of `streams` (0 while empty), in one trip to storage.
+
+        The change feed's watcher asks this for every stream someone waits on, 20 times
+        a second: one query for all of them, not one per stream.
+        """
+        ...
+
     def streams(self, prefix: str) -> list[str]:
         """Names of the non-empty streams starting with `prefix`, in order."""
         ...

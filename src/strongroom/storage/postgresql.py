@@ -207,6 +207,13 @@ class PostgreSQLStorage:
         ).fetchone())
         return None if row is None else (int(row[0]), bytes(row[1]))
 
+    def heads(self, streams: list[str]) -> dict[str, int]:
+        rows = self._read("read", lambda c: c.execute(
+            "SELECT stream, last FROM log_heads WHERE stream = ANY(%s)", (list(streams),)
+        ).fetchall())
+        found = {stream: int(last) for stream, last in rows}
+        return {stream: found.get(stream, 0) for stream in streams}
+
     def streams(self, prefix: str) -> list[str]:
         end = prefix_end(prefix)
         sql = "SELECT stream FROM log_heads WHERE stream >= %s AND last > 0"

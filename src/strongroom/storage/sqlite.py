@@ -327,6 +327,16 @@ class SQLiteStorage:
             raise StorageError(f"sqlite read failed: {exc.__class__.__name__}") from None
         return [(int(seq), bytes(value)) for seq, value in rows]
 
+    def heads(self, streams: list[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        try:
+            for stream in streams:  # one index seek each, in-process: no trip to save
+                row = self._reader().execute("SELECT MAX(seq) FROM log WHERE stream = ?", (stream,)).fetchone()
+                out[stream] = int(row[0] or 0)
+        except sqlite3.Error as exc:
+            raise StorageError(f"sqlite read failed: {exc.__class__.__name__}") from None
+        return out
+
     def last(self, stream: str) -> tuple[int, bytes] | None:
         try:
             row = self._reader().execute(
