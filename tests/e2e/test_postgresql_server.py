@@ -75,3 +75,16 @@ def test_a_postgresql_outage_answers_503_with_retry_after_then_heals(tmp_path, p
     finally:
         srv.stop()
     assert "Traceback" not in srv.log_path.read_text()
+
+
+def test_up_against_an_unreachable_postgresql_says_so_without_the_password(tmp_path):
+    import subprocess
+
+    from tests.conftest import STRONGROOM, free_port
+
+    url = f"postgresql://strongroom:Hunter2-pw@127.0.0.1:{free_port()}/db?connect_timeout=2"
+    proc = subprocess.run([*STRONGROOM, "up", "--state-dir", str(tmp_path / "s"), "--port", str(free_port()), "--storage", url],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "cannot use PostgreSQL at postgresql://strongroom:***@127.0.0.1" in " ".join(proc.stderr.split())
+    assert "Hunter2" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
