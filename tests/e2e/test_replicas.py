@@ -255,3 +255,16 @@ def test_kill_9_of_one_replica_mid_burst_loses_no_acknowledged_write(cluster: Cl
             assert h.get(f"https://kvrep.vault.localhost:{cluster.public_port}/secrets/{acked[-1].name}").status_code == 200
     b.proc = None
     b.start()  # back for whoever runs after
+
+
+def test_each_replica_verifies_its_own_audit_chain_and_list_merges_both(cluster: Cluster):
+    if cluster.b.proc is None:  # the kill test ran first (-k / random order): bring B back
+        cluster.b.start()
+    counts = []
+    for srv in (cluster.a, cluster.b):
+        report = srv.cli_json("audit", "verify", "--storage", cluster.storage)
+        assert report["ok"], report
+        assert [c["stream"].startswith("audit@") for c in report["chains"]] == [True] * len(report["chains"])
+        counts.append(report["records"])
+    merged = cluster.a.cli_json("audit", "list", "--storage", cluster.storage)
+    assert len(merged) >= sum(counts) and sum(counts) > 0  # both replicas' records, by time
