@@ -6,7 +6,6 @@ import ssl
 import time
 
 import httpx
-import pytest
 from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 

@@ -15,7 +15,6 @@ import signal
 import ssl
 import threading
 import time
-from datetime import timedelta
 
 import httpx
 import psycopg
