@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+pytest_plugins = ["tests.pgcluster"]  # the private PostgreSQL cluster of the PostgreSQL half
+
 ROOT = Path(__file__).resolve().parent.parent
 STRONGROOM = [sys.executable, "-m", "strongroom.cli.main"]
 

@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_PORT = 8443
 
@@ -40,19 +41,35 @@ class Settings:
     # Domains the private CA (the `Strongroom` certificate issuer) may issue for (keyvault/ca_names.py);
     # empty: it signs no names. `up --ca-allowed-domains`.
     ca_allowed_domains: list[str] = field(default_factory=list)
+    # The address clients use, https://HOST[:PORT] (a load balancer's, for replicas); None: this
+    # process's own, https://localhost:<port>. `port` stays where the process listens.
+    public_url: str | None = None
+    # A certificate (and its key) from the user's own CA, served instead of the state dir's.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
     @property
     def scheme(self) -> str:
         return "http" if self.insecure_http else "https"
 
+    @property
+    def public_host(self) -> str:
+        return urlsplit(self.public_url).hostname or "localhost" if self.public_url else "localhost"
+
+    @property
+    def public_port(self) -> int:
+        if not self.public_url:
+            return self.port
+        return urlsplit(self.public_url).port or (80 if self.insecure_http else 443)
+
     def _port_suffix(self) -> str:
         default = 80 if self.insecure_http else 443
-        return "" if self.port == default else f":{self.port}"
+        return "" if self.public_port == default else f":{self.public_port}"
 
     @property
     def authority(self) -> str:
         """The authority host clients put in AZURE_AUTHORITY_HOST."""
-        return f"{self.scheme}://localhost{self._port_suffix()}"
+        return f"{self.scheme}://{self.public_host}{self._port_suffix()}"
 
     @property
     def vault_resource(self) -> str:
@@ -74,6 +91,21 @@ class Settings:
         data = asdict(self)
         data["state_dir"] = str(self.state_dir.resolve())
         return json.dumps(data)
+
+    @staticmethod
+    def check_public_url(url: str, insecure_http: bool = False) -> str:
+        """`url` as https://HOST[:PORT] (lower-case, no slash); ValueError saying what is wrong otherwise."""
+        scheme = "http" if insecure_http else "https"
+        parts = urlsplit(url.strip())
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"{url!r} has an invalid port") from None
+        if parts.scheme != scheme or not parts.hostname or parts.path.strip("/") or parts.query or parts.fragment \
+                or parts.username or parts.password:
+            raise ValueError(f"expected {scheme}://HOST[:PORT] with nothing after it, got {url!r}")
+        host = parts.hostname.lower().rstrip(".")
+        return f"{scheme}://{host}" + (f":{port}" if port else "")
 
     @classmethod
     def from_env(cls) -> "Settings":

@@ -1,17 +1,15 @@
-"""Concurrent writes share commits but keep their own outcomes (storage/group.py, SQLiteStorage)."""
+"""Concurrent writes share commits but keep their own outcomes (storage/group.py; SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from strongroom.storage import StorageError, Write
 from strongroom.storage.group import GroupCommit
-from strongroom.storage.sqlite import SQLiteStorage
 
 THREADS = 16
 WRITES_EACH = 40
@@ -26,9 +24,9 @@ def run_threads(target, n: int = THREADS) -> None:
         t.join()
 
 
-def test_concurrent_writers_get_gapless_sequences_and_all_their_writes(tmp_path: Path):
+def test_concurrent_writers_get_gapless_sequences_and_all_their_writes(open_db):
     # Two storages on one file stand for two worker processes.
-    a, b = SQLiteStorage(tmp_path / "s.db"), SQLiteStorage(tmp_path / "s.db")
+    a, b = open_db(), open_db()
     seqs: list[int] = []
     lock = threading.Lock()
 
@@ -51,13 +49,13 @@ def test_concurrent_writers_get_gapless_sequences_and_all_their_writes(tmp_path:
     b.close()
 
 
-def test_a_refused_write_fails_alone_while_its_group_commits(tmp_path: Path):
-    db = SQLiteStorage(tmp_path / "s.db")
+def test_a_refused_write_fails_alone_while_its_group_commits(open_db):
+    db = open_db()
     errors: dict[int, Exception] = {}
 
     def writer(i: int) -> None:
         for n in range(WRITES_EACH):
-            bad = i == 3 and n % 4 == 0  # a NULL key: SQLite refuses it (NOT NULL)
+            bad = i == 3 and n % 4 == 0  # a NULL key: the backend refuses it (NOT NULL)
             key = None if bad else f"k/{i}/{n}"
             try:
                 db.write_and_append([Write(key, b"v")], "changes/v", [b"e"])  # type: ignore[arg-type]
@@ -113,8 +111,8 @@ def test_a_failed_commit_fails_exactly_its_group():
     assert gc.submit(5) == 50  # the committer is usable after a failed group
 
 
-def test_writes_from_one_thread_each_see_the_last(tmp_path: Path):
-    db = SQLiteStorage(tmp_path / "s.db")
+def test_writes_from_one_thread_each_see_the_last(open_db):
+    db = open_db()
     for n in range(5):
         db.write([Write("k", str(n).encode())])
         assert db.get("k") == str(n).encode()
@@ -124,8 +122,8 @@ def test_writes_from_one_thread_each_see_the_last(tmp_path: Path):
     db.close()
 
 
-def test_async_writes_share_commits_and_keep_their_own_outcomes(tmp_path: Path):
-    db = SQLiteStorage(tmp_path / "s.db")
+def test_async_writes_share_commits_and_keep_their_own_outcomes(open_db):
+    db = open_db()
 
     async def main() -> list[object]:
         async def one(i: int) -> object:
@@ -148,9 +146,9 @@ def test_async_writes_share_commits_and_keep_their_own_outcomes(tmp_path: Path):
     db.close()
 
 
-def test_a_cancelled_async_writer_still_has_its_write_committed(tmp_path: Path):
+def test_a_cancelled_async_writer_still_has_its_write_committed(open_db):
     # A client that goes away mid-write: its write may already be in the transaction, so it completes.
-    db = SQLiteStorage(tmp_path / "s.db")
+    db = open_db()
 
     async def main() -> None:
         task = asyncio.ensure_future(db.write_and_append_async([Write("gone", b"v")], "changes/v", [b"e"]))

@@ -40,7 +40,20 @@ STREAM = "audit"
 MAX_SLOTS = 256
 _CHUNK = 64 * 1024
 _SLOT_FILE = re.compile(r"^audit(?:-([1-9][0-9]*))?\.jsonl\Z")
-_SLOT_STREAM = re.compile(r"^audit(?:-([1-9][0-9]*))?\Z")
+_SLOT_STREAM = re.compile(r"^audit(?:-([1-9][0-9]*))?(?:@([0-9a-f]{16}))?\Z")
+REPLICA_FILE = "replica-id"  # present only in the state dir of a replica on shared storage
+
+
+def replica_of(state_dir: Path) -> str:
+    """This state dir's replica id ("" for a lone instance): its chains' streams end in "@<id>".
+
+    Replicas share one storage but each writes its own chains, so their streams
+    must differ; a lone instance keeps the plain names it always had.
+    """
+    try:
+        return (state_dir / REPLICA_FILE).read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 class AuditSinkError(Exception):
@@ -52,6 +65,7 @@ class Slot:
     """Where one chain lives."""
 
     number: int
+    replica: str = ""
 
     @property
     def file(self) -> str:
@@ -63,21 +77,23 @@ class Slot:
 
     @property
     def stream(self) -> str:
-        return STREAM if self.number == 0 else f"{STREAM}-{self.number}"
+        name = STREAM if self.number == 0 else f"{STREAM}-{self.number}"
+        return f"{name}@{self.replica}" if self.replica else name
 
 
 def slots(state_dir: Path, storage: Storage) -> list[Slot]:
     """Every chain that has a file or a stream (a chain missing one of them is still listed)."""
     found: set[int] = set()
+    replica = replica_of(state_dir)
     for path in state_dir.glob("audit*.jsonl"):
         m = _SLOT_FILE.match(path.name)
         if m:
             found.add(int(m.group(1) or 0))
     for name in storage.streams(STREAM):
         m = _SLOT_STREAM.match(name)
-        if m:
+        if m and (m.group(2) or "") == replica:  # other replicas' chains are theirs to verify
             found.add(int(m.group(1) or 0))
-    return [Slot(n) for n in sorted(found)]
+    return [Slot(n, replica) for n in sorted(found)]
 
 
 @dataclass(frozen=True)
@@ -133,8 +149,9 @@ def _seq_of(line: bytes) -> int | None:
 
 def claim_slot(state_dir: Path) -> tuple[Slot, int]:
     """The first slot no live process holds, and the descriptor that holds it now."""
+    replica = replica_of(state_dir)
     for n in range(MAX_SLOTS):
-        slot = Slot(n)
+        slot = Slot(n, replica)
         fd = os.open(state_dir / slot.lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -13,7 +13,7 @@ from strongroom.audit.log import STREAM
 from strongroom.storage import Storage
 
 _PAGE = 1000
-_CHAIN_STREAM = re.compile(r"^audit(?:-[1-9][0-9]*)?\Z")
+_CHAIN_STREAM = re.compile(r"^audit(?:-[1-9][0-9]*)?(?:@[0-9a-f]{16})?\Z")  # every worker's and replica's chain
 _RELATIVE = re.compile(r"^(\d+)([smhd])\Z")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -92,7 +92,7 @@ def make_filter(
 def records(storage: Storage, flt: Filter, last: int | None = None) -> list[dict[str, Any]]:
     """Matching records, oldest first; only the newest `last` if given.
 
-    Each worker process keeps its own chain (stream); their records are merged by time.
+    Each worker process (and each replica) keeps its own chain (stream); their records are merged by time.
     """
     streams = [s for s in storage.streams(STREAM) if _CHAIN_STREAM.match(s)]
     found = [rec for stream in streams for rec in _all(storage, stream) if flt.matches(rec)]

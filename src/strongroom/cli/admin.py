@@ -48,3 +48,63 @@ def rotate_master_key(
     store.storage.close()
     Keyring([new]).save(path)
     Console(stderr=True).print(f"re-wrapped {count} records under the new master key")
+
+
+@app.command("migrate")
+def migrate(
+    source: Annotated[str, typer.Option("--from", help="Storage to copy from, e.g. sqlite:///.strongroom/strongroom.db.")],
+    target: Annotated[str, typer.Option("--to", help="Storage to copy into, e.g. postgresql://USER@HOST/DB.")],
+    force: Annotated[
+        bool, typer.Option("--force", "--into-non-empty", help="Copy into a target that already holds data (records are overwritten; "
+                           "streams continue where a previous, interrupted copy stopped).")
+    ] = False,
+    state_dir: Annotated[
+        Path | None, typer.Option("--state-dir", envvar="STRONGROOM_STATE_DIR", help="Refuse while a server runs on this state dir.")
+    ] = None,
+) -> None:
+    """Copy an instance's storage into another backend, sealed records as they are (no decryption).
+
+    Stop the server first. Afterwards start it with the same state dir (its master
+    key opens the copy) and `--storage` set to the target.
+    """
+    from rich.table import Table
+
+    from strongroom.server.run import StateDirBusy, lock_state_dir
+    from strongroom.storage import StorageError, open_storage
+    from strongroom.storage.base import mask_url
+    from strongroom.storage.copy import TargetNotEmpty, copy_storage, size
+
+    if state_dir is not None and state_dir.exists():
+        try:
+            lock_state_dir(state_dir)
+        except StateDirBusy:
+            raise CLIError("the server is running on this state dir; stop it first", "Conflict") from None
+    if source == target:
+        raise CLIError("--from and --to name the same storage", "BadParameter")
+    try:
+        src = open_storage(source)
+    except StorageError as exc:
+        raise CLIError(f"cannot open --from: {exc}", "BadParameter") from None
+    try:
+        dst = open_storage(target)
+    except StorageError as exc:
+        src.close()
+        raise CLIError(f"cannot open --to: {exc}", "BadParameter") from None
+    try:
+        with Progress(console=Console(stderr=True)) as progress:
+            task = progress.add_task("counting", total=None)
+            total = size(src)
+            progress.update(task, description="copying", total=total)
+            stats = copy_storage(src, dst, resume=force, advance=lambda n: progress.advance(task, n))
+    except TargetNotEmpty:
+        raise CLIError(f"{mask_url(target)} already holds data; pass --force to copy into it", "Conflict") from None
+    except StorageError as exc:
+        raise CLIError(f"migration stopped: {exc}; run it again with --force to continue", "ServiceUnavailable") from None
+    finally:
+        src.close()
+        dst.close()
+    table = Table("copied", "count")
+    table.add_row("records", str(stats.records))
+    table.add_row("streams", str(stats.streams))
+    table.add_row("stream entries", str(stats.entries))
+    Console().print(table)

@@ -40,9 +40,11 @@ def up(
     state_dir: Annotated[Path, typer.Option("--state-dir", envvar="STRONGROOM_STATE_DIR", help="Where state lives.")] = Path(".strongroom"),
     bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port for everything (vaults, identity, management).")] = DEFAULT_PORT,
-    storage: Annotated[str | None, typer.Option("--storage", envvar="STRONGROOM_STORAGE", help="sqlite:///PATH (default: <state-dir>/strongroom.db).")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", envvar="STRONGROOM_STORAGE", help="sqlite:///PATH (default: <state-dir>/strongroom.db) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (replicas; docs/operations.md).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
-    dns_suffix: Annotated[str, typer.Option("--dns-suffix", help="Vaults answer at <name>.vault.<suffix>.")] = "localhost",
+    dns_suffix: Annotated[
+        str | None, typer.Option("--dns-suffix", help="Vaults answer at <name>.vault.<suffix> (default: the public URL's host).")
+    ] = None,
     insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Plain HTTP (benchmarks, behind a TLS proxy).")] = False,
     default_vault: Annotated[str | None, typer.Option("--default-vault", help="Vault served at localhost/127.0.0.1.")] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
@@ -53,6 +55,18 @@ def up(
     no_throttle: Annotated[
         bool, typer.Option("--no-throttle", help="No per-vault request limits (benchmarks); see docs/performance.md.")
     ] = False,
+    public_url: Annotated[
+        str | None,
+        typer.Option("--public-url", help="https://HOST[:PORT] clients use (e.g. a load balancer's); default https://localhost:<port>."),
+    ] = None,
+    tls_cert_file: Annotated[
+        Path | None, typer.Option("--tls-cert-file", exists=True, dir_okay=False, resolve_path=True,
+                                  help="Server certificate (PEM, chain included) from your own CA, for the public host and *.vault.<host>."),
+    ] = None,
+    tls_private_key_file: Annotated[
+        Path | None, typer.Option("--tls-private-key-file", exists=True, dir_okay=False, resolve_path=True,
+                                  help="The private key (PEM) of --tls-cert-file."),
+    ] = None,
     issuer_ca_file: Annotated[
         list[Path] | None,
         typer.Option("--issuer-ca-file", exists=True, dir_okay=False, resolve_path=True,
@@ -89,7 +103,24 @@ def up(
     """Start the server: vaults, identity and management on one port."""
     from strongroom.server.bootstrap import StateError
     from strongroom.server.run import StateDirBusy, serve
+    from strongroom.storage import StorageError
 
+    if (tls_cert_file is None) != (tls_private_key_file is None):
+        raise typer.BadParameter("--tls-cert-file and --tls-private-key-file go together")
+    if tls_cert_file is not None and tls_private_key_file is not None:
+        from strongroom.server.tls import check_key_pair
+
+        try:
+            check_key_pair(str(tls_cert_file), str(tls_private_key_file))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--tls-cert-file") from None
+    if public_url is not None:
+        try:
+            public_url = Settings.check_public_url(public_url, insecure_http)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--public-url") from None
+    if dns_suffix is None:
+        dns_suffix = Settings(public_url=public_url, insecure_http=insecure_http).public_host
     settings = Settings(
         state_dir=state_dir,
         bind=bind,
@@ -111,6 +142,9 @@ def up(
         max_connections=max_connections,
         unauthenticated_per_10s=unauthenticated_per_10s,
         ca_allowed_domains=_ca_domains(ca_allowed_domains),
+        public_url=public_url,
+        tls_cert_file=str(tls_cert_file) if tls_cert_file else None,
+        tls_key_file=str(tls_private_key_file) if tls_private_key_file else None,
     )
     os.umask(0o077)
     # SIGTERM is how operators and Kubernetes stop a server. uvicorn re-raises the
@@ -119,7 +153,7 @@ def up(
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         serve(settings, on_ready=lambda admin: _banner(settings, admin))
-    except (StateDirBusy, StateError) as exc:
+    except (StateDirBusy, StateError, StorageError) as exc:
         Console(stderr=True).print(f"[red]ERROR:[/red] {exc}")
         raise typer.Exit(1) from None
 

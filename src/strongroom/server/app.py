@@ -111,8 +111,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(err)
 
 
-async def storage_error(request: Request, exc: Exception) -> Response:
-    log.error("storage failure on %s %s: %s", request.method, request.url.path, exc)
+def storage_unavailable() -> Response:
     return error_response(KeyVaultError(503, "ServiceUnavailable", "The storage backend is unavailable; retry later."),
                           headers={"Retry-After": "1"})
 
@@ -126,6 +125,12 @@ async def client_gone(request: Request, exc: Exception) -> Response:
     if limit is not None:
         return error_response(KeyVaultError(413, "RequestEntityTooLarge", f"The request body is larger than the limit of {limit} bytes."))
     return error_response(KeyVaultError(400, "BadRequest", "The client closed the connection before its request was read."))
+async def storage_error(request: Request, exc: Exception) -> Response:
+    log.error("storage failure on %s %s: %s", request.method, request.url.path, exc)
+    if request.url.path.endswith("/oauth2/v2.0/token"):  # the token endpoint answers in Entra's shape
+        err = EntraError(503, "temporarily_unavailable", 90006, "The service is temporarily unavailable. Retry the request.")
+        return JSON(err.body(request.headers.get("client-request-id")), status_code=503, headers={"Retry-After": "1"})
+    return storage_unavailable()
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -153,8 +158,9 @@ class HostRouter:
     The Host header is made canonical here, once, before anything reads it: ids,
     nextLink and audit records are built from the scope's Host, so a value a
     client chose must never reach them. Two Host headers, a trailing dot or a
-    port other than the one this instance serves are refused (400); otherwise the
-    header is rewritten, lower-cased and with the public port, when it differs.
+    port other than the public one (or the one this process listens on, which probes
+    and a load balancer's health checks use) are refused (400); otherwise the header is
+    rewritten, lower-cased and with the public port, when it differs.
     """
 
     def __init__(self, runtime: Runtime, vault_app: RouteTable, control_app: Starlette) -> None:
@@ -162,7 +168,7 @@ class HostRouter:
         self.vault_app = vault_app
         self.control_app = control_app
         self.vault_suffix = f".vault.{runtime.settings.dns_suffix}".lower()
-        self.port = runtime.settings.port
+        self.ports = {runtime.settings.public_port, runtime.settings.port}
         self.port_suffix = runtime.settings._port_suffix()  # ":8443", or "" on the scheme's default port
         self.authority_host = urlsplit(runtime.settings.authority).netloc
         self._canonical: dict[str, str | None] = {}
@@ -198,7 +204,7 @@ class HostRouter:
             port = rest[1:]
         elif ":" in host:
             hostname, _, port = host.rpartition(":")
-        if port and (not port.isdigit() or int(port) != self.port):
+        if port and (not port.isdigit() or int(port) not in self.ports):
             return None
         hostname = hostname.lower()
         if not hostname or hostname.endswith("."):
@@ -229,7 +235,12 @@ class HostRouter:
         if name is None:
             await self.control_app(scope, receive, send)
             return
-        vault = self.runtime.vaults.get(name) if "." not in name else None
+        try:
+            vault = self.runtime.vaults.get(name) if "." not in name else None
+        except StorageError as exc:  # outside the apps' exception handlers: answer as they would
+            log.error("storage failure looking up vault %s: %s", name, exc)
+            await storage_unavailable()(scope, receive, send)
+            return
         if vault is None:
             await error_response(vault_not_found(canonical or ""))(scope, receive, send)
             return

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+from strongroom.audit.log import AUDIT_FILE, REPLICA_FILE
 from strongroom.barrier import Barrier, BarrierError, SealedStore
 from strongroom.barrier.keyring import load_or_create_keyring, master_key_path
 from strongroom.identity.directory import TENANT_KEY, Directory
@@ -25,14 +27,28 @@ class StateError(Exception):
     """The state dir cannot be used as it is; the message says what to do."""
 
 
+def ensure_replica_id(state: Path, storage_url: str) -> None:
+    """Give a state dir on shared storage its own audit stream names (audit/log.py `replica_of`).
+
+    The id is made here, once per state dir; a replica's state dir is a copy of a
+    few files of the first one's (docs/operations.md), never of this one. A state
+    dir that already has a chain (an instance moved by `admin migrate`) keeps its
+    plain stream names, which the copy carried over.
+    """
+    path = state / REPLICA_FILE
+    if not storage_url.startswith("sqlite:") and not path.exists() and not (state / AUDIT_FILE).exists():
+        write_private_file(path, os.urandom(8).hex().encode() + b"\n")
+
+
 def bootstrap(settings: Settings) -> dict:
     """Create what is missing (CA, certificates, master key, schema, tenant, admin); return admin.json's content."""
     state = settings.state_dir
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o700)
     if not settings.insecure_http:
-        ensure_certificates(state, settings.dns_suffix)
+        ensure_certificates(state, settings.dns_suffix, settings.public_host)
     storage = open_storage(settings.storage)  # runs schema migrations
+    ensure_replica_id(state, settings.storage)
     try:
         key_path = master_key_path(state)
         if not key_path.exists() and storage.get(TENANT_KEY) is not None:

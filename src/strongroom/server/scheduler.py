@@ -1,7 +1,8 @@
 """The lifecycle scheduler: a background task in each worker; one worker at a time does the work.
 
-Workers race for an exclusive lock file in the state dir (`scheduler.lock`); the
-holder runs a lifecycle pass over every vault each `interval` seconds (60, or
+Workers race for an exclusive lock file in the state dir (`scheduler.lock`), and
+its holder for the storage's leadership (`Storage.try_lead`: an advisory lock on
+PostgreSQL, so one replica among several leads); the holder of both runs a lifecycle pass over every vault each `interval` seconds (60, or
 1 in dev mode, where tests move time) and right after a time shift. If the
 holder dies the kernel releases the lock and another worker takes over at its
 next try. In dev mode every worker also reloads the time shifts each half
@@ -94,7 +95,9 @@ class Scheduler:
                     pass
                 self._wake.clear()
                 try:
-                    if self._try_lead():
+                    # The state dir's flock picks one worker of this replica; the storage's
+                    # leadership one replica among those sharing the storage (PostgreSQL).
+                    if self._try_lead() and await asyncio.to_thread(self.runtime.storage.try_lead, "scheduler"):
                         self._current = asyncio.ensure_future(asyncio.to_thread(self.run_pass))
                         await asyncio.shield(self._current)
                 except Exception as exc:  # keep the loop alive; the next round retries

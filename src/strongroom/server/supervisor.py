@@ -31,8 +31,8 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
     kwargs: dict = {"http": "strongroom.server.protocol:CoalescingProtocol"}  # one write per response
     if not settings.insecure_http:
         kwargs = {
-            "ssl_certfile": str(settings.state_dir / CERT_FILE),
-            "ssl_keyfile": str(settings.state_dir / KEY_FILE),
+            "ssl_certfile": settings.tls_cert_file or str(settings.state_dir / CERT_FILE),
+            "ssl_keyfile": settings.tls_key_file or str(settings.state_dir / KEY_FILE),
             "ssl_version": ssl.PROTOCOL_TLS_SERVER,
             "ssl_ciphers": "ECDHE+AESGCM:ECDHE+CHACHA20",
             "http": "strongroom.server.tls_scope:TLSScopeProtocol",  # the audit's tlsVersion

@@ -19,8 +19,9 @@ CERT_FILE = "server.pem"
 KEY_FILE = "server.key"
 
 
-def server_names(dns_suffix: str) -> list[str]:
-    return ["localhost", f"vault.{dns_suffix}", f"*.vault.{dns_suffix}"]
+def server_names(dns_suffix: str, public_host: str = "localhost") -> list[str]:
+    names = ["localhost", f"vault.{dns_suffix}", f"*.vault.{dns_suffix}"]
+    return names if public_host in names else [*names, public_host]
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -68,13 +69,13 @@ def _cert_names(path: Path) -> set[str]:
     return set(san.get_values_for_type(x509.DNSName))
 
 
-def ensure_certificates(state_dir: Path, dns_suffix: str) -> None:
+def ensure_certificates(state_dir: Path, dns_suffix: str, public_host: str = "localhost") -> None:
     """Create the CA on first start; (re)issue the server certificate when its names are wrong."""
     if (state_dir / CA_FILE).exists() and (state_dir / CA_KEY_FILE).exists():
         ca_cert, ca_key = _load_ca(state_dir)
     else:
         ca_cert, ca_key = _make_ca(state_dir)
-    names = server_names(dns_suffix)
+    names = server_names(dns_suffix, public_host)
     cert_path = state_dir / CERT_FILE
     if cert_path.exists() and (state_dir / KEY_FILE).exists() and set(names) <= _cert_names(cert_path):
         return
@@ -98,3 +99,16 @@ def ensure_certificates(state_dir: Path, dns_suffix: str) -> None:
     )
     write_private_file(state_dir / KEY_FILE, _pem_key(key))
     write_file_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def check_key_pair(cert_file: str, key_file: str) -> None:
+    """ValueError unless `cert_file` and `key_file` are a PEM certificate (chain) and its private key."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert_file, key_file)
+    except ssl.SSLError as exc:
+        reason = exc.reason or exc.__class__.__name__
+        raise ValueError(f"{cert_file} and {key_file} are not a certificate and its private key ({reason})") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read the certificate or key: {exc.strerror}") from None

@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterator, Protocol
+
+
+def mask_url(url: str) -> str:
+    """`url` with any password replaced by `***` (URI userinfo, `password=` parameters, key=value form)."""
+    url = re.sub(r"(://[^/@:?#]*:)[^@/?#]*@", r"\1***@", url)
+    url = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
+    if "://" in url:
+        return url
+    return re.sub(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with `prefix` (None: no bound).
+
+    Code point order is UTF-8 byte order, which is how the backends compare keys
+    (SQLite TEXT, PostgreSQL's "C" collation), so "increment the last character"
+    bounds the range. Appending U+10FFFF instead would drop keys that continue
+    with U+10FFFF.
+    """
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return None
+    nxt = ord(stem[-1]) + 1
+    if 0xD800 <= nxt <= 0xDFFF:  # surrogates cannot be stored; skip to the next real character
+        nxt = 0xE000
+    return stem[:-1] + chr(nxt)
 
 
 class StorageError(Exception):
@@ -74,19 +101,41 @@ class Storage(Protocol):
         """The stream's newest (seq, entry), or None while it is empty."""
         ...
 
+    def heads(self, streams: list[str]) -> dict[str, int]:
+        """The last sequence number of each of `streams` (0 while empty), in one trip to storage.
+
+        The change feed's watcher asks this for every stream someone waits on, 20 times
+        a second: one query for all of them, not one per stream.
+        """
+        ...
+
     def streams(self, prefix: str) -> list[str]:
         """Names of the non-empty streams starting with `prefix`, in order."""
+        ...
+
+    # -- leadership --------------------------------------------------------
+
+    def try_lead(self, name: str) -> bool:
+        """Hold (or keep holding) the leadership called `name`; True while this handle holds it.
+
+        One handle at a time holds it among all that share the store (processes,
+        replicas). It is let go by `close` or when the holder dies, and is then
+        free for the next caller. Background work that must run once calls this
+        before each round.
+        """
         ...
 
     def close(self) -> None: ...
 
 
 def open_storage(url: str) -> Storage:
-    """Open the backend named by a storage URL (`sqlite:///path`)."""
+    """Open the backend named by a storage URL (`sqlite:///path`, `postgresql://...`)."""
     if url.startswith("sqlite:"):
         from strongroom.storage.sqlite import SQLiteStorage
 
         return SQLiteStorage.from_url(url)
     if url.startswith(("postgresql:", "postgres:")):
-        raise StorageError("PostgreSQL storage is not available in this version; use sqlite:///PATH")
-    raise StorageError(f"unsupported storage URL {url!r}: expected sqlite:///PATH")
+        from strongroom.storage.postgresql import PostgreSQLStorage
+
+        return PostgreSQLStorage.from_url(url)
+    raise StorageError(f"unsupported storage URL {mask_url(url)!r}: expected sqlite:///PATH or postgresql://...")

@@ -17,6 +17,8 @@ a short-poll retry of our own (`_retry_busy`) instead.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -26,6 +28,7 @@ from typing import Callable, Iterator, TypeVar
 from strongroom.storage.asyncgroup import AsyncGroupCommit
 from strongroom.storage.base import StorageError, Write
 from strongroom.storage import guard
+from strongroom.storage.base import prefix_end as _prefix_end
 from strongroom.storage.group import GroupCommit
 
 T = TypeVar("T")
@@ -42,22 +45,6 @@ MIGRATIONS: list[str] = [
 _APPEND_CHUNK = 1000  # rows per INSERT; 3 parameters each stays far below SQLite's 32766
 _BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's write lock, as before
 _BUSY_POLL = (0.0002, 0.0005, 0.001)  # then every _BUSY_POLL[-1]: a commit takes a few ms
-
-
-def _prefix_end(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with `prefix` (None: no bound).
-
-    Code point order is UTF-8 byte order, which is how SQLite compares TEXT, so
-    "increment the last character" bounds the range. Appending U+10FFFF instead
-    would drop keys that continue with U+10FFFF.
-    """
-    stem = prefix.rstrip("\U0010ffff")
-    if not stem:
-        return None
-    nxt = ord(stem[-1]) + 1
-    if 0xD800 <= nxt <= 0xDFFF:  # surrogates cannot be stored; skip to the next real character
-        nxt = 0xE000
-    return stem[:-1] + chr(nxt)
 
 
 def _retry_busy(run: Callable[[], T]) -> T:
@@ -102,6 +89,7 @@ class SQLiteStorage:
         self._unsynced: sqlite3.Connection | None = None
         self._group: GroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] = GroupCommit(self._commit_group)
         self._async_group: AsyncGroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] | None = None
+        self._leads: dict[str, int] = {}
         self._migrate()
 
     @classmethod
@@ -343,6 +331,16 @@ class SQLiteStorage:
             raise StorageError(f"sqlite read failed: {exc.__class__.__name__}") from None
         return [(int(seq), bytes(value)) for seq, value in rows]
 
+    def heads(self, streams: list[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        try:
+            for stream in streams:  # one index seek each, in-process: no trip to save
+                row = self._reader().execute("SELECT MAX(seq) FROM log WHERE stream = ?", (stream,)).fetchone()
+                out[stream] = int(row[0] or 0)
+        except sqlite3.Error as exc:
+            raise StorageError(f"sqlite read failed: {exc.__class__.__name__}") from None
+        return out
+
     def last(self, stream: str) -> tuple[int, bytes] | None:
         try:
             row = self._reader().execute(
@@ -352,7 +350,23 @@ class SQLiteStorage:
             raise StorageError(f"sqlite read failed: {exc.__class__.__name__}") from None
         return None if row is None else (int(row[0]), bytes(row[1]))
 
+    def try_lead(self, name: str) -> bool:
+        """An exclusive flock on a file beside the database: the kernel lets go when the holder dies."""
+        if name in self._leads:
+            return True
+        fd = os.open(f"{self.path}.lead-{name}", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._leads[name] = fd
+        return True
+
     def close(self) -> None:
+        for fd in self._leads.values():
+            os.close(fd)
+        self._leads.clear()
         if self._async_group is not None:
             self._async_group.close()
         self._writer.close()

@@ -1,0 +1,143 @@
+"""Two replicas behind a real HAProxy (Debian's `haproxy`, TCP mode, TLS passed through).
+
+The recipe of docs/operations.md, on 127.0.0.1: writes through the load balancer
+reach both replicas; kill -9 of one replica during a write burst loses no
+acknowledged write; PostgreSQL stopped for a few seconds gives only 503s, then
+the instance recovers by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import threading
+import time
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.e2e.test_durability import WRITERS, Answered, writer
+from tests.e2e.test_replicas import Cluster, replica
+from tests.pgcluster import PgCluster
+
+HAPROXY_CFG = """
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+
+frontend strongroom
+    bind 127.0.0.1:{port}
+    default_backend replicas
+
+backend replicas
+    balance roundrobin
+    option httpchk GET /healthz
+    http-check expect status 200
+    default-server check check-ssl verify none inter 300ms fall 1 rise 1
+    server a 127.0.0.1:{a}
+    server b 127.0.0.1:{b}
+"""
+
+
+@pytest.fixture(scope="module")
+def lb(tmp_path_factory, pg_cluster: PgCluster):
+    haproxy = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
+    if haproxy is None:
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail("CI=true but haproxy is missing; .ci/run installs it", pytrace=False)
+        pytest.skip("haproxy is not installed (Debian: apt-get install haproxy)")
+    url = pg_cluster.create_database()
+    port, la, lb_ = free_port(), free_port(), free_port()
+    public = f"https://localhost:{port}"
+    root = tmp_path_factory.mktemp("haproxy")
+    cfg = root / "haproxy.cfg"
+    cfg.write_text(HAPROXY_CFG.format(port=port, a=la, b=lb_))
+    proc = subprocess.Popen([haproxy, "-f", str(cfg), "-db"], stdout=open(root / "haproxy.log", "wb"), stderr=subprocess.STDOUT)
+    a = replica(tmp_path_factory.mktemp("ha-a"), url, public, la)
+    b = replica(tmp_path_factory.mktemp("ha-b"), url, public, lb_, copy_from=a)
+    a.cli("keyvault", "create", "--name", "kvha")  # through HAProxy: admin.json's server is the public URL
+    c = Cluster(a, b, None, public, url)  # type: ignore[arg-type]
+    yield c
+    for srv in (a, b):
+        srv.stop()
+    proc.terminate()
+    proc.wait(10)
+
+
+def public_vault(c: Cluster) -> str:
+    return f"https://kvha.vault.localhost:{c.public_port}"
+
+
+def test_writes_through_haproxy_reach_both_replicas_and_read_back_everywhere(lb: Cluster):
+    token = lb.token(lb.public, lb.vault_scope)
+    seen_versions: set[str] = set()
+    for i in range(10):
+        with httpx.Client(verify=ssl.create_default_context(cafile=lb.a.ca), headers={"Authorization": f"Bearer {token}"},
+                          params={"api-version": "7.4"}) as h:  # a new connection each time: round robin
+            r = h.put(f"{public_vault(lb)}/secrets/ha-{i}", json={"value": str(i)})
+            assert r.status_code == 200, r.text
+            seen_versions.add(r.json()["id"])
+    for srv in (lb.a, lb.b):
+        with httpx.Client(verify=ssl.create_default_context(cafile=lb.a.ca), headers={"Authorization": f"Bearer {token}"},
+                          params={"api-version": "7.4"}) as h:
+            assert [h.get(f"{srv.vault_url('kvha')}/secrets/ha-{i}").json()["value"] for i in range(10)] == [str(i) for i in range(10)]
+    for srv in (lb.a, lb.b):  # both served some of the writes (each audits its own)
+        assert "SecretSet" in (srv.state_dir / "audit.jsonl").read_text()
+
+
+def test_postgresql_stopped_a_few_seconds_gives_only_503s_then_recovers(lb: Cluster, pg_cluster: PgCluster):
+    token = lb.token(lb.public, lb.vault_scope)
+    statuses: list[int] = []
+    with httpx.Client(verify=ssl.create_default_context(cafile=lb.a.ca), headers={"Authorization": f"Bearer {token}"},
+                      params={"api-version": "7.4"}, timeout=30) as h:
+        assert h.put(f"{public_vault(lb)}/secrets/steady", json={"value": "v"}).status_code == 200
+        pg_cluster.stop("immediate")
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < 3:
+                statuses.append(h.get(f"{public_vault(lb)}/secrets/steady").status_code)
+        finally:
+            pg_cluster.start()
+        deadline = time.monotonic() + 30
+        while (code := h.get(f"{public_vault(lb)}/secrets/steady").status_code) != 200:
+            statuses.append(code)
+            assert time.monotonic() < deadline, "no recovery"
+            time.sleep(0.2)
+    assert set(statuses) <= {503} and statuses, statuses  # never a 500, never a dropped connection
+
+
+def test_kill_9_of_a_replica_behind_haproxy_loses_no_acknowledged_write(lb: Cluster):
+    token = lb.token(lb.public, lb.vault_scope)
+    target = SimpleNamespace(vault_url=lambda name: f"https://{name}.vault.localhost:{lb.public_port}", ca=lb.a.ca)
+    stop = threading.Event()
+    answered: list[list[Answered]] = [[] for _ in range(WRITERS)]
+    threads = [threading.Thread(target=writer, args=(target, "kvha", token, i, stop, answered[i])) for i in range(WRITERS)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    lb.b.proc.send_signal(signal.SIGKILL)
+    lb.b.proc.wait()
+    time.sleep(1.0)  # writers whose connection went to A keep going
+    stop.set()
+    for t in threads:
+        t.join(10)
+    acked = [x for per in answered for x in per]
+    assert len(acked) > 10
+    with httpx.Client(verify=ssl.create_default_context(cafile=lb.a.ca), headers={"Authorization": f"Bearer {token}"},
+                      params={"api-version": "7.4"}) as h:
+        for x in acked:
+            r = h.get(f"{lb.a.vault_url('kvha')}/secrets/{x.name}/{x.version}")
+            assert r.status_code == 200 and r.json()["value"] == x.value
+        time.sleep(1)  # HAProxy's health check (every 300 ms) has taken B out
+        for _ in range(4):  # new connections through the public address all reach A
+            with httpx.Client(verify=ssl.create_default_context(cafile=lb.a.ca), headers={"Authorization": f"Bearer {token}"},
+                              params={"api-version": "7.4"}) as fresh:
+                assert fresh.get(f"{public_vault(lb)}/secrets/{acked[-1].name}").status_code == 200
+    lb.b.proc = None

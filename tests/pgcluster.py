@@ -1,0 +1,156 @@
+"""A private PostgreSQL cluster for the suite's PostgreSQL half (a pytest plugin, loaded by tests/conftest.py).
+
+`pg_cluster` (session) runs the real server binaries from Debian's `postgresql`
+package (or $STRONGROOM_PG_BIN): initdb in a temporary directory, its own port
+on 127.0.0.1 and its unix socket in that directory, stopped and removed at the
+end. PostgreSQL refuses to run as root, so under root the cluster runs as the
+`postgres` user (or `nobody`) through `runuser`, in a directory it owns.
+
+Where the binaries are missing the PostgreSQL tests are skipped and the run ends
+with a loud summary line; with CI=true a missing PostgreSQL fails the run instead.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+_SKIPPED: list[str] = []
+
+
+def pg_bin_dir() -> Path | None:
+    """The directory holding initdb, pg_ctl and postgres, newest version first; None if absent.
+
+    $STRONGROOM_PG_BIN, when set, is the only place looked at (so a run can also pretend it is absent).
+    """
+    if "STRONGROOM_PG_BIN" in os.environ:
+        candidates = [os.environ["STRONGROOM_PG_BIN"]]
+    else:
+        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0, reverse=True)
+    on_path = shutil.which("pg_ctl")
+    if on_path and "STRONGROOM_PG_BIN" not in os.environ:
+        candidates.append(str(Path(on_path).parent))
+    for c in candidates:
+        if c and all((Path(c) / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+            return Path(c)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class PgCluster:
+    bin_dir: Path
+    root: Path
+    port: int
+    run_as: str | None  # the unprivileged user the server runs as when we are root
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "sock"
+
+    def _cmd(self, tool: str, *args: str) -> list[str]:
+        cmd = [str(self.bin_dir / tool), *args]
+        return ["runuser", "-u", self.run_as, "--", *cmd] if self.run_as else cmd
+
+    def run(self, tool: str, *args: str, timeout: float = 120) -> None:
+        proc = subprocess.run(self._cmd(tool, *args), capture_output=True, text=True, timeout=timeout, cwd=self.root)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{tool} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        self.run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://strongroom@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        """A new empty database; its URL."""
+        import psycopg
+
+        name = "t_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        return self.url(name)
+
+
+def start_cluster() -> PgCluster:
+    bin_dir = pg_bin_dir()
+    if bin_dir is None:
+        raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found")
+    root = Path(tempfile.mkdtemp(prefix="strongroom-pg-"))
+    run_as = None
+    if os.geteuid() == 0:
+        run_as = "postgres"
+        try:
+            pw = pwd.getpwnam(run_as)
+        except KeyError:
+            run_as, pw = "nobody", pwd.getpwnam("nobody")
+        os.chmod(root, 0o700)
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+    cluster = PgCluster(bin_dir, root, _free_port(), run_as)
+    sock = cluster.socket_dir
+    sock.mkdir()
+    if run_as:
+        os.chown(sock, pw.pw_uid, pw.pw_gid)
+    cluster.run("initdb", "-D", str(cluster.data), "-U", "strongroom", "--auth=trust", "-E", "UTF8", "--locale=C", "-N")
+    cluster.start()
+    return cluster
+
+
+def remove_cluster(cluster: PgCluster) -> None:
+    try:
+        cluster.stop("immediate")
+    except Exception:
+        pass
+    shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> PgCluster:
+    try:
+        cluster = start_cluster()
+    except FileNotFoundError as exc:
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"CI=true but PostgreSQL is missing ({exc}); .ci/run installs it", pytrace=False)
+        _SKIPPED.append(str(exc))
+        pytest.skip(f"PostgreSQL half skipped: {exc}")
+    yield cluster
+    remove_cluster(cluster)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> str:
+    """A fresh, empty database on the session's cluster."""
+    return pg_cluster.create_database()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _SKIPPED:
+        terminalreporter.write_sep("!", "PostgreSQL HALF OF THE SUITE SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(
+            f"{_SKIPPED[0]}. Install it (Debian: apt-get install postgresql) or set STRONGROOM_PG_BIN; "
+            "CI (CI=true) fails instead of skipping.", red=True, bold=True,
+        )
