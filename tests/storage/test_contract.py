@@ -160,3 +160,37 @@ def test_heads_names_each_streams_last_number_in_one_call(open_db):
     b.write_and_append([Write("k", b"v")], "changes/y", [b"e"])
     assert b.heads(["changes/x", "changes/y", "changes/none"]) == {"changes/x": 2, "changes/y": 1, "changes/none": 0}
     assert a.heads([]) == {}
+
+
+class _Refuse:
+    """A commit guard that refuses, as the audit layer's does when the intent record cannot be written."""
+
+    def before_commit(self) -> None:
+        from strongroom.storage.guard import CommitRefused
+
+        raise CommitRefused("audit sink unavailable")
+
+    async def before_commit_async(self) -> None:
+        self.before_commit()
+
+
+def test_a_refusing_commit_guard_writes_nothing(db: Storage):
+    """Every commit path asks the context's guard first (storage/guard.py), on every backend."""
+    import asyncio
+
+    from strongroom.storage import guard
+    from strongroom.storage.guard import CommitRefused
+
+    token = guard.use(_Refuse())
+    try:
+        with pytest.raises(CommitRefused):
+            db.write([Write("g/a", b"1")])
+        with pytest.raises(CommitRefused):
+            db.write_and_append([Write("g/b", b"1")], "g-feed", [b"e"])
+        with pytest.raises(CommitRefused):
+            asyncio.run(db.write_and_append_async([Write("g/c", b"1")], "g-feed", [b"e"]))
+    finally:
+        guard.reset(token)
+    assert keys(db.scan("g/")) == [] and db.last("g-feed") is None
+    db.write([Write("g/a", b"1")])  # without the guard the same commit goes ahead
+    assert db.get("g/a") == b"1"

@@ -33,6 +33,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from strongroom.storage import guard
 from strongroom.storage.asyncgroup import AsyncGroupCommit
 from strongroom.storage.base import StorageError, Write, mask_url, prefix_end
 from strongroom.storage.group import GroupCommit
@@ -226,19 +227,24 @@ class PostgreSQLStorage:
 
     # -- writes ------------------------------------------------------------
 
+    # Each commit asks the context's guard first (storage/guard.py: the audit's intent record), as on SQLite.
+
     def write(self, batch: list[Write]) -> None:
         if not batch:
             return
+        guard.check()
         self._group.submit((batch, None, []))
 
     def write_and_append(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
         if not batch and not entries:
             return []
+        guard.check()
         return self._group.submit((batch, stream, entries))
 
     async def write_and_append_async(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
         if not batch and not entries:
             return []
+        await guard.check_async()
         with self._async_lock:
             if self._async_group is None:  # its thread starts with the first write from a loop
                 self._async_group = AsyncGroupCommit(self._commit_group, "pg-commit")
