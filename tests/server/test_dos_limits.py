@@ -13,6 +13,7 @@ import socket
 import ssl
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -279,3 +280,30 @@ def test_throttle_windows_are_per_caller_and_source_windows_are_bounded(monkeypa
         t.check_source("192.0.2.1")
     with pytest.raises(Throttled):
         t.check_source("192.0.2.1")
+
+
+def test_failed_sign_ins_are_limited_per_source_and_client_before_any_credential_is_checked(limited: Server):
+    """Guessing a client secret: past the per-source limit the token endpoint answers 429 with Retry-After,
+    even for the right secret, so guessing cannot go on; another client id from the same address still signs in,
+    and the failures' audit records are folded into aggregates with their count.
+    """
+    a = limited.admin
+    url = f"{limited.url}/{a['tenantId']}/oauth2/v2.0/token"
+    scope = f"https://vault.localhost:{limited.port}/.default"
+    victim = str(uuid.uuid4())  # a claimed client id nobody has: every guess fails
+    with httpx.Client(verify=limited.ca, timeout=10) as c:
+        statuses = [
+            c.post(url, data={"grant_type": "client_credentials", "client_id": victim, "client_secret": f"guess-{i}",
+                              "scope": scope}).status_code
+            for i in range(UNAUTHENTICATED + 5)
+        ]
+        assert set(statuses[:UNAUTHENTICATED]) <= {400, 401}  # Entra's answers to a wrong client
+        assert statuses[-1] == 429
+        r = c.post(url, data={"grant_type": "client_credentials", "client_id": victim, "client_secret": "x",
+                              "scope": scope})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+        assert r.json()["error"] == "temporarily_unavailable"
+        # The admin, from the same address, is not locked out by someone else's guessing.
+        ok = c.post(url, data={"grant_type": "client_credentials", "client_id": a["clientId"],
+                               "client_secret": a["clientSecret"], "scope": scope})
+        assert ok.status_code == 200, ok.text

@@ -93,7 +93,9 @@ async def throttled(request: Request, exc: Exception) -> Response:
 
 async def entra_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EntraError)
-    return JSON(exc.body(request.headers.get("client-request-id")), status_code=exc.status)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return JSON(exc.body(request.headers.get("client-request-id")), status_code=exc.status, headers=headers)
 
 
 async def unauthenticated(request: Request, exc: Exception) -> Response:

@@ -17,8 +17,10 @@ from strongroom.identity.errors import EntraError
 from strongroom.identity.msi import HEADER_NAME, PATH as MSI_PATH, MsiError, check_header, select_identity
 from strongroom.identity.oidc import FetchNeeded
 from strongroom.server.admin_auth import audit_facts
+from strongroom.server.failure_audit import failure_audit
 from strongroom.server.http import JSON, form_fields
 from strongroom.server.runtime import Runtime
+from strongroom.server.throttle import Throttled
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -72,8 +74,18 @@ async def token(request: Request) -> Response:
     audit_facts(request, operationName="Authentication", resourceId=None)
     _check_tenant(rt, request.path_params["tenant"])
     fields = await form_fields(request)
+    client = request.scope.get("client")
+    source = client[0] if client else ""
+    # Failed sign-ins count per source address and claimed client id: a source that guessed wrong too
+    # often for one client is refused before any credential is checked, while other clients behind the
+    # same address (a load balancer, a NAT) keep signing in.
+    attempt = f"{source} {fields.get('client_id', '')[:64]}"
+    if rt.throttle is not None and (wait := rt.throttle.source_wait(attempt)) is not None:
+        failure_audit(rt.audit).note(request.scope, source, "too many failed sign-ins", 429)
+        raise TooManySignIns(wait)
     auth: dict[str, Any] = {}
     endpoints = partial(token_endpoints, rt, request)  # only a certificate assertion needs them
+    failed: EntraError | None = None
     try:
         try:
             # On the loop, as vault reads are: a thread hop costs more CPU than the exchange's own checks.
@@ -85,10 +97,27 @@ async def token(request: Request) -> Response:
         auth["result"] = "Success"
     except EntraError as exc:
         auth["result"] = f"AADSTS{exc.code}"
+        failed = exc
         raise
     finally:
         _record_authentication(request, auth)
+        if failed is not None:
+            if rt.throttle is not None:
+                try:
+                    rt.throttle.check_source(attempt)  # counts the failure; the next request is refused past the limit
+                except Throttled:
+                    pass
+            failure_audit(rt.audit).note(request.scope, source, f"AADSTS{failed.code}", failed.status)
     return JSON(body, headers=NO_STORE)
+
+
+class TooManySignIns(EntraError):
+    """429 with Retry-After, as Entra answers a client_credentials caller it throttles."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, "temporarily_unavailable", 50196,
+                         "Too many failed sign-ins from this address. Retry after the time in Retry-After.")
+        self.retry_after = retry_after
 
 
 async def msi_token(request: Request) -> Response:

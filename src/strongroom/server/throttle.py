@@ -154,3 +154,18 @@ class Throttle:
         wait = window.admit(self.clock(), self.unauthenticated)
         if wait is not None:
             raise Throttled(max(1, math.ceil(wait)))
+
+    def source_wait(self, address: str) -> int | None:
+        """Seconds `address` must wait because it failed too often (None: it may try), counting nothing.
+
+        The token endpoint asks before it checks a credential, so a source past its limit
+        cannot go on guessing secrets; its failures are counted with `check_source`.
+        """
+        window = self._sources.get(address)
+        if window is None:
+            return None
+        now = self.clock()
+        window._advance(int(now // window.WIDTH))
+        if window.total < self.unauthenticated:
+            return None
+        return max(1, math.ceil(WINDOW - (now % window.WIDTH)))
