@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.audit import facts as audit
-from strongroom.authz import Caller
+from strongroom.authz import Caller, control
 from strongroom.identity.directory import DirectoryError
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.resources import (
@@ -78,20 +78,12 @@ def _our_subscription(rt: Runtime, caller: Caller, subscription: str) -> None:
         raise KeyVaultError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
 
 
-def _denied(caller: Caller, action: str, scope: str) -> KeyVaultError:
-    return KeyVaultError(
-        403, "AuthorizationFailed",
-        f"The client '{caller.app_id}' with object id '{caller.object_id}' does not have authorization to perform "
-        f"action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please "
-        "refresh your credentials.",
-    )
-
 
 def _require(request: Request, caller: Caller, action: str, scope: str) -> None:
     decision = runtime(request).authorizer.may(caller, action, scope)
     audit.decision(request.scope, allowed=decision.allowed, assignment_id=decision.assignment_id)
     if not decision.allowed:
-        raise _denied(caller, action, scope)
+        raise control.authorization_failed(caller, action, scope)
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.audit import facts as audit
-from strongroom.authz import Caller
+from strongroom.authz import Caller, control
 from strongroom.authz.actions import is_valid_action_syntax, known_data_actions
 from strongroom.authz.conditions import ConditionError, assignment_attributes, compile_condition
 from strongroom.authz.review import PrincipalInfo, review_secret
@@ -84,21 +84,13 @@ def _check_scope(rt: Runtime, scope: str, *, must_exist: bool = True) -> Scope:
     return s
 
 
-def _denied(caller: Caller, action: str, scope: str) -> KeyVaultError:
-    return KeyVaultError(
-        403, "AuthorizationFailed",
-        f"The client '{caller.app_id}' with object id '{caller.object_id}' does not have authorization to perform "
-        f"action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please "
-        "refresh your credentials.",
-    )
-
 
 def _require(request: Request, caller: Caller, action: str, scope: str, target: str | None = None, attributes=None) -> None:
     """Refuse unless `caller` may do `action` at `scope`; the deciding assignment goes to the audit record."""
     decision = runtime(request).authorizer.may(caller, action, scope, attributes)
     audit.decision(request.scope, allowed=decision.allowed, assignment_id=decision.assignment_id)
     if not decision.allowed:
-        raise _denied(caller, action, target or scope)
+        raise control.authorization_failed(caller, action, target or scope)
 
 
 def _principal_type(kind: str | None) -> str:
