@@ -26,6 +26,7 @@ from typing import Any
 from strongroom.barrier import SealedStore
 from strongroom.keyvault import records
 from strongroom.util.clock import now
+from strongroom.util.armnames import resource_group_problem
 
 TENANT_KEY = "identity/tenant"
 _PRINCIPALS = "identity/principals/"
@@ -36,17 +37,12 @@ DEFAULT_LOCATION = "local"  # a resource group's location when it was created im
 
 # ARM's rules for user-assigned identity names and resource group names.
 _MI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}\Z")
-_RG_NAME = re.compile(r"^[-\w._()]{1,90}\Z")
 
 
 def _check_resource_group_name(name: str) -> None:
-    if not _RG_NAME.match(name) or name.endswith("."):
-        raise DirectoryError(
-            400,
-            "InvalidResourceGroupName",
-            f"Resource group name '{name}' is invalid. It must be 1-90 characters: letters, digits, underscores, "
-            "periods, hyphens and parentheses, and cannot end in a period.",
-        )
+    problem = resource_group_problem(name)
+    if problem is not None:
+        raise DirectoryError(400, "InvalidResourceGroupName", problem)
 
 
 class DirectoryError(Exception):

@@ -6,11 +6,11 @@ import re
 from typing import Any
 
 from strongroom.keyvault.errors import KeyVaultError, bad_parameter
+from strongroom.util.armnames import resource_group_problem
 
 OBJECT_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}\Z")
 VERSION = re.compile(r"^[0-9a-fA-F]{32}\Z")
 # ARM's rule for resource group names (identity/directory.py applies the same one to identities' groups).
-RESOURCE_GROUP_NAME = re.compile(r"^[-\w._()]{1,90}\Z")
 VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]\Z")
 
 MAX_SECRET_VALUE_BYTES = 25 * 1024
@@ -40,13 +40,9 @@ def check_vault_name(name: str) -> str:
 
 
 def check_resource_group(name: str) -> str:
-    if not RESOURCE_GROUP_NAME.match(name) or name.endswith("."):
-        raise KeyVaultError(
-            400,
-            "InvalidResourceGroupName",
-            f"Resource group name '{name}' is invalid. It must be 1-90 characters: letters, digits, underscores, "
-            "periods, hyphens and parentheses, and cannot end in a period.",
-        )
+    problem = resource_group_problem(name)
+    if problem is not None:
+        raise KeyVaultError(400, "InvalidResourceGroupName", problem)
     return name
 
 
