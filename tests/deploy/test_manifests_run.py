@@ -13,10 +13,6 @@ from tests.webhook.conftest import (
     FakeKubeAPI, Webhook, admission_review, apply_response, deployment_pod, env_of, make_ca, wait_healthy,
 )
 
-# DESIGN.md's contract for `strongroom up`, built by issue #12 (a public address behind a Service):
-# allowed in the manifests before `up` knows it, and checked like the others once it does.
-PENDING = {"--public-url"}
-
 
 def _flags(help_text: str) -> set[str]:
     return set(re.findall(r"--[a-z][a-z0-9-]+", help_text))
@@ -30,7 +26,7 @@ def test_server_arguments_are_flags_of_strongroom_up():
         args = one(render(overlay), "StatefulSet", "strongroom")["spec"]["template"]["spec"]["containers"][0]["args"]
         assert args[0] == "up"
         used = {a.split("=", 1)[0] for a in args[1:]}
-        assert used - known <= PENDING, (overlay, used - known)
+        assert used <= known, (overlay, used - known)
 
 
 def test_webhook_runs_as_the_deployment_and_configmap_say(tmp_path):
