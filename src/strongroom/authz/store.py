@@ -138,7 +138,7 @@ class AuthzStore:
 
     def snapshot(self) -> Snapshot:
         """The current index; rebuilt when any process changed assignments or roles."""
-        token = self.store.storage.get(GENERATION)
+        token = self.store.fingerprint(GENERATION)
         snap = self._snapshot
         if snap is not None and snap.token == token:
             return snap

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import weakref
 
-from strongroom.storage import Storage, StorageError
+from strongroom.barrier import SealedStore, StorageError
 
 log = logging.getLogger("strongroom.events")
 
@@ -39,8 +39,8 @@ def close_all() -> None:
 
 
 class FeedWatcher:
-    def __init__(self, storage: Storage, interval: float = DEFAULT_INTERVAL) -> None:
-        self.storage = storage
+    def __init__(self, store: SealedStore, interval: float = DEFAULT_INTERVAL) -> None:
+        self.store = store
         self.interval = interval
         self._last: dict[str, int] = {}
         self._grew: dict[str, asyncio.Event] = {}
@@ -57,7 +57,7 @@ class FeedWatcher:
 
     def _read_last(self, stream: str) -> int | None:
         try:
-            row = self.storage.last(stream)
+            row = self.store.last_in_stream(stream)
         except StorageError as exc:
             if not self._failing:  # one line per outage, not one per poll
                 log.warning("change feed poll failed: %s", exc)

@@ -177,7 +177,7 @@ class VaultRegistry:
         prefixes = ("secrets", "secretversions", "keys", "keysversions", "keypolicies", "certs", "certsversions",
                     "certpolicies", "certops", "certissuers", "lifecycle")
         for prefix in (f"{p}/{vault.key}/" for p in prefixes):
-            for key, _ in self.store.storage.scan(prefix):
+            for key in self.store.keys(prefix):
                 changes[key] = None
         self.store.write(changes)
 
