@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from strongroom.barrier import SealedStore
-from strongroom.keyvault import records
+from strongroom.barrier import records
 from strongroom.util.clock import now
 
 TENANT_KEY = "identity/tenant"

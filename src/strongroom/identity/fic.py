@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from strongroom.barrier import SealedStore
 from strongroom.identity.directory import DirectoryError, Principal
-from strongroom.keyvault import records
+from strongroom.barrier import records
 from strongroom.util.clock import now
 
 DEFAULT_AUDIENCE = "api://AzureADTokenExchange"

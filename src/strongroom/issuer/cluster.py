@@ -21,7 +21,7 @@ import jwt
 
 from strongroom.barrier import SealedStore
 from strongroom.identity.tokens import SigningKeys
-from strongroom.keyvault import records
+from strongroom.barrier import records
 from strongroom.util.clock import now
 
 LOCAL = "local"

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from strongroom.barrier import SealedStore
-from strongroom.keyvault import records
+from strongroom.barrier import records
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.validation import check_vault_name
 from strongroom.util.clock import now
