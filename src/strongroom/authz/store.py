@@ -22,8 +22,7 @@ from typing import Any
 
 from strongroom.authz.roles import BUILTIN_ROLES, RoleDefinition, guid_of, role_definition_id
 from strongroom.authz.scopes import contains
-from strongroom.barrier import SealedStore
-from strongroom.barrier import records
+from strongroom.barrier import SealedStore, records
 
 ASSIGNMENTS = "authz/assignments/"
 ROLES = "authz/roles/"

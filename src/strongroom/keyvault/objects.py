@@ -15,8 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from strongroom.barrier import SealedStore
-from strongroom.barrier import records
+from strongroom.barrier import SealedStore, records
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.secrets import check_maxresults, decode_token, encode_token
 from strongroom.keyvault.validation import check_object_name

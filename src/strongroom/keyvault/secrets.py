@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterator
 
 from strongroom.audit import service as service_audit
-from strongroom.barrier import SealedStore
+from strongroom.barrier import SealedStore, records
 from strongroom.events.feed import Change, ObjectChange, write_with_events, write_with_events_async
-from strongroom.barrier import records
 from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.errors import (
     KeyVaultError,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from strongroom.barrier import SealedStore
-from strongroom.barrier import records
+from strongroom.barrier import SealedStore, records
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.validation import check_vault_name
 from strongroom.util.clock import now
