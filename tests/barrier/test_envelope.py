@@ -122,9 +122,9 @@ def test_remembered_records_follow_every_change_made_by_another_process(tmp_path
     assert "a" not in reader._memo and reader.get("a") == b"eins"
     writer.write({"a": None})
     assert reader.get("a") is None
-    sealed = writer.storage.get("b")
+    sealed = writer._storage.get("b")
     assert sealed is not None
-    writer.storage.write([Write("b", sealed[:-1] + bytes([sealed[-1] ^ 1]))])
+    writer._storage.write([Write("b", sealed[:-1] + bytes([sealed[-1] ^ 1]))])
     with pytest.raises(BarrierError):
         reader.get("b")
 
@@ -158,3 +158,29 @@ def test_keyring_file_is_private_and_ordered(tmp_path: Path):
         Keyring.load(path)
     with pytest.raises(ValueError):
         Keyring([])
+
+
+def test_the_store_lists_keys_and_notices_changes_without_opening_records(tmp_path: Path):
+    """Key listing and the change fingerprint never decrypt: they work even where the key cannot open a record."""
+    path = tmp_path / "s.db"
+    writer = SealedStore(SQLiteStorage(path), Barrier(Keyring([MasterKey.generate()])))
+    stranger = SealedStore(SQLiteStorage(path), Barrier(Keyring([MasterKey.generate()])))  # holds another key
+    writer.write({"authz/generation": b"generation-one", "v/kv/a": b'{"n": 1}', "v/kv/b": b'{"n": 2}', "w/x": b"{}"})
+    assert list(stranger.keys("v/")) == ["v/kv/a", "v/kv/b"]
+    assert list(stranger.keys("v/", "v/kv/a", 1)) == ["v/kv/b"]
+    before = stranger.fingerprint("authz/generation")
+    assert before is not None and b"generation-one" not in before  # sealed bytes, not the plaintext
+    writer.write({"authz/generation": b"generation-one"})  # the same plaintext written again still changes the fingerprint
+    assert stranger.fingerprint("authz/generation") not in (None, before)
+    assert stranger.fingerprint("absent") is None
+    assert writer.load("v/kv/b") == {"n": 2} and writer.load("absent") is None
+    with pytest.raises(BarrierError):
+        stranger.load("v/kv/b")
+
+
+def test_a_batch_and_its_feed_entries_commit_together(tmp_path: Path):
+    store = SealedStore(SQLiteStorage(tmp_path / "s.db"), Barrier(Keyring([MasterKey.generate()])))
+    assert store.write_and_append({"k/a": PLAINTEXT}, "changes/x", [b"e1", b"e2"]) == [1, 2]
+    assert store.get("k/a") == PLAINTEXT and store.last_in_stream("changes/x") == (2, b"e2")
+    assert store.read_stream("changes/x", 1) == [(2, b"e2")]
+    store.close()

@@ -40,7 +40,7 @@ def test_every_secret_change_is_one_numbered_event_without_the_value(env, tmp_pa
     secrets.purge(vault, "db-password")
     secrets.restore(vault, {"value": blob}, "https://kv1.vault.localhost")
 
-    events = read(storage, vault)
+    events = read(store, vault)
     assert [e.seq for e in events] == list(range(1, 9))
     assert [e.change for e in events] == [
         Change.NEW_VERSION, Change.NEW_VERSION, Change.UPDATED, Change.DELETED,
@@ -63,9 +63,9 @@ def test_each_vault_has_its_own_gapless_stream(env):
     secrets.set(vault, "a", {"value": "x"})
     secrets.set(other, "a", {"value": "x"})
     secrets.set(vault, "b", {"value": "x"})
-    assert [(e.seq, e.name) for e in read(storage, vault)] == [(1, "a"), (2, "b")]
-    assert [(e.seq, e.vault) for e in read(storage, other)] == [(1, "kv2")]
-    assert [e.seq for e in read(storage, vault, after=1)] == [2]
+    assert [(e.seq, e.name) for e in read(store, vault)] == [(1, "a"), (2, "b")]
+    assert [(e.seq, e.vault) for e in read(store, other)] == [(1, "kv2")]
+    assert [e.seq for e in read(store, vault, after=1)] == [2]
 
 
 def test_change_and_event_are_one_transaction(env, tmp_path):
@@ -82,7 +82,7 @@ def test_change_and_event_are_one_transaction(env, tmp_path):
     with pytest.raises(StorageError):
         secrets.set(vault, "a", {"value": "y"})
     assert secrets.get(vault, "a").value == "x"
-    assert [e.seq for e in read(storage, vault)] == [1]
+    assert [e.seq for e in read(store, vault)] == [1]
     db.execute("DROP TRIGGER refuse")
     # Refuse the key/value half instead: no event may appear.
     db.execute(
@@ -92,7 +92,7 @@ def test_change_and_event_are_one_transaction(env, tmp_path):
     db.commit()
     with pytest.raises(StorageError):
         secrets.set(vault, "a", {"value": "z"})
-    assert [e.seq for e in read(storage, vault)] == [1]
+    assert [e.seq for e in read(store, vault)] == [1]
     db.close()
 
 
@@ -115,7 +115,7 @@ def test_event_ids_are_distinct_v4_uuids_and_times_are_rfc3339_utc_microseconds(
     for i in range(20):
         secrets.set(vault, f"s{i}", {"value": "v"})
     after = datetime.now(timezone.utc)
-    entries = read(storage, vault)
+    entries = read(store, vault)
     ids = [uuid.UUID(e.id) for e in entries]
     assert len(set(ids)) == 20 and all(u.version == 4 and u.variant == uuid.RFC_4122 for u in ids)
     assert all(str(u) == e.id for u, e in zip(ids, entries))

@@ -22,8 +22,7 @@ from typing import Any
 
 from strongroom.authz.roles import BUILTIN_ROLES, RoleDefinition, guid_of, normalize_role_name, role_definition_id
 from strongroom.authz.scopes import contains
-from strongroom.barrier import SealedStore
-from strongroom.keyvault import records
+from strongroom.barrier import SealedStore, records
 
 ASSIGNMENTS = "authz/assignments/"
 ROLES = "authz/roles/"
@@ -139,7 +138,7 @@ class AuthzStore:
 
     def snapshot(self) -> Snapshot:
         """The current index; rebuilt when any process changed assignments or roles."""
-        token = self.store.storage.get(GENERATION)
+        token = self.store.fingerprint(GENERATION)
         snap = self._snapshot
         if snap is not None and snap.token == token:
             return snap

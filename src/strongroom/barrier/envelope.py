@@ -10,16 +10,17 @@ to another row (another vault, name or version) fails to open.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from strongroom.barrier.keyring import Keyring, MasterKey
-from strongroom.storage import Storage, Write
+from strongroom.storage import Storage, Write, open_storage
 from strongroom.util.gil import yield_gil
 
 MAGIC = b"SR1"
@@ -75,6 +76,13 @@ class Barrier:
 class SealedStore:
     """Storage seen through the barrier: plaintext in, sealed bytes out.
 
+    This is the whole interface below the domain (as Vault's logical storage over
+    its barrier): `get`/`load` one record, `scan` records or list only their `keys`,
+    a `fingerprint` that notices a change without opening anything, and `write` /
+    `write_and_append` (sync and async) committing a batch, with change-feed
+    entries in the same transaction; `read_stream`/`last_in_stream` read the feed.
+    The storage itself is private: only the composition root and audit/ hold one.
+
     Opened records are remembered with the nonce and GCM tag they were sealed with:
     a read that finds the same nonce and tag under the same storage key skips the
     unwrap and the decryption (~a quarter of a hot read's CPU). Those 28 bytes name
@@ -88,7 +96,7 @@ class SealedStore:
     """
 
     def __init__(self, storage: Storage, barrier: Barrier, memo_bytes: int = MEMO_BYTES) -> None:
-        self.storage = storage
+        self._storage = storage
         self.barrier = barrier
         self._memo: dict[str, tuple[bytes, bytes]] = {}
         self._memo_budget = memo_bytes
@@ -96,16 +104,47 @@ class SealedStore:
         self._memo_lock = threading.Lock()  # misses come from the loop and from threadpool threads
 
     def get(self, key: str) -> bytes | None:
-        sealed = self.storage.get(key)
+        sealed = self._storage.get(key)
         if sealed is None:
             return None
         return self._open(key, sealed)
 
+    def load(self, key: str) -> dict[str, Any] | None:
+        """The JSON record at `key` as a dict, or None."""
+        raw = self.get(key)
+        return None if raw is None else json.loads(raw)
+
     def scan(self, prefix: str, after: str | None = None, limit: int | None = None) -> Iterator[tuple[str, bytes]]:
-        for i, (key, sealed) in enumerate(self.storage.scan(prefix, after, limit), 1):
+        for i, (key, sealed) in enumerate(self._storage.scan(prefix, after, limit), 1):
             if i % SCAN_YIELD_EVERY == 0:
                 yield_gil()  # background scans of every record must not stall the event loop
             yield key, self.barrier.open(key, sealed)
+
+    def keys(self, prefix: str, after: str | None = None, limit: int | None = None) -> Iterator[str]:
+        """The keys under `prefix` in order, strictly after `after`; nothing is opened."""
+        for key, _ in self._storage.scan(prefix, after, limit):
+            yield key
+
+    def fingerprint(self, key: str) -> bytes | None:
+        """The record's sealed bytes, unopened: they differ after every write of `key` (a fresh nonce
+        each time), so a cache compares them to notice a change by any process at the cost of one
+        point read and no decryption. None while the key is absent."""
+        return self._storage.get(key)
+
+    def read_stream(self, stream: str, after: int = 0, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """(seq, entry) of an append-only stream (the change feed) above `after`; entries are not sealed."""
+        return self._storage.read(stream, after, limit)
+
+    def last_in_stream(self, stream: str) -> tuple[int, bytes] | None:
+        """The stream's newest (seq, entry), or None while it is empty."""
+        return self._storage.last(stream)
+
+    def stream_heads(self, streams: list[str]) -> dict[str, int]:
+        """Each non-empty stream's last sequence number, in one storage call (the feed's poller)."""
+        return self._storage.heads(streams)
+
+    def close(self) -> None:
+        self._storage.close()
 
     def _open(self, key: str, sealed: bytes) -> bytes:
         memo = self._memo
@@ -129,7 +168,18 @@ class SealedStore:
         return plaintext
 
     def write(self, changes: dict[str, bytes | None]) -> None:
-        self.storage.write(self.sealed_writes(changes))
+        self._storage.write(self.sealed_writes(changes))
+
+    def write_and_append(self, changes: dict[str, bytes | None], stream: str, entries: list[bytes]) -> list[int]:
+        """Seal and apply `changes` (None deletes) and append `entries` (unsealed) to `stream` in one
+        durable transaction; returns the entries' sequence numbers (`Storage.write_and_append`)."""
+        return self._storage.write_and_append(self.sealed_writes(changes), stream, entries)
+
+    async def write_and_append_async(
+        self, changes: dict[str, bytes | None], stream: str, entries: list[bytes]
+    ) -> list[int]:
+        """`write_and_append` on the event loop: seals here, then awaits the group commit."""
+        return await self._storage.write_and_append_async(self.sealed_writes(changes), stream, entries)
 
     def sealed_writes(self, changes: dict[str, bytes | None]) -> list[Write]:
         """The storage batch for `changes` (None deletes), sealed; what is remembered of those keys is dropped.
@@ -149,11 +199,16 @@ class SealedStore:
         count = 0
         after: str | None = None
         while True:
-            rows = list(self.storage.scan("", after, batch_size))
+            rows = list(self._storage.scan("", after, batch_size))
             if not rows:
                 return count
-            self.storage.write([Write(k, self.barrier.rewrap(v, new)) for k, v in rows])
+            self._storage.write([Write(k, self.barrier.rewrap(v, new)) for k, v in rows])
             count += len(rows)
             if on_batch is not None:
                 on_batch(len(rows))
             after = rows[-1][0]
+
+
+def open_store(url: str, keyring: Keyring) -> SealedStore:
+    """Open the storage named by `url` (running its schema migrations) behind a barrier of `keyring`."""
+    return SealedStore(open_storage(url), Barrier(keyring))

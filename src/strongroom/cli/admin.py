@@ -45,7 +45,7 @@ def rotate_master_key(
     store = SealedStore(open_storage(settings.storage), Barrier(Keyring([*ring.keys, new])))
     with activity("re-wrapping data keys", unit="records") as advance:
         count = store.rewrap_all(new, on_batch=advance)
-    store.storage.close()
+    store.close()
     Keyring([new]).save(path)
     Console(stderr=True).print(f"re-wrapped {count} records under the new master key")
 

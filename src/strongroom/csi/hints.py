@@ -78,14 +78,14 @@ def _aadsts(body: Mapping[str, Any]) -> tuple[int | None, str]:
 
 
 def token_endpoint_error(cred: "_TokenEndpointCredential", status: int, body: Mapping[str, Any]) -> ProviderError:
-    from strongroom.csi.credentials import ClientAssertionCredential
-
     code, description = _aadsts(body)
     what = description or f"HTTP {status} {body.get('error') or ''}".strip()
     if status >= 500 or status == 429:
         return ProviderError(UNAVAILABLE, f"the authority {cred.token_url} failed ({what}); try again later")
-    if isinstance(cred, ClientAssertionCredential):
-        claims = cred.claims
+    # Only a workload identity's exchange (ClientAssertionCredential) carries the token's claims; asking for
+    # the attribute instead of the class keeps credentials.py (which imports this module) out of our imports.
+    claims: Mapping[str, Any] | None = getattr(cred, "claims", None)
+    if claims is not None:
         presented = (
             f"The service account token presented: subject '{claims.get('sub', '?')}', "
             f"issuer '{claims.get('iss', '?')}', audience '{_aud(claims)}'."

@@ -2,7 +2,7 @@
 
 Writers (secrets now; keys and certificates the same way) call `write_with_events`
 in place of `SealedStore.write`: the sealed records and the feed entries go to
-storage in ONE transaction (`Storage.write_and_append`), so a change is never
+storage in ONE transaction (`SealedStore.write_and_append`), so a change is never
 answered without its event, and an event never names a change that was rolled
 back. Each vault has its own stream, `changes/<vault key>`, numbered 1, 2, 3 ...
 without gaps; SQLite's single writer commits them in order, so a reader that
@@ -20,15 +20,33 @@ import os
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 from strongroom.barrier import SealedStore
-from strongroom.keyvault.vaults import Vault
-from strongroom.storage import Storage, Write
 from strongroom.util import jsonbytes
 
 STREAM_PREFIX = "changes/"
 OBJECT_TYPES = ("secret", "key", "certificate")
+
+
+class Topic(Protocol):
+    """What the feed needs to know of the vault whose objects changed (a `keyvault.vaults.Vault` is one).
+
+    The feed depends on these four values, not on the Key Vault domain: `key` names
+    the stream, the rest is copied into each entry.
+    """
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def created(self) -> int: ...
+
+    @property
+    def resource_id(self) -> str: ...
 
 
 class Change(str, Enum):
@@ -89,7 +107,7 @@ class FeedEntry:
     exp: int | None
 
 
-def stream_name(vault: Vault) -> str:
+def stream_name(vault: Topic) -> str:
     return STREAM_PREFIX + vault.key
 
 
@@ -115,7 +133,7 @@ def _event_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def encode(vault: Vault, change: ObjectChange) -> bytes:
+def encode(vault: Topic, change: ObjectChange) -> bytes:
     """The stored form of one event (compact JSON, short keys: the feed is read far more than written)."""
     record: dict[str, Any] = {
         "id": _event_id(),
@@ -152,7 +170,7 @@ def decode(seq: int, raw: bytes) -> FeedEntry:
 
 
 def write_with_events(
-    store: SealedStore, vault: Vault, changes: dict[str, bytes | None], events: Iterable[ObjectChange]
+    store: SealedStore, vault: Topic, changes: dict[str, bytes | None], events: Iterable[ObjectChange]
 ) -> list[int]:
     """Apply `changes` (plaintext records, sealed by `SealedStore.sealed_writes` as `SealedStore.write` does)
     and append `events` to the vault's change feed, all in one durable transaction.
@@ -168,11 +186,11 @@ def write_with_events(
     (nothing written) like `store.write`. Never put a secret value, key material
     or tags in an ObjectChange: feed entries are stored unsealed.
     """
-    return store.storage.write_and_append(*_sealed(store, vault, changes, events))
+    return store.write_and_append(changes, stream_name(vault), [encode(vault, e) for e in events])
 
 
 async def write_with_events_async(
-    store: SealedStore, vault: Vault, changes: dict[str, bytes | None], events: Iterable[ObjectChange]
+    store: SealedStore, vault: Topic, changes: dict[str, bytes | None], events: Iterable[ObjectChange]
 ) -> list[int]:
     """`write_with_events` for a request handler on the event loop.
 
@@ -180,22 +198,15 @@ async def write_with_events_async(
     instead of holding a threadpool thread for the fsync: same transaction, same
     durability when it returns, same errors.
     """
-    return await store.storage.write_and_append_async(*_sealed(store, vault, changes, events))
+    return await store.write_and_append_async(changes, stream_name(vault), [encode(vault, e) for e in events])
 
 
-def _sealed(
-    store: SealedStore, vault: Vault, changes: dict[str, bytes | None], events: Iterable[ObjectChange]
-) -> tuple[list[Write], str, list[bytes]]:
-    """The storage batch, the vault's stream and the encoded events of one change."""
-    return store.sealed_writes(changes), stream_name(vault), [encode(vault, e) for e in events]
-
-
-def read(storage: Storage, vault: Vault, after: int = 0, limit: int | None = None) -> list[FeedEntry]:
+def read(store: SealedStore, vault: Topic, after: int = 0, limit: int | None = None) -> list[FeedEntry]:
     """The vault's events with sequence numbers above `after`, oldest first."""
-    return [decode(seq, raw) for seq, raw in storage.read(stream_name(vault), after, limit)]
+    return [decode(seq, raw) for seq, raw in store.read_stream(stream_name(vault), after, limit)]
 
 
-def last_sequence(storage: Storage, vault: Vault) -> int:
+def last_sequence(store: SealedStore, vault: Topic) -> int:
     """The newest sequence number of the vault's feed (0 while it is empty)."""
-    row = storage.last(stream_name(vault))
+    row = store.last_in_stream(stream_name(vault))
     return 0 if row is None else row[0]

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import weakref
 
-from strongroom.storage import Storage, StorageError
+from strongroom.barrier import SealedStore, StorageError
 
 log = logging.getLogger("strongroom.events")
 
@@ -40,8 +40,8 @@ def close_all() -> None:
 
 
 class FeedWatcher:
-    def __init__(self, storage: Storage, interval: float = DEFAULT_INTERVAL) -> None:
-        self.storage = storage
+    def __init__(self, store: SealedStore, interval: float = DEFAULT_INTERVAL) -> None:
+        self.store = store
         self.interval = interval
         self._last: dict[str, int] = {}
         self._grew: dict[str, asyncio.Event] = {}
@@ -59,7 +59,7 @@ class FeedWatcher:
     def _read_heads(self, streams: list[str]) -> dict[str, int]:
         """Each stream's last number, in one storage call; {} while storage fails."""
         try:
-            heads = self.storage.heads(streams)
+            heads = self.store.stream_heads(streams)
         except StorageError as exc:
             if not self._failing:  # one line per outage, not one per poll
                 log.warning("change feed poll failed: %s", exc)

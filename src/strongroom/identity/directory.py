@@ -23,8 +23,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from strongroom.barrier import SealedStore
-from strongroom.keyvault import records
+from strongroom.barrier import SealedStore, records
 from strongroom.util.clock import now
 from strongroom.util.armnames import resource_group_problem
 

@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from strongroom.barrier import SealedStore
+from strongroom.barrier import SealedStore, records
 from strongroom.identity.directory import DirectoryError, Principal
-from strongroom.keyvault import records
 from strongroom.util.clock import now
 
 DEFAULT_AUDIENCE = "api://AzureADTokenExchange"

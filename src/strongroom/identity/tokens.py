@@ -22,8 +22,7 @@ import jwt
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from strongroom.barrier import SealedStore
-from strongroom.keyvault import records
+from strongroom.barrier import SealedStore, records
 from strongroom.util.clock import now
 
 SIGNING_KEYS = "identity/signing-keys"

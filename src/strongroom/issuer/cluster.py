@@ -19,9 +19,8 @@ from typing import Any
 
 import jwt
 
-from strongroom.barrier import SealedStore
+from strongroom.barrier import SealedStore, records
 from strongroom.identity.tokens import SigningKeys
-from strongroom.keyvault import records
 from strongroom.util.clock import now
 
 LOCAL = "local"

@@ -29,9 +29,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from strongroom.audit import service as service_audit
-from strongroom.barrier import SealedStore
+from strongroom.barrier import SealedStore, records
 from strongroom.events.feed import Change, ObjectChange, write_with_events
-from strongroom.keyvault import certpolicy, jwk, records, x509build
+from strongroom.keyvault import certpolicy, jwk, x509build
 from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.errors import KeyVaultError, bad_parameter, deleted_secret_not_found, secret_not_found
 from strongroom.keyvault.keys import KeyStore, KeyVersion, key_event

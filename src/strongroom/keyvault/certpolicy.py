@@ -15,6 +15,7 @@ from typing import Any
 
 from strongroom.keyvault import jwk
 from strongroom.keyvault.errors import bad_parameter
+from strongroom.keyvault.x509names import parse_subject
 
 PKCS12 = "application/x-pkcs12"
 PEM = "application/x-pem-file"
@@ -118,8 +119,6 @@ def _x509_props(raw: dict[str, Any], kty: str) -> dict[str, Any]:
     if not subject and not sans:
         raise bad_parameter("The certificate policy needs a subject or subject alternative names.")
     if subject:
-        from strongroom.keyvault.x509build import parse_subject
-
         parse_subject(subject)  # 400 now rather than at issuance
     ekus = _strings(raw.get("ekus"), "ekus") if raw.get("ekus") is not None else [SERVER_AUTH, CLIENT_AUTH]
     for oid in ekus:

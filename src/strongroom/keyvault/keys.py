@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from strongroom.audit import service as service_audit
-from strongroom.barrier import SealedStore
+from strongroom.barrier import SealedStore, records
 from strongroom.events.feed import Change, ObjectChange, write_with_events
-from strongroom.keyvault import crypto, jwk, records
+from strongroom.keyvault import crypto, jwk
 from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.errors import RECOVER_HINT, KeyVaultError, bad_parameter
 from strongroom.keyvault.managed import managed_by_key_vault

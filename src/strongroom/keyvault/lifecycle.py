@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strongroom.audit import service as service_audit
+from strongroom.barrier import records
 from strongroom.events.feed import Change, ObjectChange, write_with_events
-from strongroom.keyvault import records
 from strongroom.keyvault.certificates import CertificateStore
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.keys import KeyStore, key_event

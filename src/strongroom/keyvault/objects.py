@@ -15,8 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from strongroom.barrier import SealedStore
-from strongroom.keyvault import records
+from strongroom.barrier import SealedStore, records
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.secrets import check_maxresults, decode_token, encode_token
 from strongroom.keyvault.validation import check_object_name
@@ -126,7 +125,7 @@ class Collection(Generic[V]):
             yield self.load(records.json_load(raw))
 
     def _more(self, prefix: str, last_key: str | None) -> bool:
-        return next(iter(self.store.storage.scan(prefix, last_key, 1)), None) is not None
+        return next(self.store.keys(prefix, last_key, 1), None) is not None
 
     def list_heads(
         self, vault: Vault, maxresults: int | None, token: str | None, deleted: bool,
@@ -188,7 +187,7 @@ class Collection(Generic[V]):
 
     def purge_changes(self, vault: Vault, name: str) -> dict[str, bytes | None]:
         changes: dict[str, bytes | None] = {self.head_key(vault, name): None}
-        for key, _ in self.store.storage.scan(self.versions_prefix(vault, name)):
+        for key in self.store.keys(self.versions_prefix(vault, name)):
             changes[key] = None
         return changes
 

@@ -20,8 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from strongroom.barrier import SealedStore
-from strongroom.keyvault import records
+from strongroom.barrier import SealedStore, records
 
 _KEY = "instance/private-ca"
 VALIDITY_DAYS = 20 * 365

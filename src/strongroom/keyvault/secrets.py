@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterator
 
 from strongroom.audit import service as service_audit
-from strongroom.barrier import SealedStore
+from strongroom.barrier import SealedStore, records
 from strongroom.events.feed import Change, ObjectChange, write_with_events, write_with_events_async
-from strongroom.keyvault import records
 from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.errors import (
     KeyVaultError,
@@ -209,7 +208,7 @@ class SecretStore:
                 items.append((head, sv))
             if len(items) == limit:
                 break
-        more = len(items) == limit and next(iter(self.store.storage.scan(prefix, last_key, 1)), None) is not None
+        more = len(items) == limit and next(self.store.keys(prefix, last_key, 1), None) is not None
         return Page(items, encode_token(last_key) if more and last_key else None)
 
     def list_versions(self, vault: Vault, name: str, maxresults: int | None, token: str | None) -> Page:
@@ -225,7 +224,7 @@ class SecretStore:
         for key, raw in self._scan(prefix, after, limit):
             items.append((head, SecretVersion(**records.json_load(raw))))
             last_key = key
-        more = len(items) == limit and next(iter(self.store.storage.scan(prefix, last_key, 1)), None) is not None
+        more = len(items) == limit and next(self.store.keys(prefix, last_key, 1), None) is not None
         return Page(items, encode_token(last_key) if more and last_key else None)
 
     def current_values(self, vault: Vault) -> Iterator[tuple[str, Callable[[], str | None]]]:
@@ -396,7 +395,7 @@ class SecretStore:
                 f"Vault: {vault.name};location={vault.location}",
             )
         changes: dict[str, bytes | None] = {_head_key(vault, name): None}
-        for key, _ in self.store.storage.scan(f"secretversions/{vault.key}/{name.lower()}/"):
+        for key in self.store.keys(f"secretversions/{vault.key}/{name.lower()}/"):
             changes[key] = None
         write_with_events(self.store, vault, changes, [_event(Change.PURGED, sv)])
 

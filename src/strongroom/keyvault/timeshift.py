@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.barrier import SealedStore
-from strongroom.keyvault import records
+from strongroom.barrier import SealedStore, records
 from strongroom.keyvault.errors import bad_parameter
 from strongroom.util import clock
 

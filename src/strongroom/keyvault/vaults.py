@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from strongroom.barrier import SealedStore
-from strongroom.keyvault import records
+from strongroom.barrier import SealedStore, records
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.validation import check_resource_group, check_vault_name
 from strongroom.util.clock import now
@@ -198,7 +197,7 @@ class VaultRegistry:
         prefixes = ("secrets", "secretversions", "keys", "keysversions", "keypolicies", "certs", "certsversions",
                     "certpolicies", "certops", "certissuers", "lifecycle")
         for prefix in (f"{p}/{vault.key}/" for p in prefixes):
-            for key, _ in self.store.storage.scan(prefix):
+            for key in self.store.keys(prefix):
                 changes[key] = None
         self.store.write(changes)
 

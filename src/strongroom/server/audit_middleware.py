@@ -29,7 +29,7 @@ from strongroom.audit.intent import AuditedChange
 from strongroom.audit.writer import AuditSinkError, AuditWriter
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.server.http import error_response
-from strongroom.storage import guard
+from strongroom.barrier import guard
 
 log = logging.getLogger("strongroom.audit")
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from strongroom.audit.log import AUDIT_FILE, REPLICA_FILE
-from strongroom.barrier import Barrier, BarrierError, SealedStore
+from strongroom.barrier import Barrier, BarrierError, Keyring, MasterKey, open_store
 from strongroom.barrier.keyring import load_or_create_keyring, master_key_path
 from strongroom.identity.directory import TENANT_KEY, Directory
 from strongroom.identity.msi import ensure_header
@@ -17,7 +17,6 @@ from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.private_ca import PrivateCA
 from strongroom.server.tls import ensure_certificates
 from strongroom.settings import Settings
-from strongroom.storage import open_storage
 from strongroom.util.files import write_private_file
 
 ADMIN_FILE = "admin.json"
@@ -47,16 +46,20 @@ def bootstrap(settings: Settings) -> dict:
     state.chmod(0o700)
     if not settings.insecure_http:
         ensure_certificates(state, settings.dns_suffix, settings.public_host)
-    storage = open_storage(settings.storage)  # runs schema migrations
+    key_path = master_key_path(state)
+    had_key = key_path.exists()
+    # Without a key file yet, open with a throwaway key: only the tenant record's presence is looked at
+    # (unopened) before the real key is made, so none is written next to a database sealed by another.
+    store = open_store(settings.storage, Keyring.load(key_path) if had_key else Keyring([MasterKey.generate()]))  # migrates
     ensure_replica_id(state, settings.storage)
     try:
-        key_path = master_key_path(state)
-        if not key_path.exists() and storage.get(TENANT_KEY) is not None:
-            raise StateError(
-                f"this database was sealed with a master key that is not at {key_path}: "
-                "restore that file or point STRONGROOM_MASTER_KEY_FILE at the right key"
-            )
-        store = SealedStore(storage, Barrier(load_or_create_keyring(state)))
+        if not had_key:
+            if store.fingerprint(TENANT_KEY) is not None:
+                raise StateError(
+                    f"this database was sealed with a master key that is not at {key_path}: "
+                    "restore that file or point STRONGROOM_MASTER_KEY_FILE at the right key"
+                )
+            store.barrier = Barrier(load_or_create_keyring(state))
         directory = Directory(store)
         try:
             directory.tenant()
@@ -86,7 +89,7 @@ def bootstrap(settings: Settings) -> dict:
             write_private_file(admin_path, json.dumps(admin_doc, indent=2).encode() + b"\n")
         return admin_doc
     finally:
-        storage.close()
+        store.close()
 
 
 def read_admin(state_dir: Path) -> dict:

@@ -108,7 +108,7 @@ async def subscribe(request: Request) -> Response:
     audit.caller(request.scope, claims)
     types, subjects = _filters(request)
     stream = stream_name(vault)
-    position = start_after(request, last_sequence(rt.storage, vault))
+    position = start_after(request, last_sequence(rt.store, vault))
     visibility = Visibility(rt.authorizer, Caller.from_claims(claims))
     watcher: FeedWatcher = rt.feed_watcher
     expires = float(claims.get("exp") or 0)
@@ -117,7 +117,7 @@ async def subscribe(request: Request) -> Response:
         nonlocal position
         yield f"retry: {RETRY_MS}\n\n".encode()
         while time.time() < expires and not watcher.closing:  # closing: the server is shutting down
-            rows = rt.storage.read(stream, position, BATCH)
+            rows = rt.store.read_stream(stream, position, BATCH)
             if rows:
                 current = rt.vaults.get(vault.name)  # access policies and deletion, fresh for each batch
                 if current is None:

@@ -111,7 +111,7 @@ def build_runtime(settings: Settings) -> Runtime:
         secrets=SecretStore(store, backups),
         keys=key_store,
         certificates=CertificateStore(store, backups, key_store, private_ca.loader(store), ca_name_policy(settings)),
-        feed_watcher=FeedWatcher(storage),
+        feed_watcher=FeedWatcher(store),
         signing_keys=keys,
         issuer=token_issuer,
         vault_tokens=TokenVerifier(keys, iss, tenant.tenant_id, vault_audiences(settings)),

@@ -20,7 +20,7 @@ from pathlib import Path
 from strongroom.keyvault import timeshift
 from strongroom.keyvault.lifecycle import Lifecycle
 from strongroom.server.runtime import Runtime
-from strongroom.storage import guard
+from strongroom.barrier import guard
 
 log = logging.getLogger("strongroom.scheduler")
 LOCK_FILE = "scheduler.lock"

@@ -5,6 +5,7 @@ keeps opaque values under ordered string keys. Everything it holds has already
 been sealed by the barrier.
 """
 
-from strongroom.storage.base import Storage, StorageError, Write, open_storage
+from strongroom.storage.backends import open_storage
+from strongroom.storage.base import Storage, StorageError, Write
 
 __all__ = ["Storage", "StorageError", "Write", "open_storage"]
