@@ -139,6 +139,10 @@ class SealedStore:
         """The stream's newest (seq, entry), or None while it is empty."""
         return self._storage.last(stream)
 
+    def try_lead(self, name: str) -> bool:
+        """Hold the storage's leadership `name` (background work that runs once across replicas)."""
+        return self._storage.try_lead(name)
+
     def stream_heads(self, streams: list[str]) -> dict[str, int]:
         """Each non-empty stream's last sequence number, in one storage call (the feed's poller)."""
         return self._storage.heads(streams)

@@ -97,7 +97,7 @@ class Scheduler:
                 try:
                     # The state dir's flock picks one worker of this replica; the storage's
                     # leadership one replica among those sharing the storage (PostgreSQL).
-                    if self._try_lead() and await asyncio.to_thread(self.runtime.storage.try_lead, "scheduler"):
+                    if self._try_lead() and await asyncio.to_thread(self.runtime.store.try_lead, "scheduler"):
                         self._current = asyncio.ensure_future(asyncio.to_thread(self.run_pass))
                         await asyncio.shield(self._current)
                 except Exception as exc:  # keep the loop alive; the next round retries
