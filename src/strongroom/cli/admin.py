@@ -67,6 +67,7 @@ def migrate(
     Stop the server first. Afterwards start it with the same state dir (its master
     key opens the copy) and `--storage` set to the target.
     """
+    from rich.progress import Progress
     from rich.table import Table
 
     from strongroom.server.run import StateDirBusy, lock_state_dir
