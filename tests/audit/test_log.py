@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import sqlite3
 import stat
+import threading
 import time
 from pathlib import Path
 

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from tests.conftest import Server, start_server
+from tests.conftest import start_server
 from strongroom.barrier import Barrier, BarrierError, Keyring, SealedStore
 from strongroom.storage.sqlite import SQLiteStorage
 

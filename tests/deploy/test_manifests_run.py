@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 
 from tests.conftest import STRONGROOM, free_port
 from tests.deploy.test_kustomize import one, render

@@ -10,7 +10,6 @@ The method set runs three times: with the SDK's default api-version and with 7.4
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from datetime import datetime, timedelta, timezone

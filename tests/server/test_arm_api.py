@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.authz.conftest import admin_token, http, make_sp, sp_token, token, vault_scope
+from tests.authz.conftest import admin_token, http, make_sp, sp_token, vault_scope
 from tests.conftest import Server
 
 ARM = {"api-version": "2022-12-01"}

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from strongroom.cli.client import CLIError, Client
+from strongroom.cli.client import CLIError
 from strongroom.cli.common import (
     object_target,
     ServerOpt,
