@@ -33,10 +33,8 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from strongroom.storage import guard
-from strongroom.storage.asyncgroup import AsyncGroupCommit
+from strongroom.storage.batches import GroupCommitWrites
 from strongroom.storage.base import StorageError, Write, mask_url, prefix_end
-from strongroom.storage.group import GroupCommit
 
 T = TypeVar("T")
 
@@ -73,7 +71,9 @@ def _password(url: str) -> str | None:
         return None
 
 
-class PostgreSQLStorage:
+class PostgreSQLStorage(GroupCommitWrites):
+    _commit_thread_name = "pg-commit"
+
     def __init__(self, url: str, *, pool_max: int = POOL_MAX, pool_timeout: float = POOL_TIMEOUT) -> None:
         self.url = url
         self.safe_url = mask_url(url)
@@ -96,9 +96,7 @@ class PostgreSQLStorage:
             open=False, name="strongroom", reconnect_timeout=RECONNECT_TIMEOUT,
         )
         self._pool.open(wait=False)
-        self._group: GroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] = GroupCommit(self._commit_group)
-        self._async_group: AsyncGroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] | None = None
-        self._async_lock = threading.Lock()
+        self._init_writes()
         self._lead_lock = threading.Lock()
         self._leads: dict[str, psycopg.Connection] = {}
 
@@ -225,30 +223,7 @@ class PostgreSQLStorage:
         rows = self._read("read", lambda c: c.execute(sql + " ORDER BY stream", params).fetchall())  # type: ignore[arg-type]
         return [r[0] for r in rows]
 
-    # -- writes ------------------------------------------------------------
-
-    # Each commit asks the context's guard first (storage/guard.py: the audit's intent record), as on SQLite.
-
-    def write(self, batch: list[Write]) -> None:
-        if not batch:
-            return
-        guard.check()
-        self._group.submit((batch, None, []))
-
-    def write_and_append(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
-        if not batch and not entries:
-            return []
-        guard.check()
-        return self._group.submit((batch, stream, entries))
-
-    async def write_and_append_async(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
-        if not batch and not entries:
-            return []
-        await guard.check_async()
-        with self._async_lock:
-            if self._async_group is None:  # its thread starts with the first write from a loop
-                self._async_group = AsyncGroupCommit(self._commit_group, "pg-commit")
-        return await self._async_group.submit((batch, stream, entries))
+    # -- writes (write, write_and_append[_async]: storage/batches.py) -------
 
     def _commit_group(self, items: list[tuple[list[Write], str | None, list[bytes]]]) -> list[list[int] | BaseException]:
         """One transaction for every item; the outcome of each (its sequence numbers, or its error).
@@ -351,8 +326,7 @@ class PostgreSQLStorage:
             for conn in self._leads.values():
                 conn.close()
             self._leads.clear()
-        if self._async_group is not None:
-            self._async_group.close()
+        self._close_writes()
         self._pool.close()
 
 

@@ -25,11 +25,9 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
-from strongroom.storage.asyncgroup import AsyncGroupCommit
+from strongroom.storage.batches import GroupCommitWrites
 from strongroom.storage.base import StorageError, Write
-from strongroom.storage import guard
 from strongroom.storage.base import prefix_end as _prefix_end
-from strongroom.storage.group import GroupCommit
 
 T = TypeVar("T")
 
@@ -78,7 +76,9 @@ def _apply(c: sqlite3.Connection, batch: list[Write]) -> None:
             )
 
 
-class SQLiteStorage:
+class SQLiteStorage(GroupCommitWrites):
+    _commit_thread_name = "sqlite-commit"
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -87,8 +87,7 @@ class SQLiteStorage:
         self._writer = self._connect()
         self._writer.execute("PRAGMA busy_timeout=0")  # writes wait in _retry_busy, polling finely
         self._unsynced: sqlite3.Connection | None = None
-        self._group: GroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] = GroupCommit(self._commit_group)
-        self._async_group: AsyncGroupCommit[tuple[list[Write], str | None, list[bytes]], list[int]] | None = None
+        self._init_writes()
         self._leads: dict[str, int] = {}
         self._migrate()
 
@@ -160,26 +159,6 @@ class SQLiteStorage:
             raise StorageError(f"sqlite scan failed: {exc.__class__.__name__}") from None
         for key, value in rows:
             yield key, bytes(value)
-
-    def write(self, batch: list[Write]) -> None:
-        if not batch:
-            return
-        guard.check()
-        self._group.submit((batch, None, []))
-
-    def write_and_append(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
-        if not batch and not entries:
-            return []
-        guard.check()
-        return self._group.submit((batch, stream, entries))
-
-    async def write_and_append_async(self, batch: list[Write], stream: str, entries: list[bytes]) -> list[int]:
-        if not batch and not entries:
-            return []
-        await guard.check_async()
-        if self._async_group is None:  # its thread starts with the first write from a loop
-            self._async_group = AsyncGroupCommit(self._commit_group, "sqlite-commit")
-        return await self._async_group.submit((batch, stream, entries))
 
     def _commit_group(self, items: list[tuple[list[Write], str | None, list[bytes]]]) -> list[list[int] | BaseException]:
         """One transaction for every item; the outcome of each (its sequence numbers, or its error).
@@ -367,8 +346,7 @@ class SQLiteStorage:
         for fd in self._leads.values():
             os.close(fd)
         self._leads.clear()
-        if self._async_group is not None:
-            self._async_group.close()
+        self._close_writes()
         self._writer.close()
         if self._unsynced is not None:
             self._unsynced.close()
