@@ -26,15 +26,13 @@ import httpx
 from strongroom.agent.backoff import Backoff
 from strongroom.csi import cloud, credentials
 from strongroom.csi.credentials import Credential
-from strongroom.csi.keyvault_client import parse_challenge, resource_matches
+from strongroom.csi.errors import ProviderError
+from strongroom.csi.keyvault_client import challenge_from
 from strongroom.csi.provider import ProviderConfig
 from strongroom.csi.spc import SPCError, parse_parameters
+from strongroom.util.sse import EVENTS_PATH, MEDIA_TYPE, READ_TIMEOUT, SEQUENCE_HEADER
 
 log = logging.getLogger("strongroom.agent")
-
-EVENTS_PATH = "/strongroom/events"
-SEQUENCE_HEADER = "strongroom-event-sequence"
-READ_TIMEOUT = 45.0  # the server sends a comment every 15 s; three missed ones mean the connection is dead
 
 
 class NoFeed(Exception):
@@ -104,26 +102,21 @@ class FeedClient:
     # -- one connection ------------------------------------------------------------
 
     def _scope_for(self, target: FeedTarget) -> str:
+        """Probe once without a token, as the provider's vault client does (csi/keyvault_client.challenge_from)."""
         if self._scope is None:
-            with self.http.stream("GET", target.events_url, headers={"Accept": "text/event-stream"}) as r:
+            with self.http.stream("GET", target.events_url, headers={"Accept": MEDIA_TYPE}) as r:
                 if r.status_code in (400, 404, 405):
                     raise NoFeed(f"{target.vault_url} offers no change feed (HTTP {r.status_code} at {EVENTS_PATH})")
-                challenge = parse_challenge(r.headers.get("www-authenticate"))
-            if challenge is None:
-                self._scope = target.fallback_resource + "/.default"
-            elif resource_matches(challenge.resource, target.vault_url):
-                self._scope = challenge.scope
-            else:
-                raise NoFeed(
-                    f"{target.vault_url} asked for a token for {challenge.resource!r}, not a DNS suffix of its host; "
-                    "no token is sent there"
-                )
+                try:
+                    self._scope = challenge_from(r, target.vault_url, target.fallback_resource).scope
+                except ProviderError as exc:
+                    raise NoFeed(exc.message) from None
         return self._scope
 
     def _session(self, backoff: Backoff) -> None:
         target = self.target()
         scope = self._scope_for(target)
-        headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {target.credential.get_token(scope)}"}
+        headers = {"Accept": MEDIA_TYPE, "Authorization": f"Bearer {target.credential.get_token(scope)}"}
         if self.last_id is not None:
             headers["Last-Event-ID"] = str(self.last_id)
         timeout = httpx.Timeout(10.0, read=READ_TIMEOUT)

@@ -101,6 +101,27 @@ def resource_matches(resource: str, vault_url: str) -> bool:
     return _netloc(vault_url).endswith("." + _netloc(resource))
 
 
+def challenge_from(response: httpx.Response, vault_url: str, fallback_resource: str) -> Challenge:
+    """The token a vault's unauthenticated answer asks for: the one challenge probe of the provider and the agent.
+
+    Without a usable `WWW-Authenticate` challenge the cloud's vault resource is used;
+    a resource that is not a DNS suffix of the vault's host is refused (ProviderError),
+    so a vault can never make us fetch a token for some other service.
+    """
+    challenge = parse_challenge(response.headers.get("www-authenticate"))
+    if challenge is None:
+        fallback = fallback_resource.rstrip("/")
+        return Challenge("", fallback, fallback + "/.default")
+    if not resource_matches(challenge.resource, vault_url):
+        raise ProviderError(
+            FAILED_PRECONDITION,
+            f"the vault {vault_url.rstrip('/')} asked for a token for '{challenge.resource}', which is not a DNS suffix "
+            "of the vault's host; refusing to send a token there. Hint: check the vault DNS suffix "
+            "(--vault-dns-suffix or the cloud's keyVaultDNSSuffix).",
+        )
+    return challenge
+
+
 class ChallengeCache:
     """Per vault host, shared by all mounts of one provider process."""
 
@@ -187,17 +208,7 @@ class KeyVaultClient:
             raise VaultUnreachable(exc) from None
 
     def _challenge_from(self, response: httpx.Response) -> Challenge:
-        challenge = parse_challenge(response.headers.get("www-authenticate"))
-        if challenge is None:
-            return Challenge("", self.fallback_resource, self.fallback_resource + "/.default")
-        if not resource_matches(challenge.resource, self.vault_url):
-            raise ProviderError(
-                FAILED_PRECONDITION,
-                f"the vault {self.vault_url} asked for a token for '{challenge.resource}', which is not a DNS suffix "
-                "of the vault's host; refusing to send a token there. Hint: check the vault DNS suffix "
-                "(--vault-dns-suffix or the cloud's keyVaultDNSSuffix).",
-            )
-        return challenge
+        return challenge_from(response, self.vault_url, self.fallback_resource)
 
     def _get_json(self, url: str, params: dict[str, str] | None) -> dict[str, Any]:
         challenge = self.challenges.get(self._host)

@@ -45,10 +45,8 @@ from strongroom.keyvault.vaults import Vault
 from strongroom.server.runtime import Runtime
 from strongroom.server.vault_api import Unauthenticated
 from strongroom.util import jsonbytes
+from strongroom.util.sse import EVENTS_PATH, HEARTBEAT, MEDIA_TYPE, SEQUENCE_HEADER
 
-EVENTS_PATH = "/strongroom/events"
-SEQUENCE_HEADER = "Strongroom-Event-Sequence"
-HEARTBEAT = 15.0
 BATCH = 256
 RETRY_MS = 1000  # EventSource's reconnect delay
 
@@ -143,7 +141,7 @@ async def subscribe(request: Request) -> Response:
 
     return StreamingResponse(
         events(),
-        media_type="text/event-stream; charset=utf-8",
+        media_type=f"{MEDIA_TYPE}; charset=utf-8",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", SEQUENCE_HEADER: str(position)},
     )
 
