@@ -70,17 +70,33 @@ class Rotator:
     def attach_feed(self, feed: FeedClient) -> None:
         self.feed = feed
 
-    def mount_until_success(self) -> Outcome | None:
-        """The first mount, retried like a pod in ContainerCreating: backoff while the vault is away."""
+    def mount_until_success(
+        self, wait: Callable[[float], bool] | None = None, *, retry_permanent: bool = True
+    ) -> Outcome | None:
+        """The first mount, retried like a pod in ContainerCreating: backoff while the vault is away.
+
+        The agent's one retry loop before the first success (`mount --watch` and `run` both use it).
+        A failure that is not retryable (a bad SecretProviderClass, a missing role) is raised at the
+        first attempt, so a mistake fails the command at once; after that it is raised again when
+        `retry_permanent` is False (`run`), else retried slowly (`mount --watch`: someone may be
+        fixing it). `wait(seconds)` sleeps between attempts and returns True to give up (default:
+        the `stop` event); giving up returns None.
+        """
+        wait = wait or self.stop.wait
+        attempts = 0
         while not self.stop.is_set():
             try:
                 outcome = self.mounter.mount()
                 self.backoff.reset()
                 return outcome
             except MountError as exc:
+                attempts += 1
+                if not exc.retryable and (attempts == 1 or not retry_permanent):
+                    raise
                 delay = self.backoff.next() if exc.retryable else min(self.poll_interval, max(self.backoff.next(), 5.0))
                 log.warning("mount failed: %s; retrying in %.1f s", exc.message, delay)
-                self.stop.wait(delay)
+                if wait(delay):
+                    return None
         return None
 
     def run(self) -> None:

@@ -5,9 +5,9 @@ each audience in the CSIDriver's `tokenRequests`, and hands them to the driver.
 The agent does the same against the local cluster's TokenRequest API
 (`POST /clusters/local/api/v1/namespaces/<ns>/serviceaccounts/<sa>/token`, the
 API behind `strongroom cluster token`: the instance admin, or a principal with the
-"Strongroom Node Agent" role). The CLI supplies that implementation, so this
-package needs no HTTP client of its own. Or it reads a token file it is given
-(`--token-file`, `FileTokens`), as a pod reads its kubelet-projected token.
+"Strongroom Node Agent" role): `ClusterTokens` in local_cluster.py. Or it reads a
+token file it is given (`--token-file`, `FileTokens`), as a pod reads its
+kubelet-projected token.
 """
 
 from __future__ import annotations

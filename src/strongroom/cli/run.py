@@ -6,17 +6,14 @@ through, and what happens on rotation.
 
 from __future__ import annotations
 
-import logging
-import queue
-import threading
 from typing import Annotated
 
 import typer
 
+from strongroom.agent.assembly import AgentOptions, run_command, setup_logging
 from strongroom.cli.client import CLIError
 from strongroom.cli.common import ServerOpt, StateDirOpt
 from strongroom.cli.mount import (
-    AgentOptions,
     AuthorityOpt,
     CAOpt,
     LogLevelOpt,
@@ -29,13 +26,9 @@ from strongroom.cli.mount import (
     SpcOpt,
     SuffixOpt,
     TokenFileOpt,
-    build_mounter,
+    agent_errors,
     parse_go_duration,
-    setup_logging,
-    start_feed,
 )
-
-log = logging.getLogger("strongroom.agent")
 
 
 def run(
@@ -65,19 +58,7 @@ def run(
     token_file: TokenFileOpt = None,
 ) -> None:
     """Run CMD with the SecretProviderClass's secrets as environment variables; restart or signal it on rotation."""
-    from strongroom.agent.metrics import serve_metrics
-    from strongroom.agent.mounter import MountError
-    from strongroom.agent.resolve import resolve_localhost_names
-    from strongroom.agent.rotation import Rotator
-    from strongroom.agent.supervisor import (
-        OnRotation,
-        RunError,
-        Supervisor,
-        environment,
-        parse_env_flags,
-        private_dir,
-        remove_private_dir,
-    )
+    from strongroom.agent.supervisor import OnRotation, parse_env_flags
 
     if not command:
         raise CLIError("give the command to run after `--`, e.g. strongroom run --spc spc.yaml ... -- ./server", "InvalidArgumentValue")
@@ -88,57 +69,9 @@ def run(
         raise CLIError(str(exc), "InvalidArgumentValue") from None
     grace = parse_go_duration(grace_period, "--grace-period")
     setup_logging(log_level)
-    resolve_localhost_names()
     opts = AgentOptions(spc, namespace, service_account, pod_name, provider_socket, vault_dns_suffix, authority_host,
                         ca_file, state_dir, server, parse_go_duration(rotation_poll_interval, "--rotation-poll-interval"),
-                        token_file)
-    rotations: queue.Queue[object] = queue.Queue()
-    mount_dir = private_dir()
-    stop = threading.Event()
-    worker: threading.Thread | None = None
-    mounter = None
-    try:
-        mounter, config = build_mounter(opts, mount_dir, None)
-        parsed = mounter.config.spc
-
-        def build_env() -> dict[bytes, bytes]:
-            return environment(mount_dir, parsed, extra)
-
-        supervisor = Supervisor(command, build_env, mode, grace, rotations)
-        supervisor.install_signals()  # before any thread starts, so every thread has these signals blocked
-        if metrics_addr:
-            try:
-                serve_metrics(metrics_addr)
-            except (OSError, ValueError) as exc:
-                raise CLIError(f"--metrics-addr {metrics_addr}: {exc}", "InvalidArgumentValue") from None
-        rotator = Rotator(mounter, opts.poll_interval, stop, on_rotated=lambda outcome: rotations.put(outcome))
-        while True:
-            try:
-                mounter.mount()
-                break
-            except MountError as exc:
-                if not exc.retryable:
-                    raise CLIError(exc.message, exc.error_type) from None
-                delay = rotator.backoff.next()
-                log.warning("mount failed: %s; retrying in %.1f s", exc.message, delay)
-                signum = supervisor.wait_for_stop(delay)
-                if signum is not None:
-                    raise typer.Exit(128 + signum)
-        rotator.backoff.reset()
-        start_feed(mounter, rotator, config, stop)
-        worker = threading.Thread(target=rotator.run, name="rotation", daemon=True)
-        worker.start()
-        try:
-            code = supervisor.run()
-        except RunError as exc:
-            raise CLIError(str(exc), "CommandFailed") from None
-        log.info("%s exited with %d", command[0], code)
-        raise typer.Exit(code)
-    finally:
-        stop.set()
-        if worker is not None:
-            rotator.wake_for_stop()
-            worker.join(timeout=10)
-        if mounter is not None:
-            mounter.provider.close()
-        remove_private_dir(mount_dir)
+                        token_file, metrics_addr)
+    with agent_errors():
+        code = run_command(opts, command, mode, extra, grace)
+    raise typer.Exit(code)
