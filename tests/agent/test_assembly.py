@@ -39,7 +39,8 @@ def closed_port() -> int:
     return port
 
 
-def spc_file(tmp_path: Path, *, namespace: str = NAMESPACE, provider: str = "azure", objects: str | None = None) -> Path:
+def spc_file(tmp_path: Path, *, namespace: str = NAMESPACE, provider: str = "azure",
+             objects: str | None = None) -> Path:
     objects = objects if objects is not None else (
         "array:\n        - |\n          objectName: db-password\n          objectType: secret\n")
     path = tmp_path / "spc.yaml"

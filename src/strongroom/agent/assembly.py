@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # the heavy parts load when a command runs, not for `--help`
     from strongroom.agent.feed_client import FeedClient
+    from strongroom.agent.local_cluster import ClusterTokens
     from strongroom.agent.mounter import Mounter
     from strongroom.agent.rotation import Rotator
     from strongroom.agent.supervisor import OnRotation
@@ -101,8 +102,11 @@ def serve_metrics(addr: str | None) -> None:
 # -- assembly -------------------------------------------------------------------------------
 
 
-def provider_config(opts: AgentOptions, cluster=None) -> ProviderConfig:  # cluster: ClusterTokens | None
-    """The provider flags; by default the local server's vault DNS suffix, authority and CA."""
+def provider_config(opts: AgentOptions, tokens: ClusterTokens | None = None) -> ProviderConfig:
+    """The provider flags; by default the local server's vault DNS suffix, authority and CA.
+
+    The server is asked through `tokens`' connection (one TLS set-up for the metadata and the tokens).
+    """
     from strongroom.agent.local_cluster import ClusterAPIError, ClusterTokens, state_dir_default
     from strongroom.csi.provider import ProviderConfig
 
@@ -115,7 +119,7 @@ def provider_config(opts: AgentOptions, cluster=None) -> ProviderConfig:  # clus
     suffix, authority = opts.vault_dns_suffix, opts.authority_host
     if not (suffix and authority):
         try:
-            meta = (cluster or ClusterTokens(opts.state_dir, opts.server)).cluster().metadata()
+            meta = (tokens or ClusterTokens(opts.state_dir, opts.server)).cluster().metadata()
         except ClusterAPIError as exc:
             raise AgentError(
                 f"{exc.message}. The vault DNS suffix and authority come from the server; pass --vault-dns-suffix and "
@@ -132,8 +136,8 @@ def assemble(
     allow_shared_target: bool = False,
 ) -> Agent:
     """Check everything that can be checked before the first mount, then wire the parts. Raises AgentError."""
-    from strongroom.agent.attributes import Pod
     from strongroom.agent.atomic_writer import WriteError, check_target_path
+    from strongroom.agent.attributes import Pod
     from strongroom.agent.local_cluster import ClusterTokens
     from strongroom.agent.mounter import MountConfig, Mounter, parse_file_mode
     from strongroom.agent.providers import InProcessProvider, ProviderClient, SocketProvider
@@ -148,13 +152,14 @@ def assemble(
     declared = declared_namespace(opts.spc)
     if declared and declared != opts.namespace:
         raise AgentError(
-            f"SecretProviderClass {spc.name} is in namespace {declared}, not {opts.namespace}: the driver looks it up in "
-            "the pod's namespace", "SecretProviderClassNotFound",
+            f"SecretProviderClass {spc.name} is in namespace {declared}, not {opts.namespace}: "
+            "the driver looks it up in the pod's namespace", "SecretProviderClassNotFound",
         )
     if not opts.provider_socket and spc.provider not in IN_PROCESS_PROVIDERS:
         raise AgentError(
             f"SecretProviderClass {spc.name} is for provider {spc.provider!r}; the provider in this process serves "
-            f"{' and '.join(IN_PROCESS_PROVIDERS)} classes. Hint: run that provider and pass its socket with --provider-socket.",
+            f"{' and '.join(IN_PROCESS_PROVIDERS)} classes. "
+            "Hint: run that provider and pass its socket with --provider-socket.",
             "FailedToLookupProviderGRPCClient",
         )
     try:
@@ -167,7 +172,9 @@ def assemble(
     cluster_tokens = ClusterTokens(opts.state_dir, opts.server)
     config = provider_config(opts, cluster_tokens)
     tokens: TokenSource = FileTokens(opts.token_file) if opts.token_file is not None else cluster_tokens
-    provider: ProviderClient = SocketProvider(opts.provider_socket) if opts.provider_socket else InProcessProvider(config)
+    provider: ProviderClient = (
+        SocketProvider(opts.provider_socket) if opts.provider_socket else InProcessProvider(config)
+    )
     pod = Pod(opts.pod_name or default_pod_name(), opts.namespace, opts.service_account)
     mount_config = MountConfig(
         spc=spc, pod=pod, target=target.resolve(), node_name=socket.gethostname(), status_file=status_file,

@@ -94,7 +94,9 @@ class LocalCluster:
     def _management_token(self) -> str:
         if self._token is None:
             if not (self.client_id and self._client_secret):
-                raise ClusterAPIError("no credentials: need admin.json in the state dir or AZURE_CLIENT_ID/AZURE_CLIENT_SECRET")
+                raise ClusterAPIError(
+                    "no credentials: need admin.json in the state dir or AZURE_CLIENT_ID/AZURE_CLIENT_SECRET"
+                )
             tenant = self.tenant_id or self.metadata()["tenantId"]
             form = {"grant_type": "client_credentials", "client_id": self.client_id,
                     "client_secret": self._client_secret, "scope": MANAGEMENT_SCOPE}
@@ -148,7 +150,7 @@ class ClusterTokens:
                 if attempt == 2:
                     hint = ""
                     if exc.code == "NotFound":
-                        hint = (f". Hint: create it with `strongroom cluster serviceaccount create --namespace {namespace} "
-                                f"--name {service_account}`")
+                        hint = (". Hint: create it with `strongroom cluster serviceaccount create "
+                                f"--namespace {namespace} --name {service_account}`")
                     raise TokenRequestError(f"{exc.message}{hint}", False) from None
         raise AssertionError("unreachable")

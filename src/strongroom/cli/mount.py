@@ -10,7 +10,8 @@ files with Kubernetes' atomic writer. `--watch` keeps them current: pushed by
 the vault's change feed, polled every `--rotation-poll-interval` as a fallback.
 
 This module only parses the flags; the agent is assembled and run by
-strongroom.agent.assembly (shared with `strongroom run`, cli/run.py).
+strongroom.agent.assembly (shared with `strongroom run`, cli/run.py), imported
+when the command runs so that `--help` and flag errors stay quick.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import Annotated
 
 import typer
 
-from strongroom.agent.assembly import AgentError, AgentOptions, mount_command, setup_logging
 from strongroom.cli.client import CLIError
 from strongroom.cli.common import ServerOpt, StateDirOpt
 
@@ -50,6 +50,8 @@ def parse_go_duration(value: str, flag: str) -> float:
 @contextmanager
 def agent_errors() -> Iterator[None]:
     """The agent's refusals as the CLI's one-line errors (same message, same code)."""
+    from strongroom.agent.assembly import AgentError
+
     try:
         yield
     except AgentError as exc:
@@ -114,6 +116,8 @@ def mount(
     token_file: TokenFileOpt = None,
 ) -> None:
     """Mount a SecretProviderClass's objects into a directory, as the CSI driver mounts them into a pod."""
+    from strongroom.agent.assembly import AgentOptions, mount_command, setup_logging  # not for --help: start-up
+
     if once and watch:
         raise CLIError("use either --once or --watch", "InvalidArgumentValue")
     setup_logging(log_level)

@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from strongroom.agent.assembly import AgentOptions, run_command, setup_logging
 from strongroom.cli.client import CLIError
 from strongroom.cli.common import ServerOpt, StateDirOpt
 from strongroom.cli.mount import (
@@ -58,6 +57,7 @@ def run(
     token_file: TokenFileOpt = None,
 ) -> None:
     """Run CMD with the SecretProviderClass's secrets as environment variables; restart or signal it on rotation."""
+    from strongroom.agent.assembly import AgentOptions, run_command, setup_logging
     from strongroom.agent.supervisor import OnRotation, parse_env_flags
 
     if not command:

@@ -115,9 +115,9 @@ def challenge_from(response: httpx.Response, vault_url: str, fallback_resource: 
     if not resource_matches(challenge.resource, vault_url):
         raise ProviderError(
             FAILED_PRECONDITION,
-            f"the vault {vault_url.rstrip('/')} asked for a token for '{challenge.resource}', which is not a DNS suffix "
-            "of the vault's host; refusing to send a token there. Hint: check the vault DNS suffix "
-            "(--vault-dns-suffix or the cloud's keyVaultDNSSuffix).",
+            f"the vault {vault_url.rstrip('/')} asked for a token for '{challenge.resource}', "
+            "which is not a DNS suffix of the vault's host; refusing to send a token there. "
+            "Hint: check the vault DNS suffix (--vault-dns-suffix or the cloud's keyVaultDNSSuffix).",
         )
     return challenge
 
