@@ -314,7 +314,7 @@ def run_command(
         except MountError as exc:
             raise AgentError(exc.message, exc.error_type) from None
         if outcome is None:
-            return 128 + stopped_by[0]
+            return 128 + (stopped_by[0] if stopped_by else signal.SIGTERM)  # stopped while waiting to retry
         start_feed(agent, rotator, stop)
         worker = threading.Thread(target=rotator.run, name="rotation", daemon=True)
         worker.start()
