@@ -82,10 +82,6 @@ class ServiceError(Exception):
             found = _OAUTH_BY_STATUS[500] if self.status >= 500 else _OAUTH_BY_STATUS[400]
         return found
 
-    def body(self) -> dict[str, Any]:
-        """Key Vault's and ARM's `{"error": {...}}`, for callers outside a request (the CLI prints it)."""
-        return _azure_body(self, Plane.KEYVAULT)
-
 
 # -- plane-neutral subclasses: the status is the class ------------------------------------------
 

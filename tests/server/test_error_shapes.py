@@ -10,6 +10,7 @@ The 500 and 503 answers need a fault inside a handler: tests/server/test_error_f
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -219,6 +220,18 @@ def test_kubernetes_answers_with_status_objects(server: Server, client: httpx.Cl
     kubernetes_status(client.post(f"{server.url}{CLUSTER}/namespaces/Not_A_Label/serviceaccounts", headers=admin,
                                   json={"metadata": {"name": "x"}}), 422, "Invalid")
     kubernetes_status(client.get(f"{server.url}{CLUSTER}/nothing/here", headers=admin), 404, "NotFound")
+
+
+def test_the_audit_record_of_a_kubernetes_refusal_says_why(server: Server, client: httpx.Client):
+    r = client.get(f"{server.url}{CLUSTER}/namespaces/errors/serviceaccounts/errors-audited",
+                   headers=bearer(admin_token(server)))
+    status = kubernetes_status(r, 404, "NotFound")
+    request_id = r.headers["x-ms-request-id"]
+    records = []
+    for path in server.state_dir.glob("audit*.jsonl"):
+        records += [json.loads(line) for line in path.read_bytes().split(b"\n")[:-1]]
+    (record,) = [rec for rec in records if rec["properties"].get("requestId") == request_id]
+    assert record["resultDescription"] == status["message"]
 
 
 # -- the Entra token endpoint -------------------------------------------------------------------

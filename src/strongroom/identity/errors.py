@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from strongroom.errors import ServiceError, entra_body
+from strongroom.errors import ServiceError
 
 WIF_DOCS = "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
 CERT_DOCS = "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials"
@@ -30,22 +30,11 @@ class EntraError(ServiceError):
         self.aadsts = aadsts
         self.trace_id = trace_id or str(uuid.uuid4())
 
-    @property
-    def error(self) -> str:
-        return self.code
-
-    @property
-    def description(self) -> str:
-        return self.message
-
     def __str__(self) -> str:
-        return f"AADSTS{self.aadsts}: {self.description}"
+        return f"AADSTS{self.aadsts}: {self.message}"
 
     def oauth_error(self) -> tuple[str, int]:
         return self.code, self.aadsts
-
-    def body(self, correlation_id: str | None = None) -> dict:  # type: ignore[override]
-        return entra_body(self, correlation_id, self.trace_id)
 
 
 def _iso(ts: float) -> str:

@@ -25,7 +25,6 @@ from starlette.routing import Route
 
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller, control
-from strongroom.identity.directory import DirectoryError
 from strongroom.errors import BadRequest, NotFound, TooLarge, ServiceError
 from strongroom.resources import (
     READ_ACTION, RG_DELETE, RG_READ, RG_WRITE, FilterError, GenericResource, ResourceManager, check_location,
@@ -44,10 +43,6 @@ def runtime(request: Request) -> Runtime:
 
 def manager(rt: Runtime) -> ResourceManager:
     return ResourceManager(rt.tenant, rt.directory, rt.vaults)
-
-
-def _arm(exc: DirectoryError) -> ServiceError:
-    return ServiceError(exc.status, exc.code, exc.message)
 
 
 def _require_api_version(request: Request) -> None:
@@ -149,16 +144,10 @@ async def put_group(request: Request) -> Response:
     caller = _begin(request, "ResourceGroupWrite", scope)
     _our_subscription(rt, caller, request.path_params["subscription"])
     body = await _body(request)
-    try:
-        location = check_location(body.get("location"))
-        tags = check_tags(body.get("tags"))
-    except DirectoryError as exc:
-        raise _arm(exc) from None
+    location = check_location(body.get("location"))
+    tags = check_tags(body.get("tags"))
     _require(request, caller, RG_WRITE, scope)
-    try:
-        rec, created = await run_in_threadpool(rt.directory.put_resource_group, request.path_params["rg"], location, tags)
-    except DirectoryError as exc:
-        raise _arm(exc) from None
+    rec, created = await run_in_threadpool(rt.directory.put_resource_group, request.path_params["rg"], location, tags)
     return JSON(resource_group_json(rt.tenant, rec), status_code=201 if created else 200)
 
 
@@ -197,10 +186,7 @@ async def delete_group(request: Request) -> Response:
     caller = _begin(request, "ResourceGroupDelete", scope)
     _our_subscription(rt, caller, request.path_params["subscription"])
     _require(request, caller, RG_DELETE, scope)
-    try:
-        found = await run_in_threadpool(manager(rt).delete_group, request.path_params["rg"])
-    except DirectoryError as exc:
-        raise _arm(exc) from None
+    found = await run_in_threadpool(manager(rt).delete_group, request.path_params["rg"])
     return Response(status_code=200 if found else 204)
 
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from strongroom.identity.directory import MI_TYPE, DirectoryError, Principal
+from strongroom.identity.directory import MI_TYPE, Principal
 from strongroom.identity.fic import FederatedCredential, validate
 from strongroom.errors import BadRequest, NotFound, ServiceError
 from strongroom.server.admin_auth import check_subscription, require_admin, runtime
@@ -25,16 +25,9 @@ from strongroom.server.runtime import Runtime
 FIC_TYPE = f"{MI_TYPE}/federatedIdentityCredentials"
 
 
-def arm_error(exc: DirectoryError) -> ServiceError:
-    return ServiceError(exc.status, exc.code, exc.message)
-
-
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a storage write in a thread (it waits for the fsync), with directory errors in ARM's shape."""
-    try:
-        return await run_in_threadpool(fn, *args)
-    except DirectoryError as exc:
-        raise arm_error(exc) from None
+    """Run a storage write in a thread (it waits for the fsync)."""
+    return await run_in_threadpool(fn, *args)
 
 
 def identity_json(rt: Runtime, p: Principal) -> dict[str, Any]:
@@ -149,10 +142,7 @@ async def put_fic(request: Request) -> Response:
     props = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(props, dict):
         raise BadRequest("BadRequest", "The request body must be an object with 'properties'.")
-    try:
-        fic = validate(request.path_params["fic"], props.get("issuer"), props.get("subject"), props.get("audiences"))
-    except DirectoryError as exc:
-        raise arm_error(exc) from None
+    fic = validate(request.path_params["fic"], props.get("issuer"), props.get("subject"), props.get("audiences"))
     fic, created = await _call(rt.identity.fics.put, identity, fic)
     return JSON(fic_json(identity, fic), status_code=201 if created else 200)
 

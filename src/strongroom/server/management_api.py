@@ -17,9 +17,8 @@ from starlette.routing import Route
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller, control
 from strongroom.authz import policies as access_policies
-from strongroom.identity.directory import DirectoryError
 from strongroom.identity.tokens import TokenError
-from strongroom.errors import Unauthenticated, NotFound, ServiceError
+from strongroom.errors import NotFound, Unauthenticated
 from strongroom.keyvault.vaults import Vault, vault_resource_not_found
 from strongroom.server import bodies
 from strongroom.server.http import JSON, json_body
@@ -75,10 +74,7 @@ def _readable(rt: Runtime, caller: Caller, request: Request, vault: Vault | None
 
 async def ensure_resource_group(rt: Runtime, name: str, location: Any) -> None:
     """A vault's group exists once the vault names it (as `-g` does for identities), so `az group show` finds it."""
-    try:
-        await run_in_threadpool(rt.directory.ensure_resource_group, name, location if isinstance(location, str) and location else "local")
-    except DirectoryError as exc:
-        raise ServiceError(exc.status, exc.code, exc.message) from None
+    await run_in_threadpool(rt.directory.ensure_resource_group, name, location if isinstance(location, str) and location else "local")
 
 
 def arm_time(ts: int | None) -> str | None:
