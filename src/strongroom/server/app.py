@@ -148,7 +148,12 @@ class HostRouter:
         if canonical is not None and canonical != host:
             scope["headers"] = [(k, canonical.encode("latin-1") if k == b"host" else v) for k, v in scope["headers"]]
         if name is None:
-            await self.control_app(scope, receive, send)
+            try:
+                await self.control_app(scope, receive, send)
+            except Exception:
+                # Starlette re-raises what its 500 handler answered (server/errors.py logged its type);
+                # the server would log it again with its text, which may hold request data.
+                pass
             return
         try:
             vault = self.runtime.vaults.get(name) if "." not in name else None
