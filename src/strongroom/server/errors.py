@@ -61,22 +61,22 @@ def path_plane(path: str) -> Plane:
 
 
 def plane_of(scope: Mapping[str, Any]) -> Plane:
+    """The plane serving the request `scope` describes (read after routing: the router marks the scope)."""
     if VAULT_KEY in scope:
         return Plane.KEYVAULT
     route = scope.get("route")
     if route is not None:
-        planes = getattr(getattr(scope.get("app"), "state", None), PLANES_STATE, None)
-        if planes:
-            found = planes.get(id(route))
-            if found is not None:
-                return found
-    return path_plane(scope.get("path", ""))
+        planes: dict[int, Plane] | None = getattr(getattr(scope.get("app"), "state", None), PLANES_STATE, None)
+        found = planes.get(id(route)) if planes else None
+        if found is not None:
+            return found
+    return path_plane(str(scope.get("path", "")))
 
 
 def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
     for k, v in scope.get("headers", ()):
         if k == name:
-            return v.decode("latin-1")
+            return bytes(v).decode("latin-1")
     return None
 
 
