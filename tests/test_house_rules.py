@@ -244,3 +244,49 @@ def test_cycle_finder_finds_a_cycle_and_only_the_cycle():
 def test_imports_are_read_from_every_depth(source, expected):
     m = Module("strongroom.barrier.x", SRC / "strongroom/barrier/x.py", ast.parse(source), False)
     assert [i.target for i in imports_of(m)] == expected
+
+
+# -- one error tree ----------------------------------------------------------------
+
+
+def keyvault_error_violations(modules: dict[str, Module] | None = None) -> list[str]:
+    """Outside keyvault/, nothing raises or builds a KeyVaultError, nor imports keyvault/errors.py (whose helpers build them).
+
+    The other layers raise `strongroom.errors` classes (ServiceError and its plane-neutral
+    subclasses); the plane serving the request picks the shape. Catching a domain refusal
+    is `except ServiceError`.
+    """
+    found = []
+    for m in (modules or MODULES).values():
+        if _within(m.name, "strongroom.keyvault"):
+            continue
+        for i in imports_of(m):
+            if i.target == "strongroom.keyvault.errors":
+                found.append(f"{m.rel}:{i.line} imports strongroom.keyvault.errors")
+        raised = set()
+        for node in ast.walk(m.tree):  # breadth first: a raise is seen before the call it raises
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                raised.add(id(node.exc))
+                target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                if _dotted(target).rsplit(".", 1)[-1] == "KeyVaultError":
+                    found.append(f"{m.rel}:{node.lineno} raises KeyVaultError")
+            elif (isinstance(node, ast.Call) and id(node) not in raised
+                  and _dotted(node.func).rsplit(".", 1)[-1] == "KeyVaultError"):
+                found.append(f"{m.rel}:{node.lineno} builds a KeyVaultError")
+    return list(dict.fromkeys(found))
+
+
+def test_only_keyvault_raises_keyvault_errors():
+    assert keyvault_error_violations() == []
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("from strongroom.keyvault.errors import KeyVaultError", ["imports strongroom.keyvault.errors"]),
+    ("from strongroom.keyvault import errors", ["imports strongroom.keyvault.errors"]),
+    ("def f(E):\n    raise E.KeyVaultError(400, 'x', 'y')", ["raises KeyVaultError"]),
+    ("def f(KeyVaultError):\n    return KeyVaultError(400, 'x', 'y')", ["builds a KeyVaultError"]),
+    ("from strongroom.errors import BadRequest\nraise BadRequest('BadParameter', 'y')", []),
+])
+def test_the_error_tree_check_sees_each_way_in(source, expected):
+    m = Module("strongroom.server.x", SRC / "strongroom/server/x.py", ast.parse(source), False)
+    assert [v.split(" ", 1)[1] for v in keyvault_error_violations({m.name: m})] == expected

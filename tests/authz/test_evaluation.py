@@ -16,7 +16,7 @@ from strongroom.authz.roles import BUILTIN_BY_GUID, CUSTOM, Permission, RoleDefi
 from strongroom.authz.scopes import contains, parse_scope
 from strongroom.authz.store import new_assignment
 from strongroom.barrier import Barrier, Keyring, MasterKey, SealedStore
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import ServiceError
 from strongroom.keyvault.vaults import Vault
 from strongroom.storage.sqlite import SQLiteStorage
 
@@ -97,7 +97,7 @@ def test_scopes_parse_at_four_levels_and_reject_others():
                                            kv + "/secrets/db")] == ["subscription", "resourceGroup", "vault", "secret"]
     for bad in ("/", "", "subscriptions/x", f"/subscriptions/{SUB}/providers/Microsoft.KeyVault/vaults/kv1",
                 kv + "/keys/k", kv + "/secrets/db/versions"):
-        with pytest.raises(KeyVaultError) as e:
+        with pytest.raises(ServiceError) as e:
             parse_scope(bad)
         assert e.value.status == 400 and e.value.code == "InvalidScope"
 
@@ -263,7 +263,7 @@ def test_all_in_a_stored_policy_means_every_permission():
     assert all(policies.allows(stored, ALICE, None, f"secrets/{p}") for p in policies.PERMISSIONS["secrets"])
     assert not policies.allows(stored, ALICE, None, "keys/get")
     assert policies.canonical_permissions("keys", ["WRAPKEY", "all"], expand_all=True)[0] == "wrapKey"
-    with pytest.raises(KeyVaultError):
+    with pytest.raises(ServiceError):
         policies.canonical_permissions("secrets", ["read"])
 
 

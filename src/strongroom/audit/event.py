@@ -187,7 +187,10 @@ def build(
 
 
 def error_message(body: bytes) -> str:
-    """resultDescription for an error answer: Key Vault's error.message or Entra's error_description."""
+    """resultDescription for an error answer: the message of any plane's shape (strongroom.errors.render).
+
+    Key Vault's, ARM's and Graph's error.message, Entra's error_description, a Kubernetes Status's message.
+    """
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -199,6 +202,8 @@ def error_message(body: bytes) -> str:
         return err["message"]
     if isinstance(doc.get("error_description"), str):
         return doc["error_description"]
+    if doc.get("kind") == "Status" and isinstance(doc.get("message"), str):
+        return doc["message"]
     return ""
 
 

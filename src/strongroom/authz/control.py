@@ -21,7 +21,7 @@ from typing import Any
 
 from strongroom.authz.conditions import Attributes
 from strongroom.authz.engine import Authorizer, Caller, Decision
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import BadRequest, Forbidden, ServiceError
 from strongroom.keyvault.vaults import Vault
 
 GRANT_ACCESS = "Microsoft.Authorization/roleAssignments/write"
@@ -33,10 +33,10 @@ DELETED_VAULT_READ = "Microsoft.KeyVault/locations/deletedVaults/read"
 DELETED_VAULT_PURGE = "Microsoft.KeyVault/locations/deletedVaults/purge/action"
 
 
-def authorization_failed(caller: Caller, action: str, scope: str) -> KeyVaultError:
+def authorization_failed(caller: Caller, action: str, scope: str) -> ServiceError:
     """ARM's 403 (code AuthorizationFailed), worded as ARM words it."""
-    return KeyVaultError(
-        403, "AuthorizationFailed",
+    return Forbidden(
+        "AuthorizationFailed",
         f"The client '{caller.app_id}' with object id '{caller.object_id}' does not have authorization to perform "
         f"action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please "
         "refresh your credentials.",
@@ -104,7 +104,7 @@ def permission_model_flag(value: Any) -> bool | None:
     falsy non-boolean (0, "") stored as is would put the vault on access policies unnoticed."""
     if value is None or isinstance(value, bool):
         return value
-    raise KeyVaultError(400, "BadRequest", "The property 'enableRbacAuthorization' must be a boolean.")
+    raise BadRequest("BadRequest", "The property 'enableRbacAuthorization' must be a boolean.")
 
 
 def grant_changes(existing: Vault, rbac_authorization: Any, access_policies: list[dict[str, Any]] | None) -> list[str]:

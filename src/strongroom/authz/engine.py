@@ -23,7 +23,7 @@ from strongroom.authz.conditions import Attributes, Context, evaluate
 from strongroom.authz.roles import KEY_VAULT_ADMINISTRATOR, RoleDefinition
 from strongroom.authz.scopes import contains
 from strongroom.authz.store import AuthzStore, Grant, Snapshot, new_assignment
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import Forbidden, ServiceError
 from strongroom.keyvault.vaults import Vault
 
 CREATOR_ASSIGNMENT_DESCRIPTION = "Granted to the vault's creator when the vault was created."
@@ -163,7 +163,7 @@ class Authorizer:
         return extra
 
 
-def forbidden(caller: Caller, vault: Vault, action: str, resource_id: str, decision: Decision) -> KeyVaultError:
+def forbidden(caller: Caller, vault: Vault, action: str, resource_id: str, decision: Decision) -> ServiceError:
     """Azure's 403 for the model that decided: ForbiddenByRbac or (access policies) AccessDenied."""
     if not decision.rbac:
         return policies.access_denied(
@@ -181,4 +181,4 @@ def forbidden(caller: Caller, vault: Vault, action: str, resource_id: str, decis
         f"DecisionReason: '{decision.reason}' \r\n"
         f"Vault: {vault.name};location={vault.location}\r\n"
     )
-    return KeyVaultError(403, "Forbidden", message, "ForbiddenByRbac")
+    return Forbidden("Forbidden", message, "ForbiddenByRbac")

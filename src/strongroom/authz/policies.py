@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import BadRequest, Forbidden, ServiceError
 
 # ARM's permission enums, spelled as ARM spells them; "all" stands for every other one.
 PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -37,8 +37,8 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 ACCESS_POLICY_HELP = "https://go.microsoft.com/fwlink/?linkid=2125287"
 
 
-def bad_request(message: str) -> KeyVaultError:
-    return KeyVaultError(400, "BadRequest", message)
+def bad_request(message: str) -> ServiceError:
+    return BadRequest("BadRequest", message)
 
 
 def canonical_permissions(category: str, values: list[str], expand_all: bool = False) -> list[str]:
@@ -138,10 +138,9 @@ def entry_allows(p: dict[str, Any], permission: str) -> bool:
     return "all" in values or name.lower() in values
 
 
-def access_denied(caller_description: str, vault_name: str, location: str, permission: str) -> KeyVaultError:
+def access_denied(caller_description: str, vault_name: str, location: str, permission: str) -> ServiceError:
     category, _, name = permission.partition("/")
-    return KeyVaultError(
-        403,
+    return Forbidden(
         "Forbidden",
         f"The user, group or application '{caller_description}' does not have {category} {name} permission on key "
         f"vault '{vault_name};location={location}'. For help resolving this issue, please see {ACCESS_POLICY_HELP}",

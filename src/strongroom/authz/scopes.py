@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import BadRequest, ServiceError
 
 _SCOPE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)"
@@ -53,9 +53,8 @@ class Scope:
         return out
 
 
-def invalid_scope(scope: str) -> KeyVaultError:
-    return KeyVaultError(
-        400,
+def invalid_scope(scope: str) -> ServiceError:
+    return BadRequest(
         "InvalidScope",
         f"The scope '{scope}' is not valid. Use a subscription, resource group, key vault or key vault secret id, "
         "e.g. /subscriptions/{subscriptionId}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vault}.",

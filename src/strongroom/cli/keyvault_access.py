@@ -18,7 +18,7 @@ from strongroom.cli.client import CLIError, Client
 from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, parse_tags, three_state
 from strongroom.cli.keyvault import find_vault
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import ServiceError
 
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="Name of the vault.")]
 GroupOpt = Annotated[str | None, typer.Option("--resource-group", "-g", help="Resource group of the vault.")]
@@ -63,7 +63,7 @@ def _permissions(category: str, values: list[str] | None) -> list[str] | None:
         return None
     try:
         return policies.canonical_permissions(category, values, expand_all=True)
-    except KeyVaultError as exc:
+    except ServiceError as exc:
         raise CLIError(exc.message, "InvalidArgumentValue") from None
 
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from strongroom.barrier import SealedStore, records
+from strongroom.errors import ServiceError
 from strongroom.util.clock import now
 from strongroom.util.armnames import resource_group_problem
 
@@ -44,14 +45,13 @@ def _check_resource_group_name(name: str) -> None:
         raise DirectoryError(400, "InvalidResourceGroupName", problem)
 
 
-class DirectoryError(Exception):
-    """A directory operation was refused; `status` and `code` follow ARM's conventions."""
+class DirectoryError(ServiceError):
+    """A directory operation was refused; `status` and `code` follow ARM's (or Graph's) conventions."""
+
+    code: str
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(status, code, message)
 
 
 @dataclass

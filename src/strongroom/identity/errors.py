@@ -7,8 +7,9 @@ message into a search engine lands on the same explanations as for Azure.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+from strongroom.errors import ServiceError
 
 WIF_DOCS = "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
 CERT_DOCS = "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials"
@@ -16,32 +17,24 @@ _CHECK_FIC = "Check your federated identity credential Subject, Audience and Iss
 _CASE = "Please note that the matching is done using a case-sensitive comparison."
 
 
-@dataclass
-class EntraError(Exception):
-    status: int
-    error: str
-    code: int  # the AADSTS number
-    description: str
-    trace_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+class EntraError(ServiceError):
+    """A token endpoint refusal: OAuth's `error` (the tree's `code`), Entra's AADSTS number and its description.
+
+    Rendered in OAuth's shape on the token endpoint (strongroom.errors.entra_body).
+    """
+
+    code: str
+
+    def __init__(self, status: int, error: str, aadsts: int, description: str, trace_id: str | None = None) -> None:
+        super().__init__(status, error, description)
+        self.aadsts = aadsts
+        self.trace_id = trace_id or str(uuid.uuid4())
 
     def __str__(self) -> str:
-        return f"AADSTS{self.code}: {self.description}"
+        return f"AADSTS{self.aadsts}: {self.message}"
 
-    def body(self, correlation_id: str | None = None) -> dict:
-        ts = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-        correlation_id = correlation_id or str(uuid.uuid4())
-        return {
-            "error": self.error,
-            "error_description": (
-                f"AADSTS{self.code}: {self.description} Trace ID: {self.trace_id} "
-                f"Correlation ID: {correlation_id} Timestamp: {ts}"
-            ),
-            "error_codes": [self.code],
-            "timestamp": ts,
-            "trace_id": self.trace_id,
-            "correlation_id": correlation_id,
-            "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
-        }
+    def oauth_error(self) -> tuple[str, int]:
+        return self.code, self.aadsts
 
 
 def _iso(ts: float) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import jwt
 
 from strongroom.barrier import SealedStore, records
+from strongroom.errors import ServiceError
 from strongroom.identity.tokens import SigningKeys
 from strongroom.util.clock import now
 
@@ -32,25 +33,20 @@ _DNS_LABEL = re.compile(rf"^{_LABEL}\Z")
 _DNS_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*\Z")
 
 
-class ClusterError(Exception):
-    """A refused request, as a Kubernetes Status: HTTP `code`, `reason` (NotFound, AlreadyExists, Invalid ...)."""
+class ClusterError(ServiceError):
+    """A refused request, as a Kubernetes Status: HTTP status, `reason` (NotFound, AlreadyExists, Invalid ...), message.
 
-    def __init__(self, code: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
+    The reason is the tree's `code`; the server renders it as a Status object (strongroom.errors).
+    """
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
+    code: str
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(status, reason, message)
+
+    @property
+    def reason(self) -> str:
+        return self.code
 
 
 @dataclass

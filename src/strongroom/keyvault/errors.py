@@ -1,11 +1,13 @@
-"""Key Vault's error shape: `{"error": {"code", "message", "innererror"}}` with an HTTP status.
+"""Key Vault's errors: `KeyVaultError`, the data plane's branch of the one error tree (strongroom.errors).
 
-The domain raises these; the HTTP layer only serialises them.
+The domain raises these with Key Vault's codes; the HTTP layer renders them in the
+shape of the plane that serves the request (`{"error": {"code", "message", "innererror"}}`
+on the data plane). Code outside `keyvault/` raises `strongroom.errors` classes instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from strongroom.errors import ServiceError
 
 RECOVER_HINT = (
     " If you recently deleted this secret you may be able to recover it using the correct recovery command."
@@ -13,21 +15,13 @@ RECOVER_HINT = (
 )
 
 
-@dataclass
-class KeyVaultError(Exception):
-    status: int
+class KeyVaultError(ServiceError):
+    """A Key Vault refusal: `KeyVaultError(status, code, message, inner_code=None)`."""
+
     code: str
-    message: str
-    inner_code: str | None = None
 
-    def __str__(self) -> str:
-        return f"({self.code}) {self.message}"
-
-    def body(self) -> dict:
-        error: dict = {"code": self.code, "message": self.message}
-        if self.inner_code:
-            error["innererror"] = {"code": self.inner_code}
-        return {"error": error}
+    def __init__(self, status: int, code: str, message: str, inner_code: str | None = None) -> None:
+        super().__init__(status, code, message, inner_code)
 
 
 def bad_parameter(message: str) -> KeyVaultError:
@@ -41,7 +35,3 @@ def secret_not_found(name: str, version: str | None = None) -> KeyVaultError:
 
 def deleted_secret_not_found(name: str) -> KeyVaultError:
     return KeyVaultError(404, "SecretNotFound", f"Deleted Secret not found: {name}")
-
-
-def vault_not_found(host: str) -> KeyVaultError:
-    return KeyVaultError(404, "VaultNotFound", f"No vault answers at '{host}'. Check the vault name and the DNS suffix.")

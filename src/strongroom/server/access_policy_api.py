@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from strongroom.audit import facts as audit
 from strongroom.authz import control, policies
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import BadRequest
 from strongroom.server.http import JSON, json_body
 from strongroom.server.management_api import PROVIDER, _authenticate, _vault_in, runtime
 
@@ -31,12 +31,12 @@ async def update_access_policy(request: Request) -> Response:
     caller = _authenticate(request)
     vault = _vault_in(rt, request)
     if kind not in KINDS:
-        raise KeyVaultError(400, "BadRequest", f"The operation kind '{kind}' is not valid; use one of {', '.join(KINDS)}.")
+        raise BadRequest("BadRequest", f"The operation kind '{kind}' is not valid; use one of {', '.join(KINDS)}.")
     control.require_manage(rt.authorizer, caller, vault, control.ACCESS_POLICY_WRITE)
     body = await json_body(request)
     props = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(props, dict):
-        raise KeyVaultError(400, "BadRequest", "The request body must be an object with 'properties'.")
+        raise BadRequest("BadRequest", "The request body must be an object with 'properties'.")
     changes = policies.normalize(props.get("accessPolicies"), rt.tenant.tenant_id)
     updated = list(vault.access_policies)
     for entry in changes:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller
 from strongroom.identity.tokens import TokenError, TokenVerifier
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import Unauthenticated, Forbidden, NotFound
 from strongroom.server.runtime import Runtime
 
 AUDIT_KEY = "strongroom.audit"
@@ -43,11 +43,11 @@ def caller_subset(claims: dict[str, Any]) -> dict[str, str]:
 def bearer_claims(request: Request, verifier: TokenVerifier) -> dict[str, Any]:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise KeyVaultError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+        raise Unauthenticated("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
     try:
         return verifier.verify(token.strip())
     except TokenError as exc:
-        raise KeyVaultError(401, "InvalidAuthenticationToken", f"The access token is invalid. {exc}") from None
+        raise Unauthenticated("InvalidAuthenticationToken", f"The access token is invalid. {exc}") from None
 
 
 def require_admin(
@@ -74,8 +74,7 @@ def require_admin(
             return caller
         action, scope = delegated_action, f"/subscriptions/{rt.tenant.subscription_id}"
     if caller.object_id != rt.tenant.admin_object_id:
-        raise KeyVaultError(
-            403,
+        raise Forbidden(
             "AuthorizationFailed",
             f"The client '{caller.app_id}' with object id '{caller.object_id}' does not have authorization to perform "
             f"action '{action}' over scope '{scope}' or the scope is invalid. Only the instance administrator manages "
@@ -86,4 +85,4 @@ def require_admin(
 
 def check_subscription(rt: Runtime, subscription: str) -> None:
     if subscription.lower() != rt.tenant.subscription_id:
-        raise KeyVaultError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
+        raise NotFound("SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")

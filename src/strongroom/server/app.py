@@ -14,13 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from strongroom.identity.errors import EntraError
-from strongroom.keyvault.errors import KeyVaultError, vault_not_found
+from strongroom.errors import BadRequest, NotFound, Plane
 from strongroom.server import identity_api, management_api, vault_api
 from strongroom.server import cluster_api, directory_api, graph_api
 from strongroom.server import access_policy_api, authorization_api
@@ -29,14 +27,12 @@ from strongroom.server import events_api
 from strongroom.server import lint_api
 from strongroom.server import arm_api, graph_objects_api, metadata_api
 from strongroom.server.audit_middleware import AuditMiddleware
-from strongroom.server.bodies import InvalidBody, plane_error
 from strongroom.server.dispatch import RouteTable
-from strongroom.server.http import JSON, RequestIdMiddleware, error_response
-from strongroom.server.limits import BODY_TOO_LARGE
+from strongroom.server.errors import EXCEPTION_HANDLERS, error_response, route_planes, unavailable
+from strongroom.server.http import JSON, RequestIdMiddleware
 from strongroom.server.runtime import Runtime, build_runtime
 from strongroom.server import dev_api
 from strongroom.server.scheduler import Scheduler, guard_service_changes
-from strongroom.server.throttle import Throttled
 from strongroom.settings import Settings
 from strongroom.storage import StorageError
 
@@ -69,89 +65,6 @@ async def instance_metadata(request: Request) -> Response:
             "vaultUrlTemplate": rt.settings.vault_url("{name}"),
         }
     )
-
-
-async def keyvault_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, KeyVaultError)
-    if exc.status == 401:  # ARM and Graph name the authority to get a token from, as Azure does
-        rt: Runtime = request.app.state.runtime
-        challenge = (f'Bearer authorization_uri="{rt.settings.authority}/{rt.tenant.tenant_id}", '
-                     'error="invalid_token", error_description="The access token is missing or invalid."')
-        return error_response(exc, headers={"WWW-Authenticate": challenge})
-    return error_response(exc)
-
-
-async def invalid_body(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, InvalidBody)
-    return error_response(plane_error(request.scope, exc))
-
-
-async def throttled(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Throttled)
-    return error_response(exc, headers={"Retry-After": str(exc.retry_after)})
-
-
-async def entra_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, EntraError)
-    retry_after = getattr(exc, "retry_after", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after else None
-    return JSON(exc.body(request.headers.get("client-request-id")), status_code=exc.status, headers=headers)
-
-
-async def unauthenticated(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, vault_api.Unauthenticated)
-    return vault_api.unauthorized_response(request.app.state.runtime, exc.message)
-
-
-async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        err = KeyVaultError(405, "MethodNotAllowed", f"The method {request.method} is not allowed on {request.url.path}.")
-    else:
-        err = KeyVaultError(exc.status_code, "NotFound" if exc.status_code == 404 else "BadRequest",
-                            f"The requested path {request.url.path} is not found." if exc.status_code == 404 else str(exc.detail))
-    return error_response(err)
-
-
-def storage_unavailable() -> Response:
-    return error_response(KeyVaultError(503, "ServiceUnavailable", "The storage backend is unavailable; retry later."),
-                          headers={"Retry-After": "1"})
-
-
-async def client_gone(request: Request, exc: Exception) -> Response:
-    """The body stopped arriving: cut off past its cap by the protocol (413), or the client left.
-
-    Nobody receives this answer; it is what the audit record says (and no traceback is logged).
-    """
-    limit = request.scope.get(BODY_TOO_LARGE)
-    if limit is not None:
-        return error_response(KeyVaultError(413, "RequestEntityTooLarge", f"The request body is larger than the limit of {limit} bytes."))
-    return error_response(KeyVaultError(400, "BadRequest", "The client closed the connection before its request was read."))
-async def storage_error(request: Request, exc: Exception) -> Response:
-    log.error("storage failure on %s %s: %s", request.method, request.url.path, exc)
-    if request.url.path.endswith("/oauth2/v2.0/token"):  # the token endpoint answers in Entra's shape
-        err = EntraError(503, "temporarily_unavailable", 90006, "The service is temporarily unavailable. Retry the request.")
-        return JSON(err.body(request.headers.get("client-request-id")), status_code=503, headers={"Retry-After": "1"})
-    return storage_unavailable()
-
-
-async def unexpected_error(request: Request, exc: Exception) -> Response:
-    # Log the type only: an exception's text could carry request data.
-    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
-    return error_response(KeyVaultError(500, "InternalServerError", "The server encountered an internal error."))
-
-
-EXCEPTION_HANDLERS: dict[Any, Any] = {
-    Throttled: throttled,
-    InvalidBody: invalid_body,
-    KeyVaultError: keyvault_error,
-    EntraError: entra_error,
-    vault_api.Unauthenticated: unauthenticated,
-    HTTPException: http_error,
-    StorageError: storage_error,
-    ClientDisconnect: client_gone,
-    Exception: unexpected_error,
-}
 
 
 class HostRouter:
@@ -226,7 +139,7 @@ class HostRouter:
                 host = v.decode("latin-1")
         canonical = self.canonical_host(host) if host else None
         if canonical is None and host is not None:
-            await error_response(KeyVaultError(400, "BadRequest", BAD_HOST))(scope, receive, send)
+            await error_response(BadRequest("BadRequest", BAD_HOST), scope)(scope, receive, send)
             return
         hostname = canonical[: len(canonical) - len(self.port_suffix)] if canonical else ""
         name = self.vault_name(hostname, scope.get("path", ""))
@@ -235,16 +148,22 @@ class HostRouter:
         if canonical is not None and canonical != host:
             scope["headers"] = [(k, canonical.encode("latin-1") if k == b"host" else v) for k, v in scope["headers"]]
         if name is None:
-            await self.control_app(scope, receive, send)
+            try:
+                await self.control_app(scope, receive, send)
+            except Exception:
+                # Starlette re-raises what its 500 handler answered (server/errors.py logged its type);
+                # the server would log it again with its text, which may hold request data.
+                pass
             return
         try:
             vault = self.runtime.vaults.get(name) if "." not in name else None
         except StorageError as exc:  # outside the apps' exception handlers: answer as they would
             log.error("storage failure looking up vault %s: %s", name, exc)
-            await storage_unavailable()(scope, receive, send)
+            await unavailable(scope, Plane.KEYVAULT)(scope, receive, send)
             return
         if vault is None:
-            await error_response(vault_not_found(canonical or ""))(scope, receive, send)
+            not_found = NotFound("VaultNotFound", f"No vault answers at '{canonical or ''}'. Check the vault name and the DNS suffix.")
+            await error_response(not_found, scope, Plane.KEYVAULT)(scope, receive, send)
             return
         scope["strongroom.vault"] = vault
         await self.vault_app(scope, receive, send)
@@ -280,10 +199,10 @@ def create_app(settings: Settings) -> HostRouter:
             await scheduler.stop()
             runtime.close()
 
+    own_routes = [Route("/healthz", healthz, methods=["GET"]), Route("/strongroom/metadata", instance_metadata, methods=["GET"])]
     control = Starlette(
         routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/strongroom/metadata", instance_metadata, methods=["GET"]),
+            *own_routes,
             *identity_api.routes,
             *management_api.routes,
             *directory_api.routes,
@@ -305,6 +224,15 @@ def create_app(settings: Settings) -> HostRouter:
         [*vault_api.routes, *events_api.routes, *keys_api.routes, *certificates_api.routes, *lint_api.routes], EXCEPTION_HANDLERS
     )
     control.state.runtime = vault.state.runtime = runtime
+    # Errors are rendered in the shape of the plane whose routes matched (server/errors.py).
+    control.state.planes = route_planes({
+        Plane.KEYVAULT: [*own_routes, *certificates_api.control_routes, *dev_api.routes],
+        Plane.ENTRA: identity_api.routes,
+        Plane.ARM: [*management_api.routes, *directory_api.routes, *authorization_api.routes,
+                    *access_policy_api.routes, *metadata_api.routes, *arm_api.routes],
+        Plane.GRAPH: [*graph_api.routes, *graph_objects_api.routes],
+        Plane.KUBERNETES: cluster_api.routes,
+    })
     return HostRouter(runtime, vault, control)
 
 

@@ -25,8 +25,7 @@ from starlette.routing import Route
 
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller, control
-from strongroom.identity.directory import DirectoryError
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import BadRequest, NotFound, TooLarge, ServiceError
 from strongroom.resources import (
     READ_ACTION, RG_DELETE, RG_READ, RG_WRITE, FilterError, GenericResource, ResourceManager, check_location,
     check_tags, parse_filter, resource_group_id, resource_group_json, subscription_json, tenant_json,
@@ -46,14 +45,10 @@ def manager(rt: Runtime) -> ResourceManager:
     return ResourceManager(rt.tenant, rt.directory, rt.vaults)
 
 
-def _arm(exc: DirectoryError) -> KeyVaultError:
-    return KeyVaultError(exc.status, exc.code, exc.message)
-
-
 def _require_api_version(request: Request) -> None:
     if not request.query_params.get("api-version"):
-        raise KeyVaultError(
-            400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."
+        raise BadRequest(
+            "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."
         )
 
 
@@ -75,7 +70,7 @@ def _sees_subscription(rt: Runtime, caller: Caller) -> bool:
 def _our_subscription(rt: Runtime, caller: Caller, subscription: str) -> None:
     """404 for another subscription or one the caller cannot see (Azure does not tell the two apart)."""
     if subscription.lower() != rt.tenant.subscription_id.lower() or not _sees_subscription(rt, caller):
-        raise KeyVaultError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
+        raise NotFound("SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
 
 
 
@@ -90,20 +85,20 @@ async def _body(request: Request) -> dict[str, Any]:
     """The JSON object body, read up to MAX_BODY bytes (ARM's 400 InvalidRequestContent otherwise)."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise KeyVaultError(413, "RequestEntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
+        raise TooLarge("RequestEntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY:
-            raise KeyVaultError(413, "RequestEntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
+            raise TooLarge("RequestEntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
         body = json.loads(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise KeyVaultError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized.") from None
+        raise BadRequest("InvalidRequestContent", "The request content was invalid and could not be deserialized.") from None
     if not isinstance(body, dict):
-        raise KeyVaultError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        raise BadRequest("InvalidRequestContent", "The request content must be a JSON object.")
     return body
 
 
@@ -139,8 +134,8 @@ def _group_scope(request: Request) -> str:
     return f"/subscriptions/{p['subscription']}/resourceGroups/{p['rg']}"
 
 
-def _group_not_found(name: str) -> KeyVaultError:
-    return KeyVaultError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
+def _group_not_found(name: str) -> ServiceError:
+    return NotFound("ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
 
 
 async def put_group(request: Request) -> Response:
@@ -149,16 +144,10 @@ async def put_group(request: Request) -> Response:
     caller = _begin(request, "ResourceGroupWrite", scope)
     _our_subscription(rt, caller, request.path_params["subscription"])
     body = await _body(request)
-    try:
-        location = check_location(body.get("location"))
-        tags = check_tags(body.get("tags"))
-    except DirectoryError as exc:
-        raise _arm(exc) from None
+    location = check_location(body.get("location"))
+    tags = check_tags(body.get("tags"))
     _require(request, caller, RG_WRITE, scope)
-    try:
-        rec, created = await run_in_threadpool(rt.directory.put_resource_group, request.path_params["rg"], location, tags)
-    except DirectoryError as exc:
-        raise _arm(exc) from None
+    rec, created = await run_in_threadpool(rt.directory.put_resource_group, request.path_params["rg"], location, tags)
     return JSON(resource_group_json(rt.tenant, rec), status_code=201 if created else 200)
 
 
@@ -184,7 +173,7 @@ async def head_group(request: Request) -> Response:
     caller = _begin(request, "ResourceGroupCheckExistence", _group_scope(request))
     try:
         _readable_group(request, caller)
-    except KeyVaultError as exc:
+    except ServiceError as exc:
         if exc.status == 404:
             return Response(status_code=404)
         raise
@@ -197,10 +186,7 @@ async def delete_group(request: Request) -> Response:
     caller = _begin(request, "ResourceGroupDelete", scope)
     _our_subscription(rt, caller, request.path_params["subscription"])
     _require(request, caller, RG_DELETE, scope)
-    try:
-        found = await run_in_threadpool(manager(rt).delete_group, request.path_params["rg"])
-    except DirectoryError as exc:
-        raise _arm(exc) from None
+    found = await run_in_threadpool(manager(rt).delete_group, request.path_params["rg"])
     return Response(status_code=200 if found else 204)
 
 
@@ -229,7 +215,7 @@ async def list_resources(request: Request) -> Response:
     try:
         filters = parse_filter(request.query_params.get("$filter"))
     except FilterError as exc:
-        raise KeyVaultError(400, "InvalidFilterInQueryString", str(exc)) from None
+        raise BadRequest("InvalidFilterInQueryString", str(exc)) from None
     if rg is not None:
         _require(request, caller, RG_READ, scope)
         if rt.directory.resource_group(rg) is None:
@@ -242,7 +228,7 @@ async def list_resources(request: Request) -> Response:
     top = request.query_params.get("$top")
     if top:
         if not top.isdigit() or not 1 <= int(top) <= 1000:
-            raise KeyVaultError(400, "InvalidTopInQueryString", "The $top query parameter must be an integer from 1 to 1000.")
+            raise BadRequest("InvalidTopInQueryString", "The $top query parameter must be an integer from 1 to 1000.")
         found = found[: int(top)]
     return JSON({"value": [r.to_arm() for r in found]})
 

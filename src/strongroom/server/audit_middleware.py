@@ -27,8 +27,8 @@ from strongroom.audit import event as audit_event
 from strongroom.audit.facts import SCOPE_KEY
 from strongroom.audit.intent import AuditedChange
 from strongroom.audit.writer import AuditSinkError, AuditWriter
-from strongroom.keyvault.errors import KeyVaultError
-from strongroom.server.http import error_response
+from strongroom.errors import Unavailable
+from strongroom.server.errors import error_response
 from strongroom.barrier import guard
 
 log = logging.getLogger("strongroom.audit")
@@ -95,8 +95,8 @@ class AuditMiddleware:
                 return False
 
         async def refuse() -> None:
-            err = KeyVaultError(503, "ServiceUnavailable", "The audit log cannot be written, so the request was not answered. Retry later.")
-            await error_response(err, headers={"Retry-After": "1"})(scope, receive, send)
+            err = Unavailable("ServiceUnavailable", "The audit log cannot be written, so the request was not answered. Retry later.")
+            await error_response(err, scope)(scope, receive, send)  # in the shape of the plane the request reached
 
         async def audited_send(message) -> None:
             nonlocal state, held_start, held_size

@@ -34,7 +34,7 @@ from strongroom.authz.review import PrincipalInfo, review_secret
 from strongroom.authz.roles import CUSTOM, Permission, RoleDefinition, guid_of, scopes_to_authorize
 from strongroom.authz.scopes import Scope, ancestors_or_self, contains, invalid_scope, parse_scope
 from strongroom.authz.store import AuthzStore, RoleAssignment, arm_time, new_assignment
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import BadRequest, NotFound, Conflict, ServiceError
 from strongroom.keyvault.vaults import Vault
 from strongroom.server.http import JSON, json_body
 from strongroom.server.management_api import _authenticate as authenticate
@@ -63,8 +63,8 @@ def _scope_of(request: Request) -> str:
 
 def _require_api_version(request: Request) -> None:
     if not request.query_params.get("api-version"):
-        raise KeyVaultError(
-            400, "MissingApiVersionParameter",
+        raise BadRequest(
+            "MissingApiVersionParameter",
             "The api-version query parameter (?api-version=) is required for all requests.",
         )
 
@@ -73,12 +73,12 @@ def _check_scope(rt: Runtime, scope: str, *, must_exist: bool = True) -> Scope:
     """Parse and check a scope: our subscription, and for vault/secret scopes an existing vault."""
     s = parse_scope(scope)
     if s.subscription.lower() != rt.tenant.subscription_id.lower():
-        raise KeyVaultError(404, "SubscriptionNotFound", f"The subscription '{s.subscription}' could not be found.")
+        raise NotFound("SubscriptionNotFound", f"The subscription '{s.subscription}' could not be found.")
     if s.vault and must_exist:
         vault = rt.vaults.get(s.vault)
         if vault is None or vault.resource_group.lower() != (s.resource_group or "").lower():
-            raise KeyVaultError(
-                404, "ResourceNotFound",
+            raise NotFound(
+                "ResourceNotFound",
                 f"The Resource 'Microsoft.KeyVault/vaults/{s.vault}' under resource group '{s.resource_group}' was not found.",
             )
     return s
@@ -114,48 +114,48 @@ async def put_assignment(request: Request) -> Response:
     _require_api_version(request)
     target = _check_scope(rt, scope)
     if not GUID.match(name):
-        raise KeyVaultError(
-            400, "InvalidRoleAssignmentId",
+        raise BadRequest(
+            "InvalidRoleAssignmentId",
             f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.",
         )
     body = await json_body(request)
     props = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(props, dict):
-        raise KeyVaultError(400, "InvalidRequestContent", "The request content must be an object with 'properties'.")
+        raise BadRequest("InvalidRequestContent", "The request content must be an object with 'properties'.")
     role_id, principal_ref = props.get("roleDefinitionId"), props.get("principalId")
     if not isinstance(role_id, str) or not role_id or not isinstance(principal_ref, str) or not principal_ref:
-        raise KeyVaultError(400, "InvalidRequestContent", "'properties.roleDefinitionId' and 'properties.principalId' are required.")
+        raise BadRequest("InvalidRequestContent", "'properties.roleDefinitionId' and 'properties.principalId' are required.")
     snap = store(rt).snapshot()
     role = snap.role(guid_of(role_id))
     if role is None or not _role_id_in_subscription(rt, role_id):
-        raise KeyVaultError(400, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{guid_of(role_id)}' does not exist.")
+        raise BadRequest("RoleDefinitionDoesNotExist", f"The specified role definition with ID '{guid_of(role_id)}' does not exist.")
     if role.is_custom and not any(contains(s, target.id) for s in role.assignable_scopes):
-        raise KeyVaultError(
-            400, "InvalidRoleAssignmentScope",
+        raise BadRequest(
+            "InvalidRoleAssignmentScope",
             f"The role definition '{role.role_name}' is not assignable at scope '{scope}'. Its assignable scopes are: "
             f"{', '.join(role.assignable_scopes)}.",
         )
     principal = rt.directory.find(principal_ref)
     if principal is None:
-        raise KeyVaultError(
-            400, "PrincipalNotFound",
+        raise BadRequest(
+            "PrincipalNotFound",
             f"Principal {principal_ref} does not exist in the directory {rt.tenant.tenant_id}. Check that you have the "
             "correct principal ID.",
         )
     actual_type = _principal_type(principal.kind)
     given_type = props.get("principalType") or actual_type
     if given_type not in PRINCIPAL_TYPES:
-        raise KeyVaultError(400, "InvalidPrincipalType", f"The principal type '{given_type}' is not valid. Use one of {', '.join(PRINCIPAL_TYPES)}.")
+        raise BadRequest("InvalidPrincipalType", f"The principal type '{given_type}' is not valid. Use one of {', '.join(PRINCIPAL_TYPES)}.")
     if given_type != actual_type:
-        raise KeyVaultError(
-            400, "UnmatchedPrincipalType",
+        raise BadRequest(
+            "UnmatchedPrincipalType",
             f"The PrincipalId '{principal.object_id}' has type '{actual_type}' , which is different from specified "
             f"PrincipalType '{given_type}'.",
         )
     condition, condition_version = _condition_of(props)
     description = props.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > 2048):
-        raise KeyVaultError(400, "InvalidRequestContent", "'properties.description' must be a string of at most 2048 characters.")
+        raise BadRequest("InvalidRequestContent", "'properties.description' must be a string of at most 2048 characters.")
     attrs = assignment_attributes("request", role.name, principal.object_id, actual_type)
     write = "Microsoft.Authorization/roleAssignments/write"
     _require(request, caller, write, target.id, f"{scope}/{AUTHZ}/roleAssignments/{name}", attrs)
@@ -164,8 +164,8 @@ async def put_assignment(request: Request) -> Response:
     if existing is not None:
         if (existing.scope.lower() != target.id.lower() or existing.principal_id != principal.object_id.lower()
                 or existing.role_definition_guid != role.name):
-            raise KeyVaultError(
-                409, "RoleAssignmentUpdateNotPermitted",
+            raise Conflict(
+                "RoleAssignmentUpdateNotPermitted",
                 "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
             )
         existing.description, existing.condition, existing.condition_version = description, condition, condition_version
@@ -176,7 +176,7 @@ async def put_assignment(request: Request) -> Response:
     for other in snap.grants_for(principal.object_id):
         a = other.assignment
         if a.scope.lower() == target.id.lower() and a.role_definition_guid == role.name and a.condition == condition:
-            raise KeyVaultError(409, "RoleAssignmentExists", "The role assignment already exists.")
+            raise Conflict("RoleAssignmentExists", "The role assignment already exists.")
     created = new_assignment(
         target.id, role.name, principal.object_id, actual_type, caller.object_id, name=name,
         description=description, condition=condition, condition_version=condition_version,
@@ -200,11 +200,11 @@ def _condition_of(props: dict[str, Any]) -> tuple[str | None, str | None]:
         return None, None
     version = props.get("conditionVersion") or "2.0"
     if not isinstance(condition, str) or version != "2.0":
-        raise KeyVaultError(400, "InvalidConditionVersion", "Only condition version '2.0' is supported.")
+        raise BadRequest("InvalidConditionVersion", "Only condition version '2.0' is supported.")
     try:
         compile_condition(condition)
     except ConditionError as exc:
-        raise KeyVaultError(400, "InvalidCondition", f"The condition is not valid: {exc}.") from None
+        raise BadRequest("InvalidCondition", f"The condition is not valid: {exc}.") from None
     return condition, version
 
 
@@ -218,7 +218,7 @@ async def get_assignment(request: Request) -> Response:
     _require(request, caller, "Microsoft.Authorization/roleAssignments/read", target.id)
     found = _assignment_in(rt, target.id, name)
     if found is None:
-        raise KeyVaultError(404, "RoleAssignmentNotFound", f"The role assignment '{name}' is not found.")
+        raise NotFound("RoleAssignmentNotFound", f"The role assignment '{name}' is not found.")
     return JSON(found.to_arm(rt.tenant.subscription_id))
 
 
@@ -248,7 +248,7 @@ def _principal_filter(raw: str) -> tuple[bool, str | None]:
             continue
         m = _FILTER_PRINCIPAL.match(part)
         if m is None:
-            raise KeyVaultError(400, "UnsupportedQuery", f"The filter '{raw}' is not supported.")
+            raise BadRequest("UnsupportedQuery", f"The filter '{raw}' is not supported.")
         principal = (m.group(1) or m.group(2)).lower()
     return at_scope, principal
 
@@ -288,7 +288,7 @@ def _role_filter(raw: str) -> tuple[str | None, str | None]:
     m = _FILTER_ROLE_TYPE.match(raw)
     if m:
         return None, m.group(1)
-    raise KeyVaultError(400, "UnsupportedQuery", f"The filter '{raw}' is not supported.")
+    raise BadRequest("UnsupportedQuery", f"The filter '{raw}' is not supported.")
 
 
 def _visible_at(role: RoleDefinition, scope: str) -> bool:
@@ -316,8 +316,8 @@ async def list_definitions(request: Request) -> Response:
     return JSON({"value": [r.to_arm(rt.tenant.subscription_id) for r in roles]})
 
 
-def _definition_not_found(guid: str) -> KeyVaultError:
-    return KeyVaultError(404, "RoleDefinitionDoesNotExist", f"The role definition '{guid}' could not be found.")
+def _definition_not_found(guid: str) -> ServiceError:
+    return NotFound("RoleDefinitionDoesNotExist", f"The role definition '{guid}' could not be found.")
 
 
 async def get_definition(request: Request) -> Response:
@@ -337,24 +337,24 @@ async def get_definition(request: Request) -> Response:
 def _strings(props: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     values = props.get(key) or []
     if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
-        raise KeyVaultError(400, "InvalidRoleDefinition", f"'{where}.{key}' must be an array of non-empty strings.")
+        raise BadRequest("InvalidRoleDefinition", f"'{where}.{key}' must be an array of non-empty strings.")
     return tuple(values)
 
 
 def _permission_from(raw: Any) -> Permission:
     if not isinstance(raw, dict):
-        raise KeyVaultError(400, "InvalidRoleDefinition", "Each entry of 'permissions' must be an object.")
+        raise BadRequest("InvalidRoleDefinition", "Each entry of 'permissions' must be an object.")
     actions = _strings(raw, "actions", "permissions")
     not_actions = _strings(raw, "notActions", "permissions")
     data_actions = _strings(raw, "dataActions", "permissions")
     not_data_actions = _strings(raw, "notDataActions", "permissions")
     for a in actions + not_actions:
         if not is_valid_action_syntax(a):
-            raise KeyVaultError(400, "InvalidActionOrNotAction", f"'{a}' is not a valid action or notAction.")
+            raise BadRequest("InvalidActionOrNotAction", f"'{a}' is not a valid action or notAction.")
     for a in data_actions + not_data_actions:
         if not is_valid_action_syntax(a) or not known_data_actions(a):
-            raise KeyVaultError(
-                400, "InvalidDataActionOrNotDataAction",
+            raise BadRequest(
+                "InvalidDataActionOrNotDataAction",
                 f"'{a}' does not match any of the data actions supported by the providers.",
             )
     return Permission(actions, not_actions, data_actions, not_data_actions)
@@ -369,41 +369,41 @@ async def put_definition(request: Request) -> Response:
     if scope:
         _check_scope(rt, scope, must_exist=False)
     if not GUID.match(guid):
-        raise KeyVaultError(400, "InvalidRoleDefinitionId", f"The role definition ID '{guid}' is not valid. It must be a GUID.")
+        raise BadRequest("InvalidRoleDefinitionId", f"The role definition ID '{guid}' is not valid. It must be a GUID.")
     body = await json_body(request)
     props = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(props, dict):
-        raise KeyVaultError(400, "InvalidRequestContent", "The request content must be an object with 'properties'.")
+        raise BadRequest("InvalidRequestContent", "The request content must be an object with 'properties'.")
     snap = store(rt).snapshot()
     existing = snap.role(guid)
     if existing is not None and not existing.is_custom:
-        raise KeyVaultError(400, "RoleDefinitionIsBuiltIn", f"The built-in role '{existing.role_name}' cannot be changed.")
+        raise BadRequest("RoleDefinitionIsBuiltIn", f"The built-in role '{existing.role_name}' cannot be changed.")
     role_name = props.get("roleName")
     if not isinstance(role_name, str) or not role_name.strip() or len(role_name) > 512:
-        raise KeyVaultError(400, "InvalidRoleDefinition", "'properties.roleName' is required (at most 512 characters).")
+        raise BadRequest("InvalidRoleDefinition", "'properties.roleName' is required (at most 512 characters).")
     same_name = snap.role_by_name(role_name)
     if same_name is not None and same_name.name != guid:
-        raise KeyVaultError(
-            409, "RoleDefinitionWithSameNameExists",
+        raise Conflict(
+            "RoleDefinitionWithSameNameExists",
             "A custom role with the same name already exists in this directory. Use a different name.",
         )
     scopes = _strings(props, "assignableScopes", "properties")
     if not scopes:
-        raise KeyVaultError(400, "InvalidRoleDefinition", "'properties.assignableScopes' must name at least one scope.")
+        raise BadRequest("InvalidRoleDefinition", "'properties.assignableScopes' must name at least one scope.")
     checked = []
     for s in scopes:
         if s.strip() == "/":
-            raise KeyVaultError(400, "InvalidAssignableScope", "Custom roles cannot use the root scope '/' as an assignable scope.")
+            raise BadRequest("InvalidAssignableScope", "Custom roles cannot use the root scope '/' as an assignable scope.")
         checked.append(_check_scope(rt, s, must_exist=False).id)
     if scope and not any(contains(s, scope) or contains(scope, s) for s in checked):
         raise invalid_scope(scope)
     raw_perms = props.get("permissions")
     if not isinstance(raw_perms, list) or len(raw_perms) != 1:
-        raise KeyVaultError(400, "InvalidRoleDefinition", "'properties.permissions' must hold exactly one permission set.")
+        raise BadRequest("InvalidRoleDefinition", "'properties.permissions' must hold exactly one permission set.")
     permission = _permission_from(raw_perms[0])
     description = props.get("description") or ""
     if not isinstance(description, str) or len(description) > 2048:
-        raise KeyVaultError(400, "InvalidRoleDefinition", "'properties.description' must be a string of at most 2048 characters.")
+        raise BadRequest("InvalidRoleDefinition", "'properties.description' must be a string of at most 2048 characters.")
     for s in scopes_to_authorize(existing, tuple(checked)):  # existing scopes too (authz/roles.py)
         _require(request, caller, "Microsoft.Authorization/roleDefinitions/write", s)
     t = arm_time()
@@ -430,12 +430,12 @@ async def delete_definition(request: Request) -> Response:
     if role is None:
         return Response(status_code=204)
     if not role.is_custom:
-        raise KeyVaultError(400, "RoleDefinitionIsBuiltIn", f"The built-in role '{role.role_name}' cannot be deleted.")
+        raise BadRequest("RoleDefinitionIsBuiltIn", f"The built-in role '{role.role_name}' cannot be deleted.")
     for s in role.assignable_scopes:
         _require(request, caller, "Microsoft.Authorization/roleDefinitions/delete", s)
     if any(a.role_definition_guid == guid for a in snap.assignments.values()):
-        raise KeyVaultError(
-            409, "RoleDefinitionHasAssignments",
+        raise Conflict(
+            "RoleDefinitionHasAssignments",
             "There are existing role assignments referencing role. Remove the role assignments first.",
         )
     await run_in_threadpool(store(rt).delete_role, role)
@@ -476,7 +476,7 @@ async def access_review(request: Request) -> Response:
     _require_api_version(request)
     target = _check_scope(rt, scope)
     if target.level != "secret":
-        raise KeyVaultError(400, "InvalidScope", "An access review needs a secret id: …/vaults/{vault}/secrets/{name}.")
+        raise BadRequest("InvalidScope", "An access review needs a secret id: …/vaults/{vault}/secrets/{name}.")
     vault = rt.vaults.get(target.vault or "")
     assert vault is not None  # _check_scope found it
     audit.facts(request.scope)["vault"] = vault.name
@@ -502,7 +502,7 @@ async def get_principal(request: Request) -> Response:
     authenticate(request)
     p = rt.directory.find(ident)
     if p is None:
-        raise KeyVaultError(404, "PrincipalNotFound", f"Principal {ident} does not exist in the directory {rt.tenant.tenant_id}.")
+        raise NotFound("PrincipalNotFound", f"Principal {ident} does not exist in the directory {rt.tenant.tenant_id}.")
     return JSON(
         {
             "objectId": p.object_id,

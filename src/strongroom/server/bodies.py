@@ -9,9 +9,10 @@ reader decides what a body may be:
 - no NaN or Infinity (not JSON), no number too large for a float, integers of at
   most 4,300 digits (Python's own limit).
 
-A body or field that breaks a rule raises `InvalidBody`, a 400 that `plane_error`
-renders in the shape of the plane the request reached (Key Vault `BadParameter`,
-ARM `InvalidRequestContent`, Graph `BadRequest`), so callers never pick a code.
+A body or field that breaks a rule raises `InvalidBody`, a 400 without a code of its
+own: server/errors.py renders it with the word of the plane the request reached (Key
+Vault `BadParameter`, ARM `InvalidRequestContent`, Graph `BadRequest`), so callers never
+pick a code.
 The typed readers (`boolean`, `integer`, ...) are strict: a boolean must be a JSON
 boolean (the string "false" is not false), an integer is never a boolean or a float.
 
@@ -28,7 +29,7 @@ import math
 import re
 from typing import Any
 
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import BadRequest, ServiceError
 from strongroom.keyvault.validation import check_tags
 
 MAX_DEPTH = 64
@@ -38,11 +39,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
-class InvalidBody(KeyVaultError):
-    """A request body (or one of its fields) that is not what the route accepts: always a 400."""
+class InvalidBody(BadRequest):
+    """A request body (or one of its fields) that is not what the route accepts: always a 400, the plane's code."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(400, "BadParameter", message)
+        super().__init__(None, message)
 
 
 def _constant(name: str) -> Any:
@@ -103,20 +104,6 @@ def _holds_surrogate(doc: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
-
-
-# -- the plane's shape -------------------------------------------------------------------------
-
-def plane_error(scope: dict[str, Any], exc: KeyVaultError) -> KeyVaultError:
-    """`exc` with the error code of the plane `scope` reached (the status and message stay)."""
-    path: str = scope.get("path", "")
-    if "strongroom.vault" in scope or path.startswith("/strongroom/"):
-        code = "BadParameter"  # Key Vault's data plane, and our own admin endpoints that speak its shape
-    elif path.startswith("/v1.0/"):
-        code = "BadRequest"  # Microsoft Graph
-    else:
-        code = "InvalidRequestContent"  # Azure Resource Manager
-    return KeyVaultError(exc.status, code, exc.message)
 
 
 # -- typed fields --------------------------------------------------------------------------------
@@ -188,7 +175,7 @@ def vault_put(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if tags is not None:
         try:
             check_tags(tags)
-        except KeyVaultError as exc:
+        except ServiceError as exc:
             raise InvalidBody(exc.message) from None
     string(props, "createMode", "properties.")
     string(props, "tenantId", "properties.")

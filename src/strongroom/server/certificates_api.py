@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from strongroom.authz.actions import CERTIFICATE_ACTIONS, CERTIFICATE_POLICY_PERMISSIONS
 from strongroom.keyvault import certificate_wire as wire
-from strongroom.keyvault.errors import bad_parameter
+from strongroom.errors import BadRequest
 from strongroom.server.crypto_pool import run_heavy
 from strongroom.server.http import JSON, int_param, json_body
 from strongroom.server.vault_api import _page_response, runtime
@@ -33,7 +33,7 @@ def _name(request: Request) -> str:
 def _include_pending(request: Request) -> bool:
     raw = request.query_params.get("includePending", "false").lower()
     if raw not in ("true", "false"):
-        raise bad_parameter("Query parameter 'includePending' must be true or false.")
+        raise BadRequest("BadParameter", "Query parameter 'includePending' must be true or false.")
     return raw == "true"
 
 

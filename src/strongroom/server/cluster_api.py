@@ -3,7 +3,8 @@
 Public, as a cluster's issuer must be for Entra to fetch it:
   GET /clusters/{cluster}/.well-known/openid-configuration
   GET /clusters/{cluster}/openid/v1/jwks
-Instance administrator only (management token), with Kubernetes' paths, objects and Status errors:
+Instance administrator only (management token), with Kubernetes' paths and objects; every error here,
+whoever raised it, is rendered as a Kubernetes Status (server/errors.py: these routes are the Kubernetes plane):
   GET|POST  /clusters/{cluster}/api/v1/namespaces/{ns}/serviceaccounts
   GET       /clusters/{cluster}/api/v1/serviceaccounts
   GET|DELETE /clusters/{cluster}/api/v1/namespaces/{ns}/serviceaccounts/{name}
@@ -12,9 +13,8 @@ Instance administrator only (management token), with Kubernetes' paths, objects 
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,12 +23,8 @@ from starlette.routing import Route
 
 from strongroom.authz.roles import NODE_AGENT_TOKEN_ACTION
 from strongroom.issuer.cluster import DEFAULT_DURATION, Cluster, ClusterError, ServiceAccount
-from strongroom.keyvault.errors import KeyVaultError
 from strongroom.server.admin_auth import require_admin, runtime
 from strongroom.server.http import JSON, json_body
-
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "AlreadyExists"}
-
 
 class JWKS(JSON):
     media_type = "application/jwk-set+json"
@@ -59,22 +55,6 @@ def _cluster(request: Request) -> Cluster:
     return cluster
 
 
-def kubernetes(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """Errors as Kubernetes Status objects, which is what kubectl-minded clients parse."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except ClusterError as exc:
-            return JSON(exc.status(), status_code=exc.code)
-        except KeyVaultError as exc:
-            err = ClusterError(exc.status, _REASONS.get(exc.status, exc.code), exc.message)
-            return JSON(err.status(), status_code=exc.status)
-
-    return wrapped
-
-
 def _admin(request: Request, operation: str, verb: str, delegated_action: str | None = None) -> Cluster:
     p = request.path_params
     resource = f"/clusters/{p['cluster']}" + (f"/namespaces/{p['ns']}" if "ns" in p else "")
@@ -88,25 +68,18 @@ def _admin(request: Request, operation: str, verb: str, delegated_action: str | 
 
 
 async def openid_configuration(request: Request) -> Response:
-    try:
-        cluster = _cluster(request)
-    except ClusterError as exc:
-        return JSON(exc.status(), status_code=exc.code)
+    cluster = _cluster(request)
     return JSON(cluster.discovery(), headers={"Cache-Control": "public, max-age=3600"})
 
 
 async def jwks(request: Request) -> Response:
-    try:
-        cluster = _cluster(request)
-    except ClusterError as exc:
-        return JSON(exc.status(), status_code=exc.code)
+    cluster = _cluster(request)
     return JWKS(cluster.jwks(), headers={"Cache-Control": "public, max-age=3600"})
 
 
 # -- service accounts ----------------------------------------------------------------------
 
 
-@kubernetes
 async def create_service_account(request: Request) -> Response:
     cluster = _admin(request, "ServiceAccountCreate", "create")
     body = await json_body(request)
@@ -123,27 +96,23 @@ async def create_service_account(request: Request) -> Response:
     return JSON(sa_json(sa), status_code=201)
 
 
-@kubernetes
 async def list_service_accounts(request: Request) -> Response:
     cluster = _admin(request, "ServiceAccountList", "list")
     items = cluster.service_accounts(request.path_params.get("ns"))
     return JSON({"apiVersion": "v1", "kind": "ServiceAccountList", "metadata": {}, "items": [sa_json(s) for s in items]})
 
 
-@kubernetes
 async def get_service_account(request: Request) -> Response:
     cluster = _admin(request, "ServiceAccountGet", "get")
     return JSON(sa_json(cluster.get_service_account(request.path_params["ns"], request.path_params["name"])))
 
 
-@kubernetes
 async def delete_service_account(request: Request) -> Response:
     cluster = _admin(request, "ServiceAccountDelete", "delete")
     sa = await run_in_threadpool(cluster.delete_service_account, request.path_params["ns"], request.path_params["name"])
     return JSON(sa_json(sa))
 
 
-@kubernetes
 async def create_token(request: Request) -> Response:
     """TokenRequest (authentication.k8s.io/v1), as `kubectl create token` sends it."""
     # The admin, or a node agent holding its own permission (the built-in role "Strongroom Node Agent").

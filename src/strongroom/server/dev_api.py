@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.keyvault import timeshift
-from strongroom.keyvault.errors import KeyVaultError, bad_parameter
+from strongroom.errors import BadRequest, NotFound
 from strongroom.server.admin_auth import require_admin, runtime
 from strongroom.server.http import JSON, json_body
 from strongroom.util.clock import now, vault_now
@@ -30,8 +30,8 @@ ACTION = "Strongroom/timeShift/action"
 
 def _check(request: Request, operation: str) -> None:
     if not getattr(runtime(request).settings, "dev", False):
-        raise KeyVaultError(
-            404, "NotFound", "Time shifting is available only on a server started with `strongroom up --dev`."
+        raise NotFound(
+            "NotFound", "Time shifting is available only on a server started with `strongroom up --dev`."
         )
     require_admin(request, operation, ACTION, "/")
 
@@ -57,16 +57,16 @@ async def add_shift(request: Request) -> Response:
     _check(request, "TimeShift")
     body = await json_body(request)
     if not isinstance(body, dict):
-        raise bad_parameter("The request body must be {\"seconds\": N, \"vault\": name or null}.")
+        raise BadRequest("BadParameter", "The request body must be {\"seconds\": N, \"vault\": name or null}.")
     vault = body.get("vault")
     if vault is not None:
         if not isinstance(vault, str) or runtime(request).vaults.get(vault) is None:
-            raise KeyVaultError(404, "VaultNotFound", f"There is no vault named '{vault}'.")
+            raise NotFound("VaultNotFound", f"There is no vault named '{vault}'.")
     seconds = body.get("seconds")
     if seconds is None and body.get("days") is not None:
         days = body["days"]
         if isinstance(days, bool) or not isinstance(days, int):
-            raise bad_parameter("'days' must be a whole number.")
+            raise BadRequest("BadParameter", "'days' must be a whole number.")
         seconds = days * 86400
     state = await run_in_threadpool(timeshift.shift, runtime(request).store, seconds, vault)
     _wake(request)

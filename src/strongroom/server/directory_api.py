@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from strongroom.identity.directory import MI_TYPE, DirectoryError, Principal
+from strongroom.identity.directory import MI_TYPE, Principal
 from strongroom.identity.fic import FederatedCredential, validate
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import BadRequest, NotFound, ServiceError
 from strongroom.server.admin_auth import check_subscription, require_admin, runtime
 from strongroom.server.http import JSON, json_body
 from strongroom.server.runtime import Runtime
@@ -25,16 +25,9 @@ from strongroom.server.runtime import Runtime
 FIC_TYPE = f"{MI_TYPE}/federatedIdentityCredentials"
 
 
-def arm_error(exc: DirectoryError) -> KeyVaultError:
-    return KeyVaultError(exc.status, exc.code, exc.message)
-
-
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a storage write in a thread (it waits for the fsync), with directory errors in ARM's shape."""
-    try:
-        return await run_in_threadpool(fn, *args)
-    except DirectoryError as exc:
-        raise arm_error(exc) from None
+    """Run a storage write in a thread (it waits for the fsync)."""
+    return await run_in_threadpool(fn, *args)
 
 
 def identity_json(rt: Runtime, p: Principal) -> dict[str, Any]:
@@ -73,11 +66,10 @@ def _admin(request: Request, operation: str, verb: str) -> None:
 def _identity(rt: Runtime, request: Request) -> Principal:
     p = request.path_params
     if rt.directory.resource_group(p["rg"]) is None:
-        raise KeyVaultError(404, "ResourceGroupNotFound", f"Resource group '{p['rg']}' could not be found.")
+        raise NotFound("ResourceGroupNotFound", f"Resource group '{p['rg']}' could not be found.")
     found = rt.directory.managed_identity(p["rg"], p["name"])
     if found is None:
-        raise KeyVaultError(
-            404,
+        raise NotFound(
             "ResourceNotFound",
             f"The Resource '{MI_TYPE}/{p['name']}' under resource group '{p['rg']}' was not found. For more details "
             "please go to https://aka.ms/ARMResourceNotFoundFix",
@@ -93,10 +85,10 @@ async def put_identity(request: Request) -> Response:
     _admin(request, "UserAssignedIdentityPut", "write")
     body = await json_body(request)
     if not isinstance(body, dict):
-        raise KeyVaultError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        raise BadRequest("InvalidRequestContent", "The request content must be a JSON object.")
     tags = body.get("tags")
     if tags is not None and (not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values())):
-        raise KeyVaultError(400, "InvalidRequestContent", "The 'tags' property must be an object of strings.")
+        raise BadRequest("InvalidRequestContent", "The 'tags' property must be an object of strings.")
     p = request.path_params
     identity, created = await _call(
         rt.directory.put_managed_identity, rt.tenant.subscription_id, p["rg"], p["name"], body.get("location") or "local", tags
@@ -130,15 +122,15 @@ async def list_identities(request: Request) -> Response:
     require_admin(request, "UserAssignedIdentityList", f"{MI_TYPE}/read", scope, resource_id=scope)
     check_subscription(rt, request.path_params["subscription"])
     if rg is not None and rt.directory.resource_group(rg) is None:
-        raise KeyVaultError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+        raise NotFound("ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
     return JSON({"value": [identity_json(rt, p) for p in rt.directory.managed_identities(rg)]})
 
 
 # -- federated identity credentials -------------------------------------------------
 
 
-def _fic_not_found(name: str) -> KeyVaultError:
-    return KeyVaultError(404, "NotFound", f"Federated Identity Credential '{name}' was not found.")
+def _fic_not_found(name: str) -> ServiceError:
+    return NotFound("NotFound", f"Federated Identity Credential '{name}' was not found.")
 
 
 async def put_fic(request: Request) -> Response:
@@ -149,11 +141,8 @@ async def put_fic(request: Request) -> Response:
     body = await json_body(request)
     props = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(props, dict):
-        raise KeyVaultError(400, "BadRequest", "The request body must be an object with 'properties'.")
-    try:
-        fic = validate(request.path_params["fic"], props.get("issuer"), props.get("subject"), props.get("audiences"))
-    except DirectoryError as exc:
-        raise arm_error(exc) from None
+        raise BadRequest("BadRequest", "The request body must be an object with 'properties'.")
+    fic = validate(request.path_params["fic"], props.get("issuer"), props.get("subject"), props.get("audiences"))
     fic, created = await _call(rt.identity.fics.put, identity, fic)
     return JSON(fic_json(identity, fic), status_code=201 if created else 200)
 

@@ -29,6 +29,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from strongroom.errors import Plane, internal_error
+from strongroom.server.errors import error_response
+
 log = logging.getLogger("strongroom.server")
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -127,4 +130,4 @@ class RouteTable:
                     exc = inner
                     break
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return Response(status_code=500)
+        return error_response(internal_error(), request.scope, Plane.KEYVAULT)

@@ -40,7 +40,7 @@ from strongroom.events.schema import all_event_types, event_type, to_event_grid
 from strongroom.events.visibility import Visibility
 from strongroom.events.watch import FeedWatcher, close_all
 from strongroom.identity.tokens import TokenError
-from strongroom.keyvault.errors import bad_parameter
+from strongroom.errors import BadRequest
 from strongroom.keyvault.vaults import Vault
 from strongroom.server.runtime import Runtime
 from strongroom.server.vault_api import Unauthenticated
@@ -55,9 +55,9 @@ def _sequence(raw: str, what: str, minimum: int) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
-        raise bad_parameter(f"{what} must be a whole number, got '{raw[:40]}'.") from None
+        raise BadRequest("BadParameter", f"{what} must be a whole number, got '{raw[:40]}'.") from None
     if value < minimum:
-        raise bad_parameter(f"{what} must be at least {minimum}.")
+        raise BadRequest("BadParameter", f"{what} must be at least {minimum}.")
     return value
 
 
@@ -76,7 +76,7 @@ def _filters(request: Request) -> tuple[set[str], set[str]]:
     types = set(request.query_params.getlist("eventType"))
     unknown = sorted(types - set(all_event_types()))
     if unknown:
-        raise bad_parameter(f"Unknown eventType '{unknown[0]}'. Known types: {', '.join(all_event_types())}.")
+        raise BadRequest("BadParameter", f"Unknown eventType '{unknown[0]}'. Known types: {', '.join(all_event_types())}.")
     return types, {s.lower() for s in request.query_params.getlist("subject")}
 
 

@@ -20,9 +20,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.identity.certs import CertificateError, key_credential, load_certificate
-from strongroom.identity.directory import DirectoryError, Principal, new_client_secret, password_credential
+from strongroom.identity.directory import Principal, new_client_secret, password_credential
 from strongroom.identity.fic import FederatedCredential, validate
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import BadRequest, Conflict, NotFound
 from strongroom.server.admin_auth import require_admin, runtime
 from strongroom.server.http import JSON, json_body
 from strongroom.server.runtime import Runtime
@@ -50,13 +50,12 @@ def _parse_time(value: Any, name: str) -> int | None:
     return int((dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp())
 
 
-def _bad(message: str) -> KeyVaultError:
-    return KeyVaultError(400, "Request_BadRequest", message)
+def _bad(message: str) -> BadRequest:
+    return BadRequest("Request_BadRequest", message)
 
 
-def _not_found(ident: str) -> KeyVaultError:
-    return KeyVaultError(
-        404,
+def _not_found(ident: str) -> NotFound:
+    return NotFound(
         "Request_ResourceNotFound",
         f"Resource '{ident}' does not exist or one of its queried reference-property objects are not present.",
     )
@@ -284,14 +283,11 @@ async def create_app_fic(request: Request) -> Response:
     body = await json_body(request)
     if not isinstance(body, dict):
         raise _bad("The request body must be a JSON object.")
-    try:
-        fic = validate(body.get("name", ""), body.get("issuer"), body.get("subject"), body.get("audiences"), body.get("description"))
-        if rt.identity.fics.get(app, fic.name) is not None:
-            raise DirectoryError(409, "Request_MultipleObjectsWithSameKeyValue",
-                                 f"FederatedIdentityCredential with name {fic.name} already exists.")
-        fic, _ = await run_in_threadpool(rt.identity.fics.put, app, fic)
-    except DirectoryError as exc:
-        raise KeyVaultError(exc.status, exc.code, exc.message) from None
+    fic = validate(body.get("name", ""), body.get("issuer"), body.get("subject"), body.get("audiences"), body.get("description"))
+    if rt.identity.fics.get(app, fic.name) is not None:
+        raise Conflict("Request_MultipleObjectsWithSameKeyValue",
+                       f"FederatedIdentityCredential with name {fic.name} already exists.")
+    fic, _ = await run_in_threadpool(rt.identity.fics.put, app, fic)
     ctx = f"{GRAPH}/$metadata#applications('{app.app_object_id}')/federatedIdentityCredentials/$entity"
     return JSON({"@odata.context": ctx, **fic_json(fic)}, status_code=201)
 

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import BadRequest, NotFound, TooLarge, ServiceError
 from strongroom.server.admin_auth import require_admin, runtime
 from strongroom.server.graph_api import GRAPH, service_principal_json
 from strongroom.server.http import JSON
@@ -33,19 +33,19 @@ MAX_BODY = 64 * 1024  # 1000 GUIDs in JSON are ~40 KB
 SP_TYPE = "serviceprincipal"
 
 
-def _bad(message: str) -> KeyVaultError:
-    return KeyVaultError(400, "Request_BadRequest", message)
+def _bad(message: str) -> ServiceError:
+    return BadRequest("Request_BadRequest", message)
 
 
 async def _body(request: Request) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise KeyVaultError(413, "Request_EntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
+        raise TooLarge("Request_EntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
     raw, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY:
-            raise KeyVaultError(413, "Request_EntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
+            raise TooLarge("Request_EntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
         raw.append(chunk)
     try:
         body = json.loads(b"".join(raw))
@@ -101,7 +101,7 @@ async def create_service_principal(request: Request) -> Response:
     app = rt.directory.application(app_id)
     if app is None or app.client_id.lower() != app_id.lower():
         # Not Graph's "does not reference a valid application" wording: az retries on it for three minutes.
-        raise KeyVaultError(404, "Request_ResourceNotFound", f"No application with appId '{app_id[:64]}' exists in this directory.")
+        raise NotFound("Request_ResourceNotFound", f"No application with appId '{app_id[:64]}' exists in this directory.")
     return JSON({"@odata.context": f"{GRAPH}/$metadata#servicePrincipals/$entity", **service_principal_json(rt, app)}, status_code=201)
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from strongroom.errors import BadRequest
 from strongroom.identity.errors import EntraError
-from strongroom.keyvault.errors import KeyVaultError, bad_parameter
 from strongroom.server.bodies import decode_json
 from strongroom.util import jsonbytes
 
@@ -22,10 +22,6 @@ class JSON(Response):
 
     def render(self, content: Any) -> bytes:
         return jsonbytes.dumps(content)
-
-
-def error_response(err: KeyVaultError, headers: dict[str, str] | None = None) -> JSON:
-    return JSON(err.body(), status_code=err.status, headers=headers)
 
 
 # An OAuth2 form has about ten fields.
@@ -56,7 +52,7 @@ def int_param(request: Request, name: str) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise bad_parameter(f"Query parameter '{name}' must be an integer.") from None
+        raise BadRequest(None, f"Query parameter '{name}' must be an integer.") from None
 
 
 class RequestIdMiddleware:

@@ -96,7 +96,7 @@ async def token(request: Request) -> Response:
             body = await run_in_threadpool(rt.identity.tokens.client_credentials, fields, endpoints, auth)
         auth["result"] = "Success"
     except EntraError as exc:
-        auth["result"] = f"AADSTS{exc.code}"
+        auth["result"] = f"AADSTS{exc.aadsts}"
         failed = exc
         raise
     finally:
@@ -107,7 +107,7 @@ async def token(request: Request) -> Response:
                     rt.throttle.check_source(attempt)  # counts the failure; the next request is refused past the limit
                 except Throttled:
                     pass
-            failure_audit(rt.audit).note(request.scope, source, f"AADSTS{failed.code}", failed.status)
+            failure_audit(rt.audit).note(request.scope, source, f"AADSTS{failed.aadsts}", failed.status)
     return JSON(body, headers=NO_STORE)
 
 

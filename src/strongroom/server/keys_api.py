@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from strongroom.authz.actions import KEY_ACTIONS, KEY_POLICY_PERMISSIONS
 from strongroom.keyvault import key_wire as wire
-from strongroom.keyvault.errors import KeyVaultError, bad_parameter
+from strongroom.errors import BadRequest
 from strongroom.keyvault.jwk import b64u, b64u_decode
 from strongroom.server.crypto_pool import run_heavy
 from strongroom.server.http import JSON, int_param, json_body
@@ -169,11 +169,11 @@ async def random_bytes(request: Request) -> Response:
 
 def _field(body: Any, name: str, required: bool = True) -> bytes | None:
     if not isinstance(body, dict):
-        raise bad_parameter("The request body must be a JSON object.")
+        raise BadRequest("BadParameter", "The request body must be a JSON object.")
     value = body.get(name)
     if value is None:
         if required:
-            raise bad_parameter(f"The '{name}' property is required.")
+            raise BadRequest("BadParameter", f"The '{name}' property is required.")
         return None
     return b64u_decode(value, name)
 
@@ -194,7 +194,7 @@ async def _crypto(request: Request, operation: str) -> tuple[VaultCall, Any, str
     call = begin(request, operation, name)
     body = await json_body(request)
     if not isinstance(body, dict):
-        raise bad_parameter("The request body must be a JSON object.")
+        raise BadRequest("BadParameter", "The request body must be a JSON object.")
     return call, body, name, _version(request)
 
 
@@ -251,8 +251,7 @@ def _not_offered(operation: str, what: str):
         name = _name(request)
         call = begin(request, operation, name)
         runtime(request).keys.get(call.vault, name, _version(request))  # an unknown key is still 404
-        raise KeyVaultError(
-            400,
+        raise BadRequest(
             "BadParameter",
             f"{what} is not supported by this vault: it needs Managed HSM or a Premium vault with attested "
             "confidential computing, which this server does not provide.",

@@ -21,7 +21,7 @@ from strongroom.authz import Caller
 from strongroom.authz.actions import SECRET_ACTIONS, SECRET_POLICY_PERMISSIONS
 from strongroom.identity.tokens import TokenError
 from strongroom.keyvault import value_match
-from strongroom.keyvault.errors import KeyVaultError, bad_parameter
+from strongroom.errors import BadRequest, TooLarge
 from strongroom.keyvault.vaults import Vault
 from strongroom.server.http import JSON
 from strongroom.server.runtime import Runtime
@@ -35,13 +35,13 @@ SECRETS_PER_THROTTLE_UNIT = 25  # one read of quota per page of secrets compared
 async def _bounded_body(request: Request) -> bytes:
     size = int(request.headers.get("content-length") or 0)
     if size > value_match.MAX_BODY_BYTES:
-        raise KeyVaultError(413, "RequestTooLarge", f"The request body exceeds {value_match.MAX_BODY_BYTES} bytes.")
+        raise TooLarge("RequestTooLarge", f"The request body exceeds {value_match.MAX_BODY_BYTES} bytes.")
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > value_match.MAX_BODY_BYTES:
-            raise KeyVaultError(413, "RequestTooLarge", f"The request body exceeds {value_match.MAX_BODY_BYTES} bytes.")
+            raise TooLarge("RequestTooLarge", f"The request body exceeds {value_match.MAX_BODY_BYTES} bytes.")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -61,13 +61,13 @@ async def value_matches(request: Request) -> Response:
         raise Unauthenticated(str(exc)) from None
     audit.caller(request.scope, claims)
     if request.query_params.get("api-version", "") not in API_VERSIONS:
-        raise KeyVaultError(400, "BadParameter", f"The specified version is not recognized. "
+        raise BadRequest("BadParameter", f"The specified version is not recognized. "
                                                  f"Consider using the latest supported version ({LATEST_API_VERSION}).")
     raw = await _bounded_body(request)
     try:
         body = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError):
-        raise bad_parameter("The request body is not valid JSON.") from None
+        raise BadRequest("BadParameter", "The request body is not valid JSON.") from None
     salt, digests = value_match.parse_request(body)
     caller = Caller.from_claims(claims)
     action, permission = SECRET_ACTIONS["SecretGet"], SECRET_POLICY_PERMISSIONS["SecretGet"]

@@ -17,9 +17,8 @@ from starlette.routing import Route
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller, control
 from strongroom.authz import policies as access_policies
-from strongroom.identity.directory import DirectoryError
 from strongroom.identity.tokens import TokenError
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import NotFound, Unauthenticated
 from strongroom.keyvault.vaults import Vault, vault_resource_not_found
 from strongroom.server import bodies
 from strongroom.server.http import JSON, json_body
@@ -45,18 +44,18 @@ def _authenticate(request: Request) -> Caller:
     rt = runtime(request)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise KeyVaultError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+        raise Unauthenticated("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
     try:
         claims = rt.management_tokens.verify(token.strip())
     except TokenError as exc:
-        raise KeyVaultError(401, "InvalidAuthenticationToken", f"The access token is invalid. {exc}") from None
+        raise Unauthenticated("InvalidAuthenticationToken", f"The access token is invalid. {exc}") from None
     audit.caller(request.scope, claims)
     return Caller.from_claims(claims)
 
 
 def _check_subscription(rt: Runtime, subscription: str) -> None:
     if subscription.lower() != rt.tenant.subscription_id:
-        raise KeyVaultError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
+        raise NotFound("SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
 
 
 def _may_manage(rt: Runtime, caller: Caller, vault: Vault, action: str) -> None:
@@ -75,10 +74,7 @@ def _readable(rt: Runtime, caller: Caller, request: Request, vault: Vault | None
 
 async def ensure_resource_group(rt: Runtime, name: str, location: Any) -> None:
     """A vault's group exists once the vault names it (as `-g` does for identities), so `az group show` finds it."""
-    try:
-        await run_in_threadpool(rt.directory.ensure_resource_group, name, location if isinstance(location, str) and location else "local")
-    except DirectoryError as exc:
-        raise KeyVaultError(exc.status, exc.code, exc.message) from None
+    await run_in_threadpool(rt.directory.ensure_resource_group, name, location if isinstance(location, str) and location else "local")
 
 
 def arm_time(ts: int | None) -> str | None:
@@ -149,7 +145,7 @@ async def put_vault(request: Request) -> Response:
         audit.operation(request.scope, "VaultRecover")
         deleted = rt.vaults.get(p["name"], include_deleted=True)
         if deleted is None or deleted.deleted is None or deleted.resource_group.lower() != p["rg"].lower():
-            raise KeyVaultError(404, "ResourceNotFound", f"Deleted vault '{p['name']}' was not found.")
+            raise NotFound("ResourceNotFound", f"Deleted vault '{p['name']}' was not found.")
         _may_manage(rt, caller, deleted, control.VAULT_WRITE)
         vault = await run_in_threadpool(rt.vaults.recover, p["name"])
         return JSON(vault_json(rt, vault))
@@ -229,7 +225,7 @@ def _deleted_vault(rt: Runtime, request: Request) -> Vault:
     _check_subscription(rt, request.path_params["subscription"])
     vault = rt.vaults.get(request.path_params["name"], include_deleted=True)
     if vault is None or vault.deleted is None:
-        raise KeyVaultError(404, "ResourceNotFound", f"Deleted vault '{request.path_params['name']}' was not found.")
+        raise NotFound("ResourceNotFound", f"Deleted vault '{request.path_params['name']}' was not found.")
     return vault
 
 

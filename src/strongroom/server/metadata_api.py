@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import BadRequest
 from strongroom.server.http import JSON
 from strongroom.settings import Settings
 
@@ -59,16 +59,15 @@ def cloud_metadata(settings: Settings) -> dict[str, Any]:
 async def metadata_endpoints(request: Request) -> Response:
     version = request.query_params.get("api-version")
     if not version:
-        raise KeyVaultError(
-            400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."
+        raise BadRequest(
+            "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."
         )
     doc = cloud_metadata(request.app.state.runtime.settings)
     if version in SINGLE_CLOUD_VERSIONS:
         return JSON(doc)
     if version in LIST_VERSIONS:
         return JSON([doc])
-    raise KeyVaultError(
-        400,
+    raise BadRequest(
         "InvalidApiVersionParameter",
         f"The api-version '{version[:64]}' is invalid. The supported versions are "
         f"'{','.join(LIST_VERSIONS + SINGLE_CLOUD_VERSIONS)}'.",

@@ -83,15 +83,13 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
-def _too_large_response(data_plane: bool, token_endpoint: bool, limit: int) -> bytes:
-    """413 in the error shape of the plane the request was for (Entra OAuth, or Key Vault / ARM / Graph)."""
-    message = f"The request body is larger than the limit of {limit} bytes."
-    if token_endpoint and not data_plane:
-        from strongroom.identity.errors import EntraError
+def _too_large_response(data_plane: bool, url: bytes, limit: int) -> bytes:
+    """413 in the error shape of the plane the request was for (routing has not run: the vault host or the path says)."""
+    from strongroom.errors import Plane, TooLarge, render
+    from strongroom.server.errors import path_plane
 
-        body: dict[str, Any] = EntraError(413, "invalid_request", 90013, message).body()
-    else:
-        body = {"error": {"code": "RequestEntityTooLarge", "message": message}}
+    plane = Plane.KEYVAULT if data_plane else path_plane(url.split(b"?", 1)[0].decode("latin-1"))
+    body = render(TooLarge(None, f"The request body is larger than the limit of {limit} bytes."), plane).body
     payload = json.dumps(body, separators=(",", ":")).encode()
     return (
         b"HTTP/1.1 413 Request Entity Too Large\r\n"
@@ -203,7 +201,7 @@ class CoalescingProtocol(HttpToolsProtocol):
             else:  # a pipelined request behind one still being answered: a 413 now would cut into that answer
                 answering = True
         if not answering:
-            self.transport.write(_too_large_response(self.limits.is_data_plane(host, self.url), b"/oauth2/" in self.url, limit))
+            self.transport.write(_too_large_response(self.limits.is_data_plane(host, self.url), self.url, limit))
         self.transport.close()
         # A TLS close waits for the peer's close_notify, reading (and dropping) what it still sends: not for long.
         self.loop.call_later(1.0, self.transport.abort)

@@ -32,7 +32,7 @@ import math
 import time
 from typing import Callable
 
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import Throttled as TooManyRequests
 from strongroom.keyvault.vaults import Vault
 
 WINDOW = 10.0
@@ -51,12 +51,11 @@ THROTTLED_MESSAGE = (
 )
 
 
-class Throttled(KeyVaultError):
+class Throttled(TooManyRequests):
     """429 with Azure's body; `retry_after` (whole seconds) becomes the Retry-After header."""
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(429, "Throttled", THROTTLED_MESSAGE)
-        self.retry_after = retry_after
+        super().__init__("Throttled", THROTTLED_MESSAGE, retry_after=retry_after)
 
 
 class SlidingWindow:

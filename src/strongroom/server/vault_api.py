@@ -22,7 +22,8 @@ from strongroom.authz import Caller, forbidden
 from strongroom.authz.actions import SECRET_ACTIONS, SECRET_POLICY_PERMISSIONS
 from strongroom.identity.tokens import TokenError
 from strongroom.keyvault import wire
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom import errors
+from strongroom.errors import BadRequest
 from strongroom.keyvault.secrets import Page
 from strongroom.keyvault.vaults import Vault
 from strongroom.server.http import JSON, int_param, json_body
@@ -49,11 +50,11 @@ class VaultCall:
     api_version: str
 
 
-class Unauthenticated(Exception):
-    """401 with the Bearer challenge."""
+class Unauthenticated(errors.Unauthenticated):
+    """401 on the data plane: server/errors.py adds Key Vault's Bearer challenge."""
 
     def __init__(self, message: str) -> None:
-        self.message = message
+        super().__init__("Unauthorized", message)
 
 
 def _unauthenticated(rt: Runtime, request: Request, message: str) -> NoReturn:
@@ -76,21 +77,6 @@ def _unauthenticated(rt: Runtime, request: Request, message: str) -> NoReturn:
 
 def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
-
-
-def challenge_header(rt: Runtime) -> str:
-    return (
-        f'Bearer authorization="{rt.settings.authority}/{rt.tenant.tenant_id}", '
-        f'resource="{rt.settings.vault_resource}"'
-    )
-
-
-def unauthorized_response(rt: Runtime, message: str) -> JSON:
-    return JSON(
-        {"error": {"code": "Unauthorized", "message": message}},
-        status_code=401,
-        headers={"WWW-Authenticate": challenge_header(rt)},
-    )
 
 
 def begin(
@@ -133,8 +119,7 @@ def begin(
         rt.throttle.check(vault, operation, claims.get("oid", ""))
     api_version = request.query_params.get("api-version", "")
     if api_version not in ACCEPTED_API_VERSIONS:
-        raise KeyVaultError(
-            400,
+        raise BadRequest(
             "BadParameter",
             f"The specified version ({api_version}) is not recognized. "
             f"Consider using the latest supported version ({LATEST_API_VERSION}).",
