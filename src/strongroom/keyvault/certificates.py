@@ -33,12 +33,13 @@ from strongroom.barrier import SealedStore, records
 from strongroom.events.feed import Change, ObjectChange, write_with_events
 from strongroom.keyvault import certpolicy, jwk, x509build
 from strongroom.keyvault.backup import BackupSealer
-from strongroom.keyvault.errors import KeyVaultError, bad_parameter, deleted_secret_not_found, secret_not_found
+from strongroom.keyvault.errors import KeyVaultError, bad_parameter
 from strongroom.keyvault.keys import KeyStore, KeyVersion, key_event
-from strongroom.keyvault.objects import Collection, Head, Page, purge_protected
+from strongroom.keyvault.layout import CERTIFICATE_CONTACTS, CERTIFICATE_ISSUERS, CERTIFICATE_OPERATIONS, CERTIFICATE_POLICIES, CERTIFICATES
+from strongroom.keyvault.objects import Head, Page, VersionedObjects, purge_protected
 from strongroom.keyvault.ca_names import NOT_ALLOWED, CANamePolicy
 from strongroom.keyvault.private_ca import PrivateCA
-from strongroom.keyvault.secrets import SecretVersion
+from strongroom.keyvault.secrets import SecretVersion, secret_event, secret_objects
 from strongroom.keyvault.validation import check_bool, check_object_name, check_tags
 from strongroom.keyvault.vaults import Vault
 from strongroom.util.clock import vault_now
@@ -113,10 +114,6 @@ def cert_event(change: Change, cv: CertVersion) -> ObjectChange:
     return ObjectChange("certificate", change, cv.name, cv.version, cv.nbf, cv.exp)
 
 
-def secret_event(change: Change, sv: SecretVersion) -> ObjectChange:
-    return ObjectChange("secret", change, sv.name, sv.version, sv.nbf, sv.exp)
-
-
 def new_version_id() -> str:
     return pysecrets.token_hex(16)
 
@@ -139,31 +136,26 @@ class CertificateStore:
         self.keys = keys
         self._ca = ca
         self.ca_names = ca_names or CANamePolicy()  # default: the private CA signs no names at all
-        self.objects: Collection[CertVersion] = Collection(
-            store, "certs", lambda rec: CertVersion(**rec), certificate_not_found, deleted_certificate_not_found
-        )
-        self.secret_objects: Collection[SecretVersion] = Collection(
-            store, "secrets", lambda rec: SecretVersion(**rec), secret_not_found, deleted_secret_not_found,
-            versions_kind="secretversions",
-        )
+        self.objects = VersionedObjects(store, CERTIFICATES, CertVersion, certificate_not_found, deleted_certificate_not_found)
+        self.secret_objects = secret_objects(store)
 
     # -- storage keys ----------------------------------------------------------------
 
     @staticmethod
     def _policy_key(vault: Vault, name: str) -> str:
-        return f"certpolicies/{vault.key}/{name.lower()}"
+        return CERTIFICATE_POLICIES.key(vault.key, name)
 
     @staticmethod
     def _op_key(vault: Vault, name: str) -> str:
-        return f"certops/{vault.key}/{name.lower()}"
+        return CERTIFICATE_OPERATIONS.key(vault.key, name)
 
     @staticmethod
     def _issuer_key(vault: Vault, name: str) -> str:
-        return f"certissuers/{vault.key}/{name.lower()}"
+        return CERTIFICATE_ISSUERS.key(vault.key, name)
 
     @staticmethod
     def _contacts_key(vault: Vault) -> str:
-        return f"certcontacts/{vault.key}"
+        return CERTIFICATE_CONTACTS.key(vault.key)
 
     def _write(self, vault: Vault, changes: dict[str, bytes | None], events: list[ObjectChange]) -> None:
         if events:
@@ -544,7 +536,7 @@ class CertificateStore:
 
     # -- delete, recover, purge -----------------------------------------------------------
 
-    def _backing(self, vault: Vault, name: str) -> list[tuple[Collection, Head]]:
+    def _backing(self, vault: Vault, name: str) -> list[tuple[VersionedObjects[Any], Head]]:
         out = []
         for coll in (self.keys.objects, self.secret_objects):
             h = coll.head(vault, name)
@@ -586,12 +578,9 @@ class CertificateStore:
         if vault.purge_protection and not scheduled:
             raise purge_protected(vault)
         events = [cert_event(Change.PURGED, cv), *self._backing_events(vault, name, Change.PURGED)]
-        changes = self.objects.purge_changes(vault, head.name)
+        changes = self.objects.purge_changes(vault, head.name)  # its policy and operation with it
         for coll, h in self._backing(vault, name):
             changes.update(coll.purge_changes(vault, h.name))
-        changes[self._policy_key(vault, name)] = None
-        changes[self._op_key(vault, name)] = None
-        changes[f"keypolicies/{vault.key}/{name.lower()}"] = None
         self._write(vault, changes, events)
 
     def purge_expired(self, vault: Vault) -> int:
@@ -731,7 +720,7 @@ class CertificateStore:
         return rec
 
     def list_issuers(self, vault: Vault) -> list[dict[str, Any]]:
-        return [records.json_load(raw) for _, raw in self.objects.scan(f"certissuers/{vault.key}/")]
+        return [records.json_load(raw) for _, raw in self.store.scan(CERTIFICATE_ISSUERS.vault_prefix(vault.key))]
 
     # -- contacts -----------------------------------------------------------------------------
 

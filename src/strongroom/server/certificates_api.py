@@ -94,7 +94,7 @@ async def list_certificates(request: Request) -> Response:
         keep=None if include_pending else (lambda head, cv: not cv.pending),
     )
     items = [wire.certificate_item(cv, call.vault, call.base_url) for _, cv in page.items]
-    return _page_response(call, "/certificates", page, items, maxresults)  # type: ignore[arg-type]
+    return _page_response(call, "/certificates", page, items, maxresults)
 
 
 async def list_versions(request: Request) -> Response:
@@ -103,7 +103,7 @@ async def list_versions(request: Request) -> Response:
     maxresults = int_param(request, "maxresults")
     page = runtime(request).certificates.list_versions(call.vault, name, maxresults, request.query_params.get("$skiptoken"))
     items = [wire.certificate_item(cv, call.vault, call.base_url, versioned=True) for _, cv in page.items]
-    return _page_response(call, f"/certificates/{name}/versions", page, items, maxresults)  # type: ignore[arg-type]
+    return _page_response(call, f"/certificates/{name}/versions", page, items, maxresults)
 
 
 async def list_deleted(request: Request) -> Response:
@@ -115,7 +115,7 @@ async def list_deleted(request: Request) -> Response:
         keep=None if include_pending else (lambda head, cv: not cv.pending),
     )
     items = [wire.deleted_certificate_item(head, cv, call.vault, call.base_url) for head, cv in page.items]
-    return _page_response(call, "/deletedcertificates", page, items, maxresults)  # type: ignore[arg-type]
+    return _page_response(call, "/deletedcertificates", page, items, maxresults)
 
 
 async def get_deleted(request: Request) -> Response:

@@ -9,7 +9,7 @@ storage's loop-side group commit (`SecretStore.set_async`), the others in the th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +23,7 @@ from strongroom.authz.actions import SECRET_ACTIONS, SECRET_POLICY_PERMISSIONS
 from strongroom.identity.tokens import TokenError
 from strongroom.keyvault import wire
 from strongroom.keyvault.errors import KeyVaultError
-from strongroom.keyvault.secrets import Page
+from strongroom.keyvault.objects import Page
 from strongroom.keyvault.vaults import Vault
 from strongroom.server.http import JSON, int_param, json_body
 from strongroom.server.failure_audit import failure_audit
@@ -149,7 +149,7 @@ def begin(
     return VaultCall(vault, caller, base_url, api_version)
 
 
-def _page_response(call: VaultCall, path: str, page: Page, items: list, maxresults: int | None) -> JSON:
+def _page_response(call: VaultCall, path: str, page: Page[Any], items: list, maxresults: int | None) -> JSON:
     next_link = None
     if page.next_token:
         query = {"api-version": call.api_version, "$skiptoken": page.next_token}
