@@ -127,7 +127,7 @@ class Lifecycle:
         cv = self.certificates.objects.version(vault, head.name, head.current)
         if cv is None or cv.pending or cv.nbf is None or cv.exp is None:
             return
-        policy = self.certificates.policy(vault, head.name) or {}
+        policy = self.certificates.policies.get(vault, head.name) or {}
         t = vault_now(vault.key)
         for action in policy.get("lifetime_actions") or []:
             if t < cert_action_due(action["trigger"], cv.nbf, cv.exp):
