@@ -3,14 +3,16 @@
 Secrets are versioned objects (`objects.VersionedObjects`) under `layout.SECRETS`;
 this module adds what is particular to them: values, disabled versions, a
 certificate's backing secret (`managed`), and SecretSet's loop-side group commit.
+Writes take typed inputs (`SecretInput`, `SecretUpdate`) that the HTTP layer
+parses from request bodies (server/secret_bodies.py).
 """
 
 from __future__ import annotations
 
 import json
 import secrets as pysecrets
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Iterator
 
 from strongroom.audit import service as service_audit
 from strongroom.barrier import SealedStore
@@ -25,14 +27,7 @@ from strongroom.keyvault.errors import (
 from strongroom.keyvault.layout import SECRETS
 from strongroom.keyvault.managed import managed_by_key_vault
 from strongroom.keyvault.objects import Head, Page, VersionedObjects, purge_protected
-from strongroom.keyvault.validation import (
-    check_bool,
-    check_content_type,
-    check_object_name,
-    check_secret_value,
-    check_tags,
-    check_unixtime,
-)
+from strongroom.keyvault.validation import check_object_name
 from strongroom.keyvault.vaults import Vault
 from strongroom.util.clock import vault_now
 
@@ -55,6 +50,33 @@ class SecretVersion:
 
     def __repr__(self) -> str:  # never let a value reach a log through repr()
         return f"SecretVersion(name={self.name!r}, version={self.version!r})"
+
+
+@dataclass
+class SecretInput:
+    """SecretSet: the new version's value and properties."""
+
+    value: str = field(repr=False)
+    content_type: str | None = None
+    tags: dict[str, str] | None = None
+    enabled: bool | None = None  # None: enabled
+    nbf: int | None = None
+    exp: int | None = None
+
+
+@dataclass
+class SecretUpdate:
+    """UpdateSecret: the properties given (`set_*` says whether one was; a given null clears it)."""
+
+    content_type: str | None = None
+    set_content_type: bool = False
+    tags: dict[str, str] | None = None
+    set_tags: bool = False
+    enabled: bool | None = None  # None: unchanged
+    nbf: int | None = None
+    set_nbf: bool = False
+    exp: int | None = None
+    set_exp: bool = False
 
 
 def new_version_id() -> str:
@@ -155,30 +177,24 @@ class SecretStore:
 
     # -- writing -----------------------------------------------------------
 
-    def set(self, vault: Vault, name: str, body: Any) -> SecretVersion:
-        sv, changes, events = self._prepare_set(vault, name, body)
+    def set(self, vault: Vault, name: str, given: SecretInput) -> SecretVersion:
+        sv, changes, events = self._prepare_set(vault, name, given)
         write_with_events(self.store, vault, changes, events)
         return sv
 
-    async def set_async(self, vault: Vault, name: str, body: Any) -> SecretVersion:
+    async def set_async(self, vault: Vault, name: str, given: SecretInput) -> SecretVersion:
         """`set` from the event loop: checks, reads and seals here, then awaits the group commit.
 
         No threadpool thread per write: the reads are quick and the only wait, the
         fsync, happens in the storage's commit thread for every write pending at once.
         """
-        sv, changes, events = self._prepare_set(vault, name, body)
+        sv, changes, events = self._prepare_set(vault, name, given)
         await write_with_events_async(self.store, vault, changes, events)
         return sv
 
-    def _prepare_set(self, vault: Vault, name: str, body: Any) -> tuple[SecretVersion, dict[str, bytes | None], list[ObjectChange]]:
+    def _prepare_set(self, vault: Vault, name: str, given: SecretInput) -> tuple[SecretVersion, dict[str, bytes | None], list[ObjectChange]]:
         """The new version, the records to write and the event of a SecretSet (KeyVaultError if refused)."""
         check_object_name(name)
-        if not isinstance(body, dict):
-            raise bad_parameter("The request body must be a JSON object with a 'value' property.")
-        value = check_secret_value(body.get("value"))
-        attrs = body.get("attributes") or {}
-        if not isinstance(attrs, dict):
-            raise bad_parameter("'attributes' must be an object.")
         head = self.objects.head(vault, name)
         if head is not None and head.deleted is not None:
             raise KeyVaultError(
@@ -190,16 +206,15 @@ class SecretStore:
             )
         self._refuse_managed(vault, head, "set")
         t = vault_now(vault.key)
-        enabled = check_bool(attrs.get("enabled"), "enabled")
         sv = SecretVersion(
             name=head.name if head else name,
             version=new_version_id(),
-            value=value,
-            content_type=check_content_type(body.get("contentType")),
-            tags=check_tags(body.get("tags")),
-            enabled=True if enabled is None else enabled,
-            nbf=check_unixtime(attrs.get("nbf"), "nbf"),
-            exp=check_unixtime(attrs.get("exp"), "exp"),
+            value=given.value,
+            content_type=given.content_type,
+            tags=given.tags,
+            enabled=True if given.enabled is None else given.enabled,
+            nbf=given.nbf,
+            exp=given.exp,
             created=t,
             updated=t,
             previous_version=head.current if head else None,
@@ -207,26 +222,20 @@ class SecretStore:
         changes = self.objects.put_changes(vault, Head(name=sv.name, current=sv.version), sv)
         return sv, changes, [secret_event(Change.NEW_VERSION, sv)]
 
-    def update(self, vault: Vault, name: str, version: str, body: Any) -> SecretVersion:
-        check_object_name(name)
-        if not isinstance(body, dict):
-            raise bad_parameter("The request body must be a JSON object.")
+    def update(self, vault: Vault, name: str, version: str, given: SecretUpdate) -> SecretVersion:
         _, sv = self.objects.live(vault, name, version)
         if sv.managed:
             raise managed_by_key_vault("update", "SecretManagedByKeyVault")
-        attrs = body.get("attributes") or {}
-        if not isinstance(attrs, dict):
-            raise bad_parameter("'attributes' must be an object.")
-        if "contentType" in body:
-            sv.content_type = check_content_type(body["contentType"])
-        if "tags" in body:
-            sv.tags = check_tags(body["tags"])
-        if attrs.get("enabled") is not None:
-            sv.enabled = bool(check_bool(attrs["enabled"], "enabled"))
-        if "nbf" in attrs:
-            sv.nbf = check_unixtime(attrs["nbf"], "nbf")
-        if "exp" in attrs:
-            sv.exp = check_unixtime(attrs["exp"], "exp")
+        if given.set_content_type:
+            sv.content_type = given.content_type
+        if given.set_tags:
+            sv.tags = given.tags
+        if given.enabled is not None:
+            sv.enabled = given.enabled
+        if given.set_nbf:
+            sv.nbf = given.nbf
+        if given.set_exp:
+            sv.exp = given.exp
         sv.updated = vault_now(vault.key)
         write_with_events(self.store, vault, self.objects.version_changes(vault, sv), [secret_event(Change.UPDATED, sv)])
         return sv
@@ -272,10 +281,8 @@ class SecretStore:
         payload = {"kind": "secret", "head": asdict(head), "versions": self.objects.raw_versions(vault, name)}
         return self.backups.seal(json.dumps(payload).encode())
 
-    def restore(self, vault: Vault, body: Any, base_url: str) -> SecretVersion:
-        if not isinstance(body, dict) or not isinstance(body.get("value"), str):
-            raise bad_parameter("The request body must be a JSON object with a 'value' property holding the backup.")
-        payload = json.loads(self.backups.open(body["value"]))
+    def restore(self, vault: Vault, blob: str, base_url: str) -> SecretVersion:
+        payload = json.loads(self.backups.open(blob))
         if payload.get("kind") != "secret":
             raise bad_parameter("The backup blob is not a secret backup.")
         head = Head(**payload["head"])

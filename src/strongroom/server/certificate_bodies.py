@@ -114,13 +114,6 @@ def cancellation(body: Any) -> bool:
     return body["cancellation_requested"]
 
 
-def backup_blob(body: Any) -> str:
-    """RestoreCertificate's body: the backup blob."""
-    if not isinstance(body, dict) or not isinstance(body.get("value"), str):
-        raise bad_parameter("The request body must be a JSON object with a 'value' property holding the backup.")
-    return body["value"]
-
-
 def issuer(body: Any) -> IssuerInput:
     body = _object(body, "The request body must be a JSON object.")
     given = IssuerInput()

@@ -20,6 +20,7 @@ from strongroom.authz.actions import CERTIFICATE_ACTIONS, CERTIFICATE_POLICY_PER
 from strongroom.keyvault import certificate_wire as wire
 from strongroom.keyvault.errors import bad_parameter
 from strongroom.server import certificate_bodies as bodies
+from strongroom.server.secret_bodies import backup_blob
 from strongroom.server.crypto_pool import run_heavy
 from strongroom.server.http import JSON, int_param, json_body
 from strongroom.server.vault_api import _page_response, runtime
@@ -145,7 +146,7 @@ async def backup_certificate(request: Request) -> Response:
 
 async def restore_certificate(request: Request) -> Response:
     call = begin(request, "CertificateRestore")
-    blob = bodies.backup_blob(await json_body(request))
+    blob = backup_blob(await json_body(request))
     cv, policy = await run_in_threadpool(runtime(request).certificates.restore, call.vault, blob, call.base_url)
     return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url))
 

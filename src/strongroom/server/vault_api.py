@@ -25,6 +25,7 @@ from strongroom.keyvault import wire
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.objects import Page
 from strongroom.keyvault.vaults import Vault
+from strongroom.server import secret_bodies as bodies
 from strongroom.server.http import JSON, int_param, json_body
 from strongroom.server.failure_audit import failure_audit
 from strongroom.server.runtime import Runtime
@@ -162,8 +163,8 @@ def _page_response(call: VaultCall, path: str, page: Page[Any], items: list, max
 async def set_secret(request: Request) -> Response:
     name = request.path_params["name"]
     call = begin(request, "SecretSet", name)
-    body = await json_body(request)
-    sv = await runtime(request).secrets.set_async(call.vault, name, body)  # no threadpool: see set_async
+    given = bodies.secret_set(await json_body(request))
+    sv = await runtime(request).secrets.set_async(call.vault, name, given)  # no threadpool: see set_async
     return JSON(wire.secret_bundle(sv, call.vault, call.base_url))
 
 
@@ -179,9 +180,9 @@ async def get_secret(request: Request) -> Response:
 async def update_secret(request: Request) -> Response:
     name = request.path_params["name"]
     call = begin(request, "SecretUpdate", name)
-    body = await json_body(request)
+    given = bodies.secret_update(await json_body(request))
     sv = await run_in_threadpool(
-        runtime(request).secrets.update, call.vault, name, request.path_params.get("version", ""), body
+        runtime(request).secrets.update, call.vault, name, request.path_params.get("version", ""), given
     )
     bundle = wire.secret_bundle(sv, call.vault, call.base_url)
     bundle.pop("value")  # Azure's update answer carries no value
@@ -252,8 +253,8 @@ async def backup_secret(request: Request) -> Response:
 
 async def restore_secret(request: Request) -> Response:
     call = begin(request, "SecretRestore")
-    body = await json_body(request)
-    sv = await run_in_threadpool(runtime(request).secrets.restore, call.vault, body, call.base_url)
+    blob = bodies.backup_blob(await json_body(request))
+    sv = await run_in_threadpool(runtime(request).secrets.restore, call.vault, blob, call.base_url)
     bundle = wire.secret_bundle(sv, call.vault, call.base_url)
     bundle.pop("value")
     return JSON(bundle)
