@@ -11,7 +11,7 @@ from strongroom.barrier import Barrier, Keyring, MasterKey, SealedStore
 from strongroom.events import Change, ObjectChange, read, write_with_events
 from strongroom.events.feed import stream_name
 from strongroom.keyvault.backup import BackupSealer
-from strongroom.keyvault.secrets import SecretStore
+from strongroom.keyvault.secrets import SecretInput, SecretStore, SecretUpdate
 from strongroom.keyvault.vaults import Vault
 from strongroom.storage import StorageError
 from strongroom.storage.sqlite import SQLiteStorage
@@ -30,15 +30,15 @@ def env(tmp_path: Path):
 
 def test_every_secret_change_is_one_numbered_event_without_the_value(env, tmp_path):
     storage, store, vault, secrets = env
-    v1 = secrets.set(vault, "Db-Password", {"value": CANARY, "attributes": {"nbf": 1700000001, "exp": 1900000000}})
-    v2 = secrets.set(vault, "db-password", {"value": CANARY + "2", "tags": {"t": CANARY}})
-    secrets.update(vault, "db-password", v1.version, {"attributes": {"enabled": False}})
+    v1 = secrets.set(vault, "Db-Password", SecretInput(CANARY, nbf=1700000001, exp=1900000000))
+    v2 = secrets.set(vault, "db-password", SecretInput(CANARY + "2", tags={"t": CANARY}))
+    secrets.update(vault, "db-password", v1.version, SecretUpdate(enabled=False))
     blob = secrets.backup(vault, "db-password")  # reads only: no event
     secrets.delete(vault, "db-password")
     secrets.recover(vault, "db-password")
     secrets.delete(vault, "db-password")
     secrets.purge(vault, "db-password")
-    secrets.restore(vault, {"value": blob}, "https://kv1.vault.localhost")
+    secrets.restore(vault, blob, "https://kv1.vault.localhost")
 
     events = read(store, vault)
     assert [e.seq for e in events] == list(range(1, 9))
@@ -60,9 +60,9 @@ def test_every_secret_change_is_one_numbered_event_without_the_value(env, tmp_pa
 def test_each_vault_has_its_own_gapless_stream(env):
     storage, store, vault, secrets = env
     other = Vault("kv2", "sub", "rg", "tenant")
-    secrets.set(vault, "a", {"value": "x"})
-    secrets.set(other, "a", {"value": "x"})
-    secrets.set(vault, "b", {"value": "x"})
+    secrets.set(vault, "a", SecretInput("x"))
+    secrets.set(other, "a", SecretInput("x"))
+    secrets.set(vault, "b", SecretInput("x"))
     assert [(e.seq, e.name) for e in read(store, vault)] == [(1, "a"), (2, "b")]
     assert [(e.seq, e.vault) for e in read(store, other)] == [(1, "kv2")]
     assert [e.seq for e in read(store, vault, after=1)] == [2]
@@ -71,7 +71,7 @@ def test_each_vault_has_its_own_gapless_stream(env):
 def test_change_and_event_are_one_transaction(env, tmp_path):
     """If the event cannot be appended, the change is not written either (and the reverse)."""
     storage, store, vault, secrets = env
-    secrets.set(vault, "a", {"value": "x"})
+    secrets.set(vault, "a", SecretInput("x"))
     # A trigger that refuses the next feed entry, installed from outside as a failing disk would act.
     db = sqlite3.connect(tmp_path / "s.db")
     db.execute(
@@ -80,7 +80,7 @@ def test_change_and_event_are_one_transaction(env, tmp_path):
     )
     db.commit()
     with pytest.raises(StorageError):
-        secrets.set(vault, "a", {"value": "y"})
+        secrets.set(vault, "a", SecretInput("y"))
     assert secrets.get(vault, "a").value == "x"
     assert [e.seq for e in read(store, vault)] == [1]
     db.execute("DROP TRIGGER refuse")
@@ -91,7 +91,7 @@ def test_change_and_event_are_one_transaction(env, tmp_path):
     )
     db.commit()
     with pytest.raises(StorageError):
-        secrets.set(vault, "a", {"value": "z"})
+        secrets.set(vault, "a", SecretInput("z"))
     assert [e.seq for e in read(store, vault)] == [1]
     db.close()
 
@@ -113,7 +113,7 @@ def test_event_ids_are_distinct_v4_uuids_and_times_are_rfc3339_utc_microseconds(
     storage, store, vault, secrets = env
     before = datetime.now(timezone.utc)
     for i in range(20):
-        secrets.set(vault, f"s{i}", {"value": "v"})
+        secrets.set(vault, f"s{i}", SecretInput("v"))
     after = datetime.now(timezone.utc)
     entries = read(store, vault)
     ids = [uuid.UUID(e.id) for e in entries]

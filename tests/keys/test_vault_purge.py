@@ -23,3 +23,44 @@ def test_purged_vault_leaves_no_keys_or_certificates(server):
     assert failed.returncode != 0 and "ContactsNotFound" in failed.stderr
     # The names are free again, with fresh objects.
     server.cli("keyvault", "key", "create", "--vault-name", vault, "--name", "k1")
+
+
+def test_purging_a_vault_erases_every_record_of_it_and_none_of_a_vault_whose_name_extends_it(tmp_path):
+    """In process, at the storage level: every kind in keyvault/layout.py is erased with its vault, and a
+    per-vault record (certificate contacts, `certcontacts/{vault}`) of `kv1` is not confused with `kv10`'s."""
+    from strongroom.barrier import Barrier, Keyring, MasterKey, SealedStore
+    from strongroom.keyvault import certpolicy, private_ca
+    from strongroom.keyvault.backup import BackupSealer
+    from strongroom.keyvault.certificate_contacts import Contact
+    from strongroom.keyvault.certificate_issuers import IssuerInput
+    from strongroom.keyvault.certificates import CertificateCreate, CertificateStore
+    from strongroom.keyvault.keys import KeyStore
+    from strongroom.keyvault.secrets import SecretInput, SecretStore
+    from strongroom.keyvault.vaults import VaultRegistry
+    from strongroom.storage.sqlite import SQLiteStorage
+
+    storage = SQLiteStorage(tmp_path / "s.db")
+    try:
+        store = SealedStore(storage, Barrier(Keyring([MasterKey.generate()])))
+        backups = BackupSealer(store)
+        registry, secrets, keys = VaultRegistry(store), SecretStore(store, backups), KeyStore(store, backups)
+        certs = CertificateStore(store, backups, keys, private_ca.loader(store))
+        policy = certpolicy.parse({"issuer": {"name": "Self"}, "x509_props": {"subject": "CN=c1"}})
+        for name in ("kv1", "kv10"):
+            vault, _ = registry.create_or_update(name, subscription_id="sub", resource_group="rg", tenant_id="t",
+                                                 created_by="test")
+            secrets.set(vault, "s1", SecretInput("v"))
+            keys.create(vault, "k1", {"kty": "EC"})
+            keys.set_policy(vault, "k1", {"lifetimeActions": [], "attributes": {"expiryTime": "P90D"}})
+            certs.create(vault, "c1", CertificateCreate(policy=policy))
+            certs.issuers.set(vault, "issuer1", IssuerInput(provider="Strongroom"))
+            certs.contacts.set(vault, [Contact("a@example.com")])
+        kv10_before = [k for k in store.keys("") if "kv10" in k]
+        assert any(k.startswith("certcontacts/kv10") for k in kv10_before)
+        registry.delete("kv1")
+        registry.purge("kv1")
+        left = list(store.keys(""))
+        assert [k for k in left if "/kv1/" in k or k.endswith("/kv1")] == []
+        assert [k for k in left if "kv10" in k] == kv10_before
+    finally:
+        storage.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.keyvault.certificates import COMPLETED, IN_PROGRESS, PENDING_DETAILS, CertVersion, Operation
+from strongroom.keyvault.certificate_operations import COMPLETED, IN_PROGRESS, PENDING_DETAILS, Operation
+from strongroom.keyvault.certificates import CertVersion
 from strongroom.keyvault.objects import Head
 from strongroom.keyvault.vaults import Vault
 

@@ -1,10 +1,8 @@
 """Key semantics: versions, attributes, crypto operations, soft delete, backup, rotation.
 
-Storage (every record sealed by the barrier, private key material included):
-
-    keys/{vault}/{name}                     head
-    keysversions/{vault}/{name}/{version}   KeyVersion (JWK material, attributes)
-    keypolicies/{vault}/{name}              rotation policy
+Keys are versioned objects (`objects.VersionedObjects`) under `layout.KEYS`,
+each with its rotation policy beside it (`layout.KEY_POLICIES`); every record is
+sealed by the barrier, private key material included.
 
 Key material never leaves this module except as `public_jwk` (and inside sealed
 backup blobs). A key backing a certificate is `managed`: it can be read and
@@ -26,7 +24,8 @@ from strongroom.keyvault import crypto, jwk
 from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.errors import RECOVER_HINT, KeyVaultError, bad_parameter
 from strongroom.keyvault.managed import managed_by_key_vault
-from strongroom.keyvault.objects import Collection, Head, Page, purge_protected
+from strongroom.keyvault.layout import KEY_POLICIES, KEYS
+from strongroom.keyvault.objects import Head, Page, VersionedObjects, purge_protected
 from strongroom.keyvault.rotation import RotationPolicy, default_policy, parse_policy
 from strongroom.keyvault.validation import check_bool, check_object_name, check_tags, check_unixtime
 from strongroom.keyvault.vaults import Vault
@@ -104,9 +103,7 @@ class KeyStore:
     def __init__(self, store: SealedStore, backups: BackupSealer) -> None:
         self.store = store
         self.backups = backups
-        self.objects: Collection[KeyVersion] = Collection(
-            store, "keys", lambda rec: KeyVersion(**rec), key_not_found, deleted_key_not_found
-        )
+        self.objects = VersionedObjects(store, KEYS, KeyVersion, key_not_found, deleted_key_not_found)
 
     # -- reading -----------------------------------------------------------------
 
@@ -240,7 +237,7 @@ class KeyStore:
             raise managed_by_key_vault("purge", "KeyManagedByKeyVault")
         if vault.purge_protection and not scheduled:
             raise purge_protected(vault)
-        changes = {**self.objects.purge_changes(vault, head.name), _policy_key(vault, head.name): None}
+        changes = self.objects.purge_changes(vault, head.name)  # the rotation policy with it
         write_with_events(self.store, vault, changes, [key_event(Change.PURGED, kv)])
 
     def purge_expired(self, vault: Vault) -> int:
@@ -384,20 +381,12 @@ class KeyStore:
                 "are performed in parallel against the key. To avoid this error, perform operations against a key in "
                 "a sequential manner.",
             )
-        head.deleted = head.scheduled_purge = None
-        changes = self.objects.put_changes(vault, head)
-        current = None
-        for rec in payload["versions"]:
-            kv = KeyVersion(**rec)
-            changes.update(self.objects.version_changes(vault, kv))
-            if kv.version == head.current:
-                current = kv
+        changes, current = self.objects.restore_changes(vault, head, payload["versions"])
         if payload.get("policy"):
             changes[_policy_key(vault, head.name)] = records.dump(payload["policy"])
-        assert current is not None
         write_with_events(self.store, vault, changes, [key_event(Change.RESTORED, current)])
         return current
 
 
 def _policy_key(vault: Vault, name: str) -> str:
-    return f"keypolicies/{vault.key}/{name.lower()}"
+    return KEY_POLICIES.key(vault.key, name)

@@ -27,8 +27,9 @@ from strongroom.events.feed import Change, ObjectChange, write_with_events
 from strongroom.keyvault.certificates import CertificateStore
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.keys import KeyStore, key_event
-from strongroom.keyvault.objects import Collection, Head
-from strongroom.keyvault.secrets import SecretVersion
+from strongroom.keyvault.layout import LIFECYCLE_MARKERS
+from strongroom.keyvault.objects import Head
+from strongroom.keyvault.secrets import secret_objects
 from strongroom.keyvault.vaults import Vault
 from strongroom.util.clock import vault_now
 from strongroom.util.gil import yield_gil
@@ -55,10 +56,10 @@ class Lifecycle:
         self.keys = keys
         self.certificates = certificates
         self.store = keys.store
-        self.secrets: Collection[SecretVersion] = certificates.secret_objects
+        self.secrets = secret_objects(keys.store)
 
     def _marker_key(self, vault: Vault, object_type: str, name: str, version: str) -> str:
-        return f"lifecycle/{vault.key}/{object_type}/{name.lower()}/{version.lower()}"
+        return f"{LIFECYCLE_MARKERS.vault_prefix(vault.key)}{object_type}/{name.lower()}/{version.lower()}"
 
     def _once(self, vault: Vault, event: ObjectChange, marker: str, report: Report) -> bool:
         """Record `event` unless this version already had the `marker` one."""
@@ -126,7 +127,7 @@ class Lifecycle:
         cv = self.certificates.objects.version(vault, head.name, head.current)
         if cv is None or cv.pending or cv.nbf is None or cv.exp is None:
             return
-        policy = self.certificates.policy(vault, head.name) or {}
+        policy = self.certificates.policies.get(vault, head.name) or {}
         t = vault_now(vault.key)
         for action in policy.get("lifetime_actions") or []:
             if t < cert_action_due(action["trigger"], cv.nbf, cv.exp):

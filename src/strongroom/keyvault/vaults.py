@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from strongroom.barrier import SealedStore, records
 from strongroom.keyvault.errors import KeyVaultError
+from strongroom.keyvault.layout import VAULT_CONTENTS
 from strongroom.keyvault.validation import check_resource_group, check_vault_name
 from strongroom.util.clock import now
 
@@ -193,12 +194,11 @@ class VaultRegistry:
                 "VaultPurgeProtected",
                 f"Vault '{name}' has purge protection enabled; it is purged automatically on its scheduled purge date.",
             )
-        changes: dict[str, bytes | None] = {_vault_key(name): None, f"certcontacts/{vault.key}": None}
-        prefixes = ("secrets", "secretversions", "keys", "keysversions", "keypolicies", "certs", "certsversions",
-                    "certpolicies", "certops", "certissuers", "lifecycle")
-        for prefix in (f"{p}/{vault.key}/" for p in prefixes):
-            for key in self.store.keys(prefix):
-                changes[key] = None
+        changes: dict[str, bytes | None] = {_vault_key(name): None}
+        for part in VAULT_CONTENTS:  # every kind of object a vault holds (layout.py)
+            changes.update(dict.fromkeys(part.purge_keys(vault.key)))
+            for prefix in part.purge_prefixes(vault.key):
+                changes.update(dict.fromkeys(self.store.keys(prefix)))
         self.store.write(changes)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.keyvault.secrets import SecretHead, SecretVersion
+from strongroom.keyvault.objects import Head
+from strongroom.keyvault.secrets import SecretVersion
 from strongroom.keyvault.vaults import Vault
 
 
@@ -48,18 +49,18 @@ def secret_item(sv: SecretVersion, vault: Vault, base_url: str, versioned: bool 
     return _common(sv, vault, {"id": ident}, base_url)
 
 
-def _deleted_fields(head: SecretHead, base_url: str, out: dict[str, Any]) -> dict[str, Any]:
+def _deleted_fields(head: Head, base_url: str, out: dict[str, Any]) -> dict[str, Any]:
     out["recoveryId"] = f"{base_url}/deletedsecrets/{head.name}"
     out["deletedDate"] = head.deleted
     out["scheduledPurgeDate"] = head.scheduled_purge
     return out
 
 
-def deleted_secret_bundle(head: SecretHead, sv: SecretVersion, vault: Vault, base_url: str) -> dict[str, Any]:
+def deleted_secret_bundle(head: Head, sv: SecretVersion, vault: Vault, base_url: str) -> dict[str, Any]:
     out = secret_bundle(sv, vault, base_url)
     out.pop("value", None)  # Azure's delete and get-deleted answers carry no value
     return _deleted_fields(head, base_url, out)
 
 
-def deleted_secret_item(head: SecretHead, sv: SecretVersion, vault: Vault, base_url: str) -> dict[str, Any]:
+def deleted_secret_item(head: Head, sv: SecretVersion, vault: Vault, base_url: str) -> dict[str, Any]:
     return _deleted_fields(head, base_url, secret_item(sv, vault, base_url))

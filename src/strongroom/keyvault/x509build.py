@@ -185,12 +185,10 @@ class Imported:
     content_type: str  # what the value was
 
 
-def parse_import(value: Any, password: Any) -> Imported:
-    """ImportCertificate's `value`: base64 PFX, base64 of PEM text, or PEM text itself; the private key is required."""
-    if not isinstance(value, str) or not value.strip():
-        raise bad_parameter("The 'value' property is required: the base64-encoded PFX or the PEM of the certificate.")
-    if password is not None and not isinstance(password, str):
-        raise bad_parameter("'pwd' must be a string.")
+def parse_import(value: str, password: str | None) -> Imported:
+    """ImportCertificate's `value`: base64 PFX, base64 of PEM text, or PEM text itself; the private key is required.
+
+    The HTTP layer has checked the types (server/certificate_bodies.py)."""
     text = value.strip()
     raw: bytes
     if text.startswith("-----BEGIN"):

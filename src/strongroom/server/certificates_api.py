@@ -1,7 +1,8 @@
 """The Key Vault certificates data plane over HTTP (certificates.json paths), and the private CA's certificate.
 
 Handlers follow vault_api: `begin()` with the certificate data actions, then
-`keyvault.certificates`. CreateCertificate answers 202 with the certificate
+`keyvault.certificates` with the body parsed into its typed input
+(`certificate_bodies`). CreateCertificate answers 202 with the certificate
 operation and a Location to poll, as Key Vault does.
 """
 
@@ -18,6 +19,8 @@ from starlette.routing import Route
 from strongroom.authz.actions import CERTIFICATE_ACTIONS, CERTIFICATE_POLICY_PERMISSIONS
 from strongroom.keyvault import certificate_wire as wire
 from strongroom.errors import BadRequest
+from strongroom.server import certificate_bodies as bodies
+from strongroom.server.secret_bodies import backup_blob
 from strongroom.server.crypto_pool import run_heavy
 from strongroom.server.http import JSON, int_param, json_body
 from strongroom.server.vault_api import _page_response, runtime
@@ -40,10 +43,9 @@ def _include_pending(request: Request) -> bool:
 async def create_certificate(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "CertificateCreate", name)
-    body = await json_body(request)
-    op = await run_heavy(runtime(request).certificates.create, call.vault, name, body)
-    head = runtime(request).certificates.objects.head(call.vault, name)
-    spelled = head.name if head else name
+    given = bodies.create(await json_body(request))
+    op = await run_heavy(runtime(request).certificates.create, call.vault, name, given)
+    spelled = runtime(request).certificates.objects.spelling(call.vault, name)
     query = urlencode({"api-version": call.api_version, "request_id": op.request_id})
     return JSON(
         wire.operation(op, spelled, call.base_url, as_submitted=True),
@@ -55,8 +57,8 @@ async def create_certificate(request: Request) -> Response:
 async def import_certificate(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "CertificateImport", name)
-    body = await json_body(request)
-    cv, policy = await run_heavy(runtime(request).certificates.import_certificate, call.vault, name, body)
+    given = bodies.import_(await json_body(request))
+    cv, policy = await run_heavy(runtime(request).certificates.import_certificate, call.vault, name, given)
     return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url))
 
 
@@ -70,9 +72,9 @@ async def get_certificate(request: Request) -> Response:
 async def update_certificate(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "CertificateUpdate", name)
-    body = await json_body(request)
+    given = bodies.update(await json_body(request))
     cv, policy = await run_in_threadpool(
-        runtime(request).certificates.update, call.vault, name, request.path_params.get("version", ""), body
+        runtime(request).certificates.update, call.vault, name, request.path_params.get("version", ""), given
     )
     return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url))
 
@@ -88,13 +90,11 @@ async def list_certificates(request: Request) -> Response:
     call = begin(request, "CertificateList")
     maxresults = int_param(request, "maxresults")
     include_pending = _include_pending(request)
-    certs = runtime(request).certificates
-    page = certs.objects.list_heads(
-        call.vault, maxresults, request.query_params.get("$skiptoken"), deleted=False,
-        keep=None if include_pending else (lambda head, cv: not cv.pending),
+    page = runtime(request).certificates.list(
+        call.vault, maxresults, request.query_params.get("$skiptoken"), include_pending=include_pending
     )
     items = [wire.certificate_item(cv, call.vault, call.base_url) for _, cv in page.items]
-    return _page_response(call, "/certificates", page, items, maxresults)  # type: ignore[arg-type]
+    return _page_response(call, "/certificates", page, items, maxresults)
 
 
 async def list_versions(request: Request) -> Response:
@@ -103,19 +103,18 @@ async def list_versions(request: Request) -> Response:
     maxresults = int_param(request, "maxresults")
     page = runtime(request).certificates.list_versions(call.vault, name, maxresults, request.query_params.get("$skiptoken"))
     items = [wire.certificate_item(cv, call.vault, call.base_url, versioned=True) for _, cv in page.items]
-    return _page_response(call, f"/certificates/{name}/versions", page, items, maxresults)  # type: ignore[arg-type]
+    return _page_response(call, f"/certificates/{name}/versions", page, items, maxresults)
 
 
 async def list_deleted(request: Request) -> Response:
     call = begin(request, "CertificateListDeleted")
     maxresults = int_param(request, "maxresults")
     include_pending = _include_pending(request)
-    page = runtime(request).certificates.objects.list_heads(
-        call.vault, maxresults, request.query_params.get("$skiptoken"), deleted=True,
-        keep=None if include_pending else (lambda head, cv: not cv.pending),
+    page = runtime(request).certificates.list(
+        call.vault, maxresults, request.query_params.get("$skiptoken"), include_pending=include_pending, deleted=True
     )
     items = [wire.deleted_certificate_item(head, cv, call.vault, call.base_url) for head, cv in page.items]
-    return _page_response(call, "/deletedcertificates", page, items, maxresults)  # type: ignore[arg-type]
+    return _page_response(call, "/deletedcertificates", page, items, maxresults)
 
 
 async def get_deleted(request: Request) -> Response:
@@ -147,8 +146,8 @@ async def backup_certificate(request: Request) -> Response:
 
 async def restore_certificate(request: Request) -> Response:
     call = begin(request, "CertificateRestore")
-    body = await json_body(request)
-    cv, policy = await run_in_threadpool(runtime(request).certificates.restore, call.vault, body, call.base_url)
+    blob = backup_blob(await json_body(request))
+    cv, policy = await run_in_threadpool(runtime(request).certificates.restore, call.vault, blob, call.base_url)
     return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url))
 
 
@@ -156,8 +155,7 @@ async def restore_certificate(request: Request) -> Response:
 
 
 def _spelled(request: Request, call, name: str) -> str:
-    head = runtime(request).certificates.objects.head(call.vault, name)
-    return head.name if head else name
+    return runtime(request).certificates.objects.spelling(call.vault, name)
 
 
 async def get_policy(request: Request) -> Response:
@@ -170,8 +168,8 @@ async def get_policy(request: Request) -> Response:
 async def update_policy(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "CertificatePolicyUpdate", name)
-    body = await json_body(request)
-    policy = await run_in_threadpool(runtime(request).certificates.update_policy, call.vault, name, body)
+    patch = bodies.policy_patch(await json_body(request))
+    policy = await run_in_threadpool(runtime(request).certificates.update_policy, call.vault, name, patch)
     return JSON(wire.policy(policy, _spelled(request, call, name), call.base_url))
 
 
@@ -181,30 +179,30 @@ async def update_policy(request: Request) -> Response:
 async def get_operation(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "CertificatePendingGet", name)
-    op = runtime(request).certificates.get_operation(call.vault, name)
+    op = runtime(request).certificates.operations.get(call.vault, name)
     return JSON(wire.operation(op, _spelled(request, call, name), call.base_url))
 
 
 async def update_operation(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "CertificatePendingUpdate", name)
-    body = await json_body(request)
-    op = await run_in_threadpool(runtime(request).certificates.cancel_operation, call.vault, name, body)
+    requested = bodies.cancellation(await json_body(request))
+    op = await run_in_threadpool(runtime(request).certificates.operations.cancel, call.vault, name, requested)
     return JSON(wire.operation(op, _spelled(request, call, name), call.base_url))
 
 
 async def delete_operation(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "CertificatePendingDelete", name)
-    op = await run_in_threadpool(runtime(request).certificates.delete_operation, call.vault, name)
+    op = await run_in_threadpool(runtime(request).certificates.operations.delete, call.vault, name)
     return JSON(wire.operation(op, _spelled(request, call, name), call.base_url))
 
 
 async def merge_certificate(request: Request) -> Response:
     name = _name(request)
     call = begin(request, "CertificatePendingMerge", name)
-    body = await json_body(request)
-    cv, policy = await run_heavy(runtime(request).certificates.merge, call.vault, name, body)
+    given = bodies.merge(await json_body(request))
+    cv, policy = await run_heavy(runtime(request).certificates.merge, call.vault, name, given)
     return JSON(wire.certificate_bundle(cv, policy, call.vault, call.base_url), status_code=201)
 
 
@@ -213,53 +211,53 @@ async def merge_certificate(request: Request) -> Response:
 
 async def list_issuers(request: Request) -> Response:
     call = begin(request, "CertificateIssuersList")
-    items = [wire.issuer_item(rec, call.base_url) for rec in runtime(request).certificates.list_issuers(call.vault)]
+    items = [wire.issuer_item(rec, call.base_url) for rec in runtime(request).certificates.issuers.list(call.vault)]
     return JSON({"value": items, "nextLink": None})
 
 
 async def get_issuer(request: Request) -> Response:
     call = begin(request, "CertificateIssuerGet")
-    rec = runtime(request).certificates.get_issuer(call.vault, request.path_params["issuer"])
+    rec = runtime(request).certificates.issuers.get(call.vault, request.path_params["issuer"])
     return JSON(wire.issuer_bundle(rec, call.base_url))
 
 
 async def set_issuer(request: Request) -> Response:
     call = begin(request, "CertificateIssuerSet")
-    body = await json_body(request)
-    rec = await run_in_threadpool(runtime(request).certificates.set_issuer, call.vault, request.path_params["issuer"], body)
+    given = bodies.issuer(await json_body(request))
+    rec = await run_in_threadpool(runtime(request).certificates.issuers.set, call.vault, request.path_params["issuer"], given)
     return JSON(wire.issuer_bundle(rec, call.base_url))
 
 
 async def update_issuer(request: Request) -> Response:
     call = begin(request, "CertificateIssuerUpdate")
-    body = await json_body(request)
+    given = bodies.issuer(await json_body(request))
     rec = await run_in_threadpool(
-        partial(runtime(request).certificates.set_issuer, update=True), call.vault, request.path_params["issuer"], body
+        partial(runtime(request).certificates.issuers.set, update=True), call.vault, request.path_params["issuer"], given
     )
     return JSON(wire.issuer_bundle(rec, call.base_url))
 
 
 async def delete_issuer(request: Request) -> Response:
     call = begin(request, "CertificateIssuerDelete")
-    rec = await run_in_threadpool(runtime(request).certificates.delete_issuer, call.vault, request.path_params["issuer"])
+    rec = await run_in_threadpool(runtime(request).certificates.issuers.delete, call.vault, request.path_params["issuer"])
     return JSON(wire.issuer_bundle(rec, call.base_url))
 
 
 async def get_contacts(request: Request) -> Response:
     call = begin(request, "CertificateContactsGet")
-    return JSON(wire.contacts(runtime(request).certificates.get_contacts(call.vault), call.base_url))
+    return JSON(wire.contacts(runtime(request).certificates.contacts.get(call.vault), call.base_url))
 
 
 async def set_contacts(request: Request) -> Response:
     call = begin(request, "CertificateContactsSet")
-    body = await json_body(request)
-    items = await run_in_threadpool(runtime(request).certificates.set_contacts, call.vault, body)
+    given = bodies.contacts(await json_body(request))
+    items = await run_in_threadpool(runtime(request).certificates.contacts.set, call.vault, given)
     return JSON(wire.contacts(items, call.base_url))
 
 
 async def delete_contacts(request: Request) -> Response:
     call = begin(request, "CertificateContactsDelete")
-    items = await run_in_threadpool(runtime(request).certificates.delete_contacts, call.vault)
+    items = await run_in_threadpool(runtime(request).certificates.contacts.delete, call.vault)
     return JSON(wire.contacts(items, call.base_url))
 
 

@@ -80,7 +80,7 @@ async def list_keys(request: Request) -> Response:
     maxresults = int_param(request, "maxresults")
     page = runtime(request).keys.list(call.vault, maxresults, request.query_params.get("$skiptoken"))
     items = [wire.key_item(kv, call.vault, call.base_url) for _, kv in page.items]
-    return _page_response(call, "/keys", page, items, maxresults)  # type: ignore[arg-type]
+    return _page_response(call, "/keys", page, items, maxresults)
 
 
 async def list_versions(request: Request) -> Response:
@@ -89,7 +89,7 @@ async def list_versions(request: Request) -> Response:
     maxresults = int_param(request, "maxresults")
     page = runtime(request).keys.list_versions(call.vault, name, maxresults, request.query_params.get("$skiptoken"))
     items = [wire.key_item(kv, call.vault, call.base_url, versioned=True) for _, kv in page.items]
-    return _page_response(call, f"/keys/{name}/versions", page, items, maxresults)  # type: ignore[arg-type]
+    return _page_response(call, f"/keys/{name}/versions", page, items, maxresults)
 
 
 async def list_deleted(request: Request) -> Response:
@@ -97,7 +97,7 @@ async def list_deleted(request: Request) -> Response:
     maxresults = int_param(request, "maxresults")
     page = runtime(request).keys.list_deleted(call.vault, maxresults, request.query_params.get("$skiptoken"))
     items = [wire.deleted_key_item(head, kv, call.vault, call.base_url) for head, kv in page.items]
-    return _page_response(call, "/deletedkeys", page, items, maxresults)  # type: ignore[arg-type]
+    return _page_response(call, "/deletedkeys", page, items, maxresults)
 
 
 async def get_deleted(request: Request) -> Response:

@@ -9,7 +9,7 @@ storage's loop-side group commit (`SecretStore.set_async`), the others in the th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -24,8 +24,9 @@ from strongroom.identity.tokens import TokenError
 from strongroom.keyvault import wire
 from strongroom import errors
 from strongroom.errors import BadRequest
-from strongroom.keyvault.secrets import Page
+from strongroom.keyvault.objects import Page
 from strongroom.keyvault.vaults import Vault
+from strongroom.server import secret_bodies as bodies
 from strongroom.server.http import JSON, int_param, json_body
 from strongroom.server.failure_audit import failure_audit
 from strongroom.server.runtime import Runtime
@@ -134,7 +135,7 @@ def begin(
     return VaultCall(vault, caller, base_url, api_version)
 
 
-def _page_response(call: VaultCall, path: str, page: Page, items: list, maxresults: int | None) -> JSON:
+def _page_response(call: VaultCall, path: str, page: Page[Any], items: list, maxresults: int | None) -> JSON:
     next_link = None
     if page.next_token:
         query = {"api-version": call.api_version, "$skiptoken": page.next_token}
@@ -147,8 +148,8 @@ def _page_response(call: VaultCall, path: str, page: Page, items: list, maxresul
 async def set_secret(request: Request) -> Response:
     name = request.path_params["name"]
     call = begin(request, "SecretSet", name)
-    body = await json_body(request)
-    sv = await runtime(request).secrets.set_async(call.vault, name, body)  # no threadpool: see set_async
+    given = bodies.secret_set(await json_body(request))
+    sv = await runtime(request).secrets.set_async(call.vault, name, given)  # no threadpool: see set_async
     return JSON(wire.secret_bundle(sv, call.vault, call.base_url))
 
 
@@ -164,9 +165,9 @@ async def get_secret(request: Request) -> Response:
 async def update_secret(request: Request) -> Response:
     name = request.path_params["name"]
     call = begin(request, "SecretUpdate", name)
-    body = await json_body(request)
+    given = bodies.secret_update(await json_body(request))
     sv = await run_in_threadpool(
-        runtime(request).secrets.update, call.vault, name, request.path_params.get("version", ""), body
+        runtime(request).secrets.update, call.vault, name, request.path_params.get("version", ""), given
     )
     bundle = wire.secret_bundle(sv, call.vault, call.base_url)
     bundle.pop("value")  # Azure's update answer carries no value
@@ -237,8 +238,8 @@ async def backup_secret(request: Request) -> Response:
 
 async def restore_secret(request: Request) -> Response:
     call = begin(request, "SecretRestore")
-    body = await json_body(request)
-    sv = await run_in_threadpool(runtime(request).secrets.restore, call.vault, body, call.base_url)
+    blob = bodies.backup_blob(await json_body(request))
+    sv = await run_in_threadpool(runtime(request).secrets.restore, call.vault, blob, call.base_url)
     bundle = wire.secret_bundle(sv, call.vault, call.base_url)
     bundle.pop("value")
     return JSON(bundle)
