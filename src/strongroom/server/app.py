@@ -17,7 +17,6 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.identity.errors import EntraError
 from strongroom.keyvault.errors import KeyVaultError, vault_not_found
@@ -31,6 +30,7 @@ from strongroom.server import arm_api, graph_objects_api, metadata_api
 from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.bodies import InvalidBody, plane_error
 from strongroom.server.dispatch import RouteTable
+from strongroom.server.guards import public, route
 from strongroom.server.http import JSON, RequestIdMiddleware, error_response
 from strongroom.server.limits import BODY_TOO_LARGE
 from strongroom.server.runtime import Runtime, build_runtime
@@ -282,8 +282,8 @@ def create_app(settings: Settings) -> HostRouter:
 
     control = Starlette(
         routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/strongroom/metadata", instance_metadata, methods=["GET"]),
+            route("/healthz", healthz, ["GET"], public()),
+            route("/strongroom/metadata", instance_metadata, ["GET"], public()),
             *identity_api.routes,
             *management_api.routes,
             *directory_api.routes,

@@ -24,7 +24,6 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller, control
@@ -37,7 +36,8 @@ from strongroom.authz.store import AuthzStore, RoleAssignment, arm_time, new_ass
 from strongroom.keyvault.errors import KeyVaultError
 from strongroom.keyvault.vaults import Vault
 from strongroom.server.http import JSON, json_body
-from strongroom.server.management_api import _authenticate as authenticate
+from strongroom.server import guards
+from strongroom.server.guards import management, route, runtime
 from strongroom.server.runtime import Runtime
 
 AUTHZ = "providers/Microsoft.Authorization"
@@ -46,10 +46,6 @@ PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal", "ForeignGroup", "Device"
 _FILTER_PRINCIPAL = re.compile(r"^(?:principalId\s+eq\s+'([^']+)'|assignedTo\('([^']+)'\))\Z", re.IGNORECASE)
 _FILTER_ROLE_NAME = re.compile(r"^roleName\s+eq\s+'(.*)'\Z", re.IGNORECASE)
 _FILTER_ROLE_TYPE = re.compile(r"^type\s+eq\s+'(BuiltInRole|CustomRole)'\Z", re.IGNORECASE)
-
-
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
 
 
 def store(rt: Runtime) -> AuthzStore:
@@ -109,8 +105,8 @@ def _assignment_in(rt: Runtime, scope: str, name: str) -> RoleAssignment | None:
 async def put_assignment(request: Request) -> Response:
     rt = runtime(request)
     scope, name = _scope_of(request), request.path_params["name"]
-    audit.begin(request.scope, "RoleAssignmentCreate", resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
+    caller = guards.caller(request)
     _require_api_version(request)
     target = _check_scope(rt, scope)
     if not GUID.match(name):
@@ -211,8 +207,8 @@ def _condition_of(props: dict[str, Any]) -> tuple[str | None, str | None]:
 async def get_assignment(request: Request) -> Response:
     rt = runtime(request)
     scope, name = _scope_of(request), request.path_params["name"]
-    audit.begin(request.scope, "RoleAssignmentGet", resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
+    caller = guards.caller(request)
     _require_api_version(request)
     target = _check_scope(rt, scope, must_exist=False)
     _require(request, caller, "Microsoft.Authorization/roleAssignments/read", target.id)
@@ -225,8 +221,8 @@ async def get_assignment(request: Request) -> Response:
 async def delete_assignment(request: Request) -> Response:
     rt = runtime(request)
     scope, name = _scope_of(request), request.path_params["name"]
-    audit.begin(request.scope, "RoleAssignmentDelete", resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
+    caller = guards.caller(request)
     _require_api_version(request)
     target = _check_scope(rt, scope, must_exist=False)
     found = _assignment_in(rt, target.id, name)
@@ -256,8 +252,8 @@ def _principal_filter(raw: str) -> tuple[bool, str | None]:
 async def list_assignments(request: Request) -> Response:
     rt = runtime(request)
     scope = _scope_of(request)
-    audit.begin(request.scope, "RoleAssignmentList", resource_id=f"{scope}/{AUTHZ}/roleAssignments")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleAssignments")
+    caller = guards.caller(request)
     _require_api_version(request)
     target = _check_scope(rt, scope, must_exist=False)
     _require(request, caller, "Microsoft.Authorization/roleAssignments/read", target.id)
@@ -300,8 +296,7 @@ def _visible_at(role: RoleDefinition, scope: str) -> bool:
 async def list_definitions(request: Request) -> Response:
     rt = runtime(request)
     scope = _scope_of(request)
-    audit.begin(request.scope, "RoleDefinitionList", resource_id=f"{scope}/{AUTHZ}/roleDefinitions")
-    authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleDefinitions")
     _require_api_version(request)
     if scope:
         _check_scope(rt, scope, must_exist=False)
@@ -323,8 +318,7 @@ def _definition_not_found(guid: str) -> KeyVaultError:
 async def get_definition(request: Request) -> Response:
     rt = runtime(request)
     scope, guid = _scope_of(request), request.path_params["name"]
-    audit.begin(request.scope, "RoleDefinitionGet", resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
-    authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
     _require_api_version(request)
     if scope:
         _check_scope(rt, scope, must_exist=False)
@@ -363,8 +357,8 @@ def _permission_from(raw: Any) -> Permission:
 async def put_definition(request: Request) -> Response:
     rt = runtime(request)
     scope, guid = _scope_of(request), request.path_params["name"].lower()
-    audit.begin(request.scope, "RoleDefinitionCreate", resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
+    caller = guards.caller(request)
     _require_api_version(request)
     if scope:
         _check_scope(rt, scope, must_exist=False)
@@ -422,8 +416,8 @@ async def put_definition(request: Request) -> Response:
 async def delete_definition(request: Request) -> Response:
     rt = runtime(request)
     scope, guid = _scope_of(request), request.path_params["name"].lower()
-    audit.begin(request.scope, "RoleDefinitionDelete", resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
+    caller = guards.caller(request)
     _require_api_version(request)
     snap = store(rt).snapshot()
     role = snap.role(guid)
@@ -471,8 +465,8 @@ def _lookup(rt: Runtime):
 async def access_review(request: Request) -> Response:
     rt = runtime(request)
     scope = _scope_of(request)
-    audit.begin(request.scope, "AccessReview", resource_id=scope)
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=scope)
+    caller = guards.caller(request)
     _require_api_version(request)
     target = _check_scope(rt, scope)
     if target.level != "secret":
@@ -498,8 +492,7 @@ def _may_review(request: Request, caller: Caller, vault: Vault, scope: str) -> N
 async def get_principal(request: Request) -> Response:
     rt = runtime(request)
     ident = request.path_params["id"]
-    audit.begin(request.scope, "DirectoryPrincipalGet", resource_id=f"/strongroom/directory/principals/{ident}")
-    authenticate(request)
+    audit.refine(request.scope, resource_id=f"/strongroom/directory/principals/{ident}")
     p = rt.directory.find(ident)
     if p is None:
         raise KeyVaultError(404, "PrincipalNotFound", f"Principal {ident} does not exist in the directory {rt.tenant.tenant_id}.")
@@ -519,18 +512,18 @@ _A = "/{scope:path}/" + AUTHZ + "/roleAssignments"
 _D = "/{scope:path}/" + AUTHZ + "/roleDefinitions"
 
 routes = [
-    Route(_A + "/{name}", put_assignment, methods=["PUT"]),
-    Route(_A + "/{name}", get_assignment, methods=["GET"]),
-    Route(_A + "/{name}", delete_assignment, methods=["DELETE"]),
-    Route(_A, list_assignments, methods=["GET"]),
-    Route(_D + "/{name}", put_definition, methods=["PUT"]),
-    Route(_D + "/{name}", get_definition, methods=["GET"]),
-    Route(_D + "/{name}", delete_definition, methods=["DELETE"]),
-    Route(_D, list_definitions, methods=["GET"]),
-    Route("/" + AUTHZ + "/roleDefinitions", list_definitions, methods=["GET"]),
-    Route("/" + AUTHZ + "/roleDefinitions/{name}", get_definition, methods=["GET"]),
-    Route("/" + AUTHZ + "/roleDefinitions/{name}", put_definition, methods=["PUT"]),
-    Route("/" + AUTHZ + "/roleDefinitions/{name}", delete_definition, methods=["DELETE"]),
-    Route("/{scope:path}/providers/Strongroom.Authorization/accessReview", access_review, methods=["GET"]),
-    Route("/strongroom/directory/principals/{id}", get_principal, methods=["GET"]),
+    route(_A + "/{name}", put_assignment, ["PUT"], management("RoleAssignmentCreate")),
+    route(_A + "/{name}", get_assignment, ["GET"], management("RoleAssignmentGet")),
+    route(_A + "/{name}", delete_assignment, ["DELETE"], management("RoleAssignmentDelete")),
+    route(_A, list_assignments, ["GET"], management("RoleAssignmentList")),
+    route(_D + "/{name}", put_definition, ["PUT"], management("RoleDefinitionCreate")),
+    route(_D + "/{name}", get_definition, ["GET"], management("RoleDefinitionGet")),
+    route(_D + "/{name}", delete_definition, ["DELETE"], management("RoleDefinitionDelete")),
+    route(_D, list_definitions, ["GET"], management("RoleDefinitionList")),
+    route("/" + AUTHZ + "/roleDefinitions", list_definitions, ["GET"], management("RoleDefinitionList")),
+    route("/" + AUTHZ + "/roleDefinitions/{name}", get_definition, ["GET"], management("RoleDefinitionGet")),
+    route("/" + AUTHZ + "/roleDefinitions/{name}", put_definition, ["PUT"], management("RoleDefinitionCreate")),
+    route("/" + AUTHZ + "/roleDefinitions/{name}", delete_definition, ["DELETE"], management("RoleDefinitionDelete")),
+    route("/{scope:path}/providers/Strongroom.Authorization/accessReview", access_review, ["GET"], management("AccessReview")),
+    route("/strongroom/directory/principals/{id}", get_principal, ["GET"], management("DirectoryPrincipalGet")),
 ]

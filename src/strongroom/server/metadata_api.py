@@ -15,9 +15,9 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.keyvault.errors import KeyVaultError
+from strongroom.server.guards import public, route
 from strongroom.server.http import JSON
 from strongroom.settings import Settings
 
@@ -76,6 +76,6 @@ async def metadata_endpoints(request: Request) -> Response:
 
 
 routes = [
-    Route("/metadata/endpoints", metadata_endpoints, methods=["GET"]),
-    Route("//metadata/endpoints", metadata_endpoints, methods=["GET"]),
+    route("/metadata/endpoints", metadata_endpoints, ["GET"], public()),
+    route("//metadata/endpoints", metadata_endpoints, ["GET"], public()),
 ]
