@@ -20,6 +20,7 @@ import pytest
 from strongroom.server import guards
 from strongroom.server.app import create_app
 from strongroom.server.bootstrap import bootstrap
+from strongroom.server.throttle import CREATE_OPERATIONS
 from strongroom.settings import Settings
 from tests.authz.conftest import MANAGEMENT_SCOPE, admin_token, http, make_sp, sp_token, vault_scope
 from tests.conftest import Server, free_port, start_server
@@ -62,6 +63,13 @@ def test_the_vault_host_serves_only_vault_bearer_routes_whose_handler_authorizes
         named = re.findall(r'begin\(request, "(\w+)"', source)
         # The operation the guard records is the one the handler authorizes (keys' shared handlers pass theirs on).
         assert not named or named == [r.guard.operation], (r.path, named, r.guard.operation)
+
+
+def test_the_create_class_is_azures_creates(tables):
+    """Key Vault counts these against the 300 creates per 10 s; everything else against the 4,000."""
+    vault_routes, _ = tables
+    creates = {r.guard.operation for r in vault_routes if r.guard.throttle == guards.VAULT_CREATE}
+    assert creates == CREATE_OPERATIONS
 
 
 def test_a_guard_cannot_be_declared_without_an_audit_operation():

@@ -19,9 +19,9 @@ from strongroom.authz.actions import CERTIFICATE_ACTIONS, CERTIFICATE_POLICY_PER
 from strongroom.keyvault import certificate_wire as wire
 from strongroom.keyvault.errors import bad_parameter
 from strongroom.server.crypto_pool import run_heavy
-from strongroom.server.guards import VAULT_CREATE, public, route, vault
+from strongroom.server.guards import VAULT_CREATE, public, route, runtime, vault
 from strongroom.server.http import JSON, int_param, json_body
-from strongroom.server.vault_api import _page_response, runtime
+from strongroom.server.vault_api import _page_response
 from strongroom.server.vault_api import begin as vault_begin
 
 begin = partial(vault_begin, kind="certificates", actions=CERTIFICATE_ACTIONS, permissions=CERTIFICATE_POLICY_PERMISSIONS)
@@ -266,7 +266,7 @@ async def delete_contacts(request: Request) -> Response:
 
 async def ca_certificate(request: Request) -> Response:
     """The private CA's certificate (PEM): public, as any CA certificate is, so clients can trust it."""
-    pem = await run_in_threadpool(request.app.state.runtime.certificates.ca_pem)
+    pem = await run_in_threadpool(runtime(request).certificates.ca_pem)
     return Response(pem, media_type="application/x-pem-file")
 
 

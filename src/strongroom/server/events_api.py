@@ -40,7 +40,6 @@ from strongroom.events.visibility import Visibility
 from strongroom.events.watch import FeedWatcher, close_all
 from strongroom.keyvault.errors import bad_parameter
 from strongroom.keyvault.vaults import Vault
-from strongroom.server.runtime import Runtime
 from strongroom.server import guards
 from strongroom.server.guards import route, vault
 from strongroom.util import jsonbytes
@@ -86,7 +85,7 @@ def _message(seq: int, event: dict) -> bytes:
 
 
 async def subscribe(request: Request) -> Response:
-    rt: Runtime = request.app.state.runtime
+    rt = guards.runtime(request)
     vault: Vault = request.scope["strongroom.vault"]
     host = request.headers.get("host", request.url.netloc)
     vault_url = f"{request.url.scheme}://{host}"

@@ -193,7 +193,8 @@ async def instance_discovery(request: Request) -> Response:
 routes = [
     route("/common/discovery/instance", instance_discovery, ["GET"], public()),
     # The credential is the request itself (the MSI header, the form): audited as sign-ins, whatever their outcome.
-    route(MSI_PATH, msi_token, ["GET"], public("Authentication", SIGN_IN)),
+    # The managed-identity endpoint's secret header is not guessable (identity/msi.py): no failure counting.
+    route(MSI_PATH, msi_token, ["GET"], public("Authentication")),
     route("/{tenant}/oauth2/v2.0/token", token, ["POST"], public("Authentication", SIGN_IN)),
     route("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration, ["GET"], public()),
     route("/{tenant}/discovery/v2.0/keys", jwks, ["GET"], public()),

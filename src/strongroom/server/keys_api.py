@@ -22,9 +22,9 @@ from strongroom.keyvault import key_wire as wire
 from strongroom.keyvault.errors import KeyVaultError, bad_parameter
 from strongroom.keyvault.jwk import b64u, b64u_decode
 from strongroom.server.crypto_pool import run_heavy
-from strongroom.server.guards import VAULT_CREATE, route, vault
+from strongroom.server.guards import VAULT_CREATE, route, runtime, vault
 from strongroom.server.http import JSON, int_param, json_body
-from strongroom.server.vault_api import VaultCall, _page_response, runtime
+from strongroom.server.vault_api import VaultCall, _page_response
 from strongroom.server.vault_api import begin as vault_begin
 
 begin = partial(vault_begin, kind="keys", actions=KEY_ACTIONS, permissions=KEY_POLICY_PERMISSIONS)

@@ -22,7 +22,6 @@ from strongroom.keyvault.vaults import Vault
 from strongroom.server import guards
 from strongroom.server.guards import route
 from strongroom.server.http import JSON, json_body
-from strongroom.server.runtime import Runtime
 from strongroom.server.vault_api import API_VERSIONS, LATEST_API_VERSION
 
 OPERATION = "SecretValueMatch"
@@ -31,7 +30,7 @@ SECRETS_PER_THROTTLE_UNIT = 25  # one read of quota per page of secrets compared
 
 
 async def value_matches(request: Request) -> Response:
-    rt: Runtime = request.app.state.runtime
+    rt = guards.runtime(request)
     vault: Vault = request.scope["strongroom.vault"]
     claims = guards.claims(request)  # the route's guard recorded the operation and took one read of quota
     if request.query_params.get("api-version", "") not in API_VERSIONS:

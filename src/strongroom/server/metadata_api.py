@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from strongroom.keyvault.errors import KeyVaultError
-from strongroom.server.guards import public, route
+from strongroom.server.guards import public, route, runtime
 from strongroom.server.http import JSON
 from strongroom.settings import Settings
 
@@ -62,7 +62,7 @@ async def metadata_endpoints(request: Request) -> Response:
         raise KeyVaultError(
             400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."
         )
-    doc = cloud_metadata(request.app.state.runtime.settings)
+    doc = cloud_metadata(runtime(request).settings)
     if version in SINGLE_CLOUD_VERSIONS:
         return JSON(doc)
     if version in LIST_VERSIONS:
