@@ -54,23 +54,13 @@ def _require_api_version(request: Request) -> None:
 
 def _begin(request: Request, resource_id: str) -> Caller:
     """The caller the route's guard verified, the resource id for its audit record, then the api-version."""
-    audit.facts(request.scope)["resourceId"] = resource_id
+    audit.refine(request.scope, resource_id=resource_id)
     _require_api_version(request)
     return guards.caller(request)
 
 
-def _sees_subscription(rt: Runtime, caller: Caller) -> bool:
-    if rt.authorizer.is_admin(caller):
-        return True
-    snap = rt.authorizer.snapshot()
-    return snap is not None and bool(snap.grants_for(caller.object_id))
-
-
 def _our_subscription(rt: Runtime, caller: Caller, subscription: str) -> None:
-    """404 for another subscription or one the caller cannot see (Azure does not tell the two apart)."""
-    if subscription.lower() != rt.tenant.subscription_id.lower() or not _sees_subscription(rt, caller):
-        raise KeyVaultError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
-
+    control.require_subscription(rt.authorizer, caller, subscription, rt.tenant.subscription_id)
 
 
 def _require(request: Request, caller: Caller, action: str, scope: str) -> None:
@@ -86,7 +76,7 @@ def _require(request: Request, caller: Caller, action: str, scope: str) -> None:
 async def list_subscriptions(request: Request) -> Response:
     rt = runtime(request)
     caller = _begin(request, "/subscriptions")
-    visible = [subscription_json(rt.tenant)] if _sees_subscription(rt, caller) else []
+    visible = [subscription_json(rt.tenant)] if control.sees_subscription(rt.authorizer, caller) else []
     return JSON({"value": visible, "count": {"type": "Total", "value": len(visible)}})
 
 

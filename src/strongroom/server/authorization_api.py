@@ -340,7 +340,7 @@ async def access_review(request: Request) -> Response:
         raise KeyVaultError(400, "InvalidScope", "An access review needs a secret id: …/vaults/{vault}/secrets/{name}.")
     vault = rt.vaults.get(target.vault or "")
     assert vault is not None  # _check_scope found it
-    audit.facts(request.scope)["vault"] = vault.name
+    audit.refine(request.scope, vault=vault.name)
     _may_review(request, caller, vault, target.id)
     rows = await run_in_threadpool(
         review_secret, store(rt).snapshot(), vault, target.secret or "", rt.tenant.admin_object_id, _lookup(rt),

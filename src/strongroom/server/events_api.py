@@ -89,7 +89,7 @@ async def subscribe(request: Request) -> Response:
     vault: Vault = request.scope["strongroom.vault"]
     host = request.headers.get("host", request.url.netloc)
     vault_url = f"{request.url.scheme}://{host}"
-    audit.facts(request.scope)["id"] = vault_url + EVENTS_PATH  # the guard recorded the operation and the caller
+    audit.refine(request.scope, object_url=vault_url + EVENTS_PATH)  # the guard recorded the operation and the caller
     claims = guards.claims(request)
     types, subjects = _filters(request)
     stream = stream_name(vault)

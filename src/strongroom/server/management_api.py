@@ -32,11 +32,10 @@ def _refine_audit(request: Request) -> Caller:
     """The caller the route's guard verified; its audit record names the vault (a collection's path for lists)."""
     rt = runtime(request)
     name = request.path_params.get("name")
-    facts = audit.facts(request.scope)
-    facts["resourceId"] = request.url.path.removesuffix("/purge")
-    if name:
-        facts["id"] = rt.settings.vault_url(name) + "/"
-        facts["vault"] = name
+    audit.refine(
+        request.scope, resource_id=request.url.path.removesuffix("/purge"),
+        object_url=rt.settings.vault_url(name) + "/" if name else None, vault=name,
+    )
     return guards.caller(request)
 
 
