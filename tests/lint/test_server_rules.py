@@ -237,7 +237,7 @@ def test_value_match_route_abuse(srv):
     assert _ask(srv, admin_token, too_many).status_code in (400, 413)
     huge = b'{"salt": "' + b"A" * (value_match.MAX_BODY_BYTES + 10) + b'"}'
     r = _ask(srv, admin_token, huge)
-    assert r.status_code == 413 and r.json()["error"]["code"] == "RequestTooLarge"
+    assert r.status_code == 413 and r.json()["error"]["code"] == "RequestEntityTooLarge"  # the code of every 413
     assert _ask(srv, admin_token, _body(LIVE_VALUE)).json()["value"][0]["name"] == "db-password"
 
 

@@ -36,7 +36,7 @@ def test_the_password_never_appears_in_errors():
     with pytest.raises(StorageError) as err:
         open_storage(url)
     assert "Hunter2-secret" not in str(err.value) and "***" in str(err.value)
-    assert "Hunter2" not in mask_url(f"host=127.0.0.1 password='Hunter2 x' user=u")
+    assert "Hunter2" not in mask_url("host=127.0.0.1 password='Hunter2 x' user=u")
     assert "Hunter2" not in mask_url("postgresql://u@h/db?sslmode=require&password=Hunter2")
     with pytest.raises(StorageError) as err:
         open_storage("mysql://u:Hunter2@h/db")

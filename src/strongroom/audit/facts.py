@@ -1,8 +1,10 @@
 """The audit hook: handlers note what they learn about a request in its ASGI scope.
 
-A handler that should be audited calls `begin()` before it authenticates the
-caller (so a 401 is recorded too), then `caller()` once the token is verified and
-`decision()` once authorization has decided. The audit middleware turns these
+A request is audited when its route's guard (`server/guards.py`) calls `begin()`
+with the declared operation, before it authenticates the caller (so a 401 is
+recorded too), then `caller()` once the token is verified; the handler adds what
+only it knows: `refine()` (a more precise resource), `decision()` once
+authorization has decided. The audit middleware turns these
 facts, the status and the timings into one AuditEvent when the response starts.
 Only verified token claims are kept, never the token itself.
 """
@@ -42,6 +44,23 @@ def begin(
     if vault is not None:
         f["vault"] = vault
     return f
+
+
+def refine(
+    scope: MutableMapping[str, Any],
+    *,
+    resource_id: str | None = None,
+    object_url: str | None = None,
+    vault: str | None = None,
+) -> None:
+    """Name the resource more precisely than the route's guard could (it records the operation and the path)."""
+    f = facts(scope)
+    if resource_id is not None:
+        f["resourceId"] = resource_id
+    if object_url is not None:
+        f["id"] = object_url
+    if vault is not None:
+        f["vault"] = vault
 
 
 def operation(scope: MutableMapping[str, Any], name: str) -> None:

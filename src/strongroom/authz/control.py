@@ -21,7 +21,7 @@ from typing import Any
 
 from strongroom.authz.conditions import Attributes
 from strongroom.authz.engine import Authorizer, Caller, Decision
-from strongroom.errors import BadRequest, Forbidden, ServiceError
+from strongroom.errors import BadRequest, Forbidden, NotFound, ServiceError
 from strongroom.keyvault.vaults import Vault
 
 GRANT_ACCESS = "Microsoft.Authorization/roleAssignments/write"
@@ -50,6 +50,20 @@ def require(authorizer: Authorizer, caller: Caller, action: str, scope: str, att
     if not decision.allowed:
         raise authorization_failed(caller, action, target or scope)
     return decision
+
+
+def sees_subscription(authorizer: Authorizer, caller: Caller) -> bool:
+    """Azure lists a subscription to whoever holds a role assignment in it (the admin always sees it)."""
+    if authorizer.is_admin(caller):
+        return True
+    snap = authorizer.snapshot()
+    return snap is not None and bool(snap.grants_for(caller.object_id))
+
+
+def require_subscription(authorizer: Authorizer, caller: Caller, subscription: str, ours: str) -> None:
+    """404 for another subscription or one the caller cannot see (Azure does not tell the two apart)."""
+    if subscription.lower() != ours.lower() or not sees_subscription(authorizer, caller):
+        raise NotFound("SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
 
 
 def is_creator(caller: Caller, vault: Vault) -> bool:

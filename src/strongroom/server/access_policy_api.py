@@ -13,13 +13,14 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.audit import facts as audit
 from strongroom.authz import control, policies
 from strongroom.errors import BadRequest
 from strongroom.server.http import JSON, json_body
-from strongroom.server.management_api import PROVIDER, _authenticate, _vault_in, runtime
+from strongroom.server import guards
+from strongroom.server.guards import management, route, runtime
+from strongroom.server.management_api import PROVIDER, _vault_in
 
 KINDS = ("add", "replace", "remove")
 
@@ -27,8 +28,8 @@ KINDS = ("add", "replace", "remove")
 async def update_access_policy(request: Request) -> Response:
     rt = runtime(request)
     kind = request.path_params["kind"]
-    audit.begin(request.scope, "VaultPatch", resource_id=request.url.path, vault=request.path_params["name"])
-    caller = _authenticate(request)
+    audit.refine(request.scope, vault=request.path_params["name"])
+    caller = guards.caller(request)
     vault = _vault_in(rt, request)
     if kind not in KINDS:
         raise BadRequest("BadRequest", f"The operation kind '{kind}' is not valid; use one of {', '.join(KINDS)}.")
@@ -64,9 +65,8 @@ async def update_access_policy(request: Request) -> Response:
 
 
 routes = [
-    Route(
+    route(
         "/subscriptions/{subscription}/resourceGroups/{rg}/" + PROVIDER + "/vaults/{name}/accessPolicies/{kind}",
-        update_access_policy,
-        methods=["PUT"],
+        update_access_policy, ["PUT"], management("VaultPatch"),
     ),
 ]

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.errors import BadRequest, NotFound, Plane
 from strongroom.server import identity_api, management_api, vault_api
@@ -29,6 +28,7 @@ from strongroom.server import arm_api, graph_objects_api, metadata_api
 from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.dispatch import RouteTable
 from strongroom.server.errors import EXCEPTION_HANDLERS, error_response, route_planes, unavailable
+from strongroom.server.guards import public, route
 from strongroom.server.http import JSON, RequestIdMiddleware
 from strongroom.server.runtime import Runtime, build_runtime
 from strongroom.server import dev_api
@@ -199,7 +199,10 @@ def create_app(settings: Settings) -> HostRouter:
             await scheduler.stop()
             runtime.close()
 
-    own_routes = [Route("/healthz", healthz, methods=["GET"]), Route("/strongroom/metadata", instance_metadata, methods=["GET"])]
+    own_routes = [
+        route("/healthz", healthz, ["GET"], public()),
+        route("/strongroom/metadata", instance_metadata, ["GET"], public()),
+    ]
     control = Starlette(
         routes=[
             *own_routes,

@@ -15,30 +15,25 @@ may read it through RBAC (`…/read`); writing or deleting a group needs
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller, control
-from strongroom.errors import BadRequest, NotFound, TooLarge, ServiceError
+from strongroom.errors import BadRequest, NotFound, ServiceError
 from strongroom.resources import (
     READ_ACTION, RG_DELETE, RG_READ, RG_WRITE, FilterError, GenericResource, ResourceManager, check_location,
     check_tags, parse_filter, resource_group_id, resource_group_json, subscription_json, tenant_json,
 )
-from strongroom.server.http import JSON
-from strongroom.server.management_api import _authenticate as authenticate
+from strongroom.server import guards
+from strongroom.server.guards import management, route, runtime
+from strongroom.server.http import JSON, json_object
 from strongroom.server.runtime import Runtime
 
 MAX_BODY = 64 * 1024  # a resource group is a location and at most 50 tags
-
-
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
 
 
 def manager(rt: Runtime) -> ResourceManager:
@@ -52,26 +47,15 @@ def _require_api_version(request: Request) -> None:
         )
 
 
-def _begin(request: Request, operation: str, resource_id: str) -> Caller:
-    """Audit first (so a refused call is recorded), then the bearer token, then the api-version."""
-    audit.begin(request.scope, operation, resource_id=resource_id)
-    caller = authenticate(request)
+def _begin(request: Request, resource_id: str) -> Caller:
+    """The caller the route's guard verified, the resource id for its audit record, then the api-version."""
+    audit.refine(request.scope, resource_id=resource_id)
     _require_api_version(request)
-    return caller
-
-
-def _sees_subscription(rt: Runtime, caller: Caller) -> bool:
-    if rt.authorizer.is_admin(caller):
-        return True
-    snap = rt.authorizer.snapshot()
-    return snap is not None and bool(snap.grants_for(caller.object_id))
+    return guards.caller(request)
 
 
 def _our_subscription(rt: Runtime, caller: Caller, subscription: str) -> None:
-    """404 for another subscription or one the caller cannot see (Azure does not tell the two apart)."""
-    if subscription.lower() != rt.tenant.subscription_id.lower() or not _sees_subscription(rt, caller):
-        raise NotFound("SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
-
+    control.require_subscription(rt.authorizer, caller, subscription, rt.tenant.subscription_id)
 
 
 def _require(request: Request, caller: Caller, action: str, scope: str) -> None:
@@ -81,48 +65,27 @@ def _require(request: Request, caller: Caller, action: str, scope: str) -> None:
         raise control.authorization_failed(caller, action, scope)
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    """The JSON object body, read up to MAX_BODY bytes (ARM's 400 InvalidRequestContent otherwise)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise TooLarge("RequestEntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise TooLarge("RequestEntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequest("InvalidRequestContent", "The request content was invalid and could not be deserialized.") from None
-    if not isinstance(body, dict):
-        raise BadRequest("InvalidRequestContent", "The request content must be a JSON object.")
-    return body
-
-
 # -- subscriptions and tenants -------------------------------------------------------
 
 
 async def list_subscriptions(request: Request) -> Response:
     rt = runtime(request)
-    caller = _begin(request, "SubscriptionList", "/subscriptions")
-    visible = [subscription_json(rt.tenant)] if _sees_subscription(rt, caller) else []
+    caller = _begin(request, "/subscriptions")
+    visible = [subscription_json(rt.tenant)] if control.sees_subscription(rt.authorizer, caller) else []
     return JSON({"value": visible, "count": {"type": "Total", "value": len(visible)}})
 
 
 async def get_subscription(request: Request) -> Response:
     rt = runtime(request)
     sub = request.path_params["subscription"]
-    caller = _begin(request, "SubscriptionGet", f"/subscriptions/{sub}")
+    caller = _begin(request, f"/subscriptions/{sub}")
     _our_subscription(rt, caller, sub)
     return JSON(subscription_json(rt.tenant))
 
 
 async def list_tenants(request: Request) -> Response:
     rt = runtime(request)
-    _begin(request, "TenantList", "/tenants")  # every token of this instance is a token of its one tenant
+    _begin(request, "/tenants")  # every token of this instance is a token of its one tenant
     return JSON({"value": [tenant_json(rt.tenant)]})
 
 
@@ -141,9 +104,9 @@ def _group_not_found(name: str) -> ServiceError:
 async def put_group(request: Request) -> Response:
     rt = runtime(request)
     scope = _group_scope(request)
-    caller = _begin(request, "ResourceGroupWrite", scope)
+    caller = _begin(request, scope)
     _our_subscription(rt, caller, request.path_params["subscription"])
-    body = await _body(request)
+    body = await json_object(request, max_bytes=MAX_BODY, optional=True)
     location = check_location(body.get("location"))
     tags = check_tags(body.get("tags"))
     _require(request, caller, RG_WRITE, scope)
@@ -164,13 +127,13 @@ def _readable_group(request: Request, caller: Caller) -> dict[str, Any]:
 
 async def get_group(request: Request) -> Response:
     rt = runtime(request)
-    caller = _begin(request, "ResourceGroupRead", _group_scope(request))
+    caller = _begin(request, _group_scope(request))
     return JSON(resource_group_json(rt.tenant, _readable_group(request, caller)))
 
 
 async def head_group(request: Request) -> Response:
     """`az group exists`: 204 if the group exists, 404 if not (no body either way)."""
-    caller = _begin(request, "ResourceGroupCheckExistence", _group_scope(request))
+    caller = _begin(request, _group_scope(request))
     try:
         _readable_group(request, caller)
     except ServiceError as exc:
@@ -183,7 +146,7 @@ async def head_group(request: Request) -> Response:
 async def delete_group(request: Request) -> Response:
     rt = runtime(request)
     scope = _group_scope(request)
-    caller = _begin(request, "ResourceGroupDelete", scope)
+    caller = _begin(request, scope)
     _our_subscription(rt, caller, request.path_params["subscription"])
     _require(request, caller, RG_DELETE, scope)
     found = await run_in_threadpool(manager(rt).delete_group, request.path_params["rg"])
@@ -193,7 +156,7 @@ async def delete_group(request: Request) -> Response:
 async def list_groups(request: Request) -> Response:
     rt = runtime(request)
     sub = request.path_params["subscription"]
-    caller = _begin(request, "ResourceGroupList", f"/subscriptions/{sub}/resourceGroups")
+    caller = _begin(request, f"/subscriptions/{sub}/resourceGroups")
     _our_subscription(rt, caller, sub)
     visible = [
         resource_group_json(rt.tenant, g) for g in manager(rt).groups()
@@ -210,7 +173,7 @@ async def list_resources(request: Request) -> Response:
     p = request.path_params
     rg = p.get("rg")
     scope = f"/subscriptions/{p['subscription']}" + (f"/resourceGroups/{rg}" if rg else "")
-    caller = _begin(request, "ResourceList", scope + "/resources")
+    caller = _begin(request, scope + "/resources")
     _our_subscription(rt, caller, p["subscription"])
     try:
         filters = parse_filter(request.query_params.get("$filter"))
@@ -237,7 +200,7 @@ async def list_managed_hsms(request: Request) -> Response:
     """Managed HSMs are not served: the listings `az keyvault list|list-deleted` also read are empty, not 404."""
     rt = runtime(request)
     p = request.path_params
-    caller = _begin(request, "ManagedHsmList", request.url.path)
+    caller = _begin(request, request.url.path)
     _our_subscription(rt, caller, p["subscription"])
     return JSON({"value": []})
 
@@ -246,24 +209,26 @@ _RG = "/subscriptions/{subscription}/resourcegroups/{rg}"
 _RG_CAMEL = "/subscriptions/{subscription}/resourceGroups/{rg}"
 
 routes = [
-    Route("/subscriptions", list_subscriptions, methods=["GET"]),
-    Route("/subscriptions/{subscription}", get_subscription, methods=["GET"]),
-    Route("/tenants", list_tenants, methods=["GET"]),
-    Route("/subscriptions/{subscription}/resources", list_resources, methods=["GET"]),
+    route("/subscriptions", list_subscriptions, ["GET"], management("SubscriptionList")),
+    route("/subscriptions/{subscription}", get_subscription, ["GET"], management("SubscriptionGet")),
+    route("/tenants", list_tenants, ["GET"], management("TenantList")),
+    route("/subscriptions/{subscription}/resources", list_resources, ["GET"], management("ResourceList")),
 ]
 # ARM's paths are case-insensitive; clients send both spellings of the groups segment.
 for _path in (_RG, _RG_CAMEL):
     routes += [
-        Route(_path, head_group, methods=["HEAD"]),  # before GET, which Starlette also lets answer HEAD
-        Route(_path, put_group, methods=["PUT"]),
-        Route(_path, get_group, methods=["GET"]),
-        Route(_path, delete_group, methods=["DELETE"]),
-        Route(_path + "/resources", list_resources, methods=["GET"]),
+        # HEAD before GET, which Starlette also lets answer HEAD.
+        route(_path, head_group, ["HEAD"], management("ResourceGroupCheckExistence")),
+        route(_path, put_group, ["PUT"], management("ResourceGroupWrite")),
+        route(_path, get_group, ["GET"], management("ResourceGroupRead")),
+        route(_path, delete_group, ["DELETE"], management("ResourceGroupDelete")),
+        route(_path + "/resources", list_resources, ["GET"], management("ResourceList")),
     ]
+_HSM = management("ManagedHsmList")
 routes += [
-    Route("/subscriptions/{subscription}/providers/Microsoft.KeyVault/managedHSMs", list_managed_hsms, methods=["GET"]),
-    Route("/subscriptions/{subscription}/providers/Microsoft.KeyVault/deletedManagedHSMs", list_managed_hsms, methods=["GET"]),
-    Route(_RG_CAMEL + "/providers/Microsoft.KeyVault/managedHSMs", list_managed_hsms, methods=["GET"]),
-    Route("/subscriptions/{subscription}/resourcegroups", list_groups, methods=["GET"]),
-    Route("/subscriptions/{subscription}/resourceGroups", list_groups, methods=["GET"]),
+    route("/subscriptions/{subscription}/providers/Microsoft.KeyVault/managedHSMs", list_managed_hsms, ["GET"], _HSM),
+    route("/subscriptions/{subscription}/providers/Microsoft.KeyVault/deletedManagedHSMs", list_managed_hsms, ["GET"], _HSM),
+    route(_RG_CAMEL + "/providers/Microsoft.KeyVault/managedHSMs", list_managed_hsms, ["GET"], _HSM),
+    route("/subscriptions/{subscription}/resourcegroups", list_groups, ["GET"], management("ResourceGroupList")),
+    route("/subscriptions/{subscription}/resourceGroups", list_groups, ["GET"], management("ResourceGroupList")),
 ]

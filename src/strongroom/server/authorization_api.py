@@ -19,37 +19,30 @@ readable by every authenticated principal.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.audit import facts as audit
-from strongroom.authz import Caller, control
-from strongroom.authz.actions import is_valid_action_syntax, known_data_actions
-from strongroom.authz.conditions import ConditionError, assignment_attributes, compile_condition
+from strongroom.authz import Caller, assignments, control, definitions
+from strongroom.authz.conditions import assignment_attributes
 from strongroom.authz.review import PrincipalInfo, review_secret
-from strongroom.authz.roles import CUSTOM, Permission, RoleDefinition, guid_of, scopes_to_authorize
-from strongroom.authz.scopes import Scope, ancestors_or_self, contains, invalid_scope, parse_scope
-from strongroom.authz.store import AuthzStore, RoleAssignment, arm_time, new_assignment
+from strongroom.authz.roles import RoleDefinition, scopes_to_authorize
+from strongroom.authz.scopes import Scope, ancestors_or_self, contains, parse_scope
+from strongroom.authz.store import AuthzStore, RoleAssignment
 from strongroom.errors import BadRequest, NotFound, Conflict, ServiceError
+from strongroom.authz.assignments import GUID
 from strongroom.keyvault.vaults import Vault
 from strongroom.server.http import JSON, json_body
-from strongroom.server.management_api import _authenticate as authenticate
+from strongroom.server import guards
+from strongroom.server.guards import management, route, runtime
 from strongroom.server.runtime import Runtime
 
 AUTHZ = "providers/Microsoft.Authorization"
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
-PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal", "ForeignGroup", "Device")
 _FILTER_PRINCIPAL = re.compile(r"^(?:principalId\s+eq\s+'([^']+)'|assignedTo\('([^']+)'\))\Z", re.IGNORECASE)
 _FILTER_ROLE_NAME = re.compile(r"^roleName\s+eq\s+'(.*)'\Z", re.IGNORECASE)
 _FILTER_ROLE_TYPE = re.compile(r"^type\s+eq\s+'(BuiltInRole|CustomRole)'\Z", re.IGNORECASE)
-
-
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
 
 
 def store(rt: Runtime) -> AuthzStore:
@@ -93,11 +86,6 @@ def _require(request: Request, caller: Caller, action: str, scope: str, target: 
         raise control.authorization_failed(caller, action, target or scope)
 
 
-def _principal_type(kind: str | None) -> str:
-    # Managed identities are service principals to Azure RBAC.
-    return "ServicePrincipal"
-
-
 # -- role assignments ---------------------------------------------------------------
 
 
@@ -107,17 +95,14 @@ def _assignment_in(rt: Runtime, scope: str, name: str) -> RoleAssignment | None:
 
 
 async def put_assignment(request: Request) -> Response:
+    """Parse and render; the rules are authz/assignments.py's."""
     rt = runtime(request)
     scope, name = _scope_of(request), request.path_params["name"]
-    audit.begin(request.scope, "RoleAssignmentCreate", resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
+    caller = guards.caller(request)
     _require_api_version(request)
     target = _check_scope(rt, scope)
-    if not GUID.match(name):
-        raise BadRequest(
-            "InvalidRoleAssignmentId",
-            f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.",
-        )
+    assignments.check_name(name)
     body = await json_body(request)
     props = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(props, dict):
@@ -125,94 +110,28 @@ async def put_assignment(request: Request) -> Response:
     role_id, principal_ref = props.get("roleDefinitionId"), props.get("principalId")
     if not isinstance(role_id, str) or not role_id or not isinstance(principal_ref, str) or not principal_ref:
         raise BadRequest("InvalidRequestContent", "'properties.roleDefinitionId' and 'properties.principalId' are required.")
-    snap = store(rt).snapshot()
-    role = snap.role(guid_of(role_id))
-    if role is None or not _role_id_in_subscription(rt, role_id):
-        raise BadRequest("RoleDefinitionDoesNotExist", f"The specified role definition with ID '{guid_of(role_id)}' does not exist.")
-    if role.is_custom and not any(contains(s, target.id) for s in role.assignable_scopes):
-        raise BadRequest(
-            "InvalidRoleAssignmentScope",
-            f"The role definition '{role.role_name}' is not assignable at scope '{scope}'. Its assignable scopes are: "
-            f"{', '.join(role.assignable_scopes)}.",
-        )
-    principal = rt.directory.find(principal_ref)
-    if principal is None:
-        raise BadRequest(
-            "PrincipalNotFound",
-            f"Principal {principal_ref} does not exist in the directory {rt.tenant.tenant_id}. Check that you have the "
-            "correct principal ID.",
-        )
-    actual_type = _principal_type(principal.kind)
-    given_type = props.get("principalType") or actual_type
-    if given_type not in PRINCIPAL_TYPES:
-        raise BadRequest("InvalidPrincipalType", f"The principal type '{given_type}' is not valid. Use one of {', '.join(PRINCIPAL_TYPES)}.")
-    if given_type != actual_type:
-        raise BadRequest(
-            "UnmatchedPrincipalType",
-            f"The PrincipalId '{principal.object_id}' has type '{actual_type}' , which is different from specified "
-            f"PrincipalType '{given_type}'.",
-        )
-    condition, condition_version = _condition_of(props)
-    description = props.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > 2048):
-        raise BadRequest("InvalidRequestContent", "'properties.description' must be a string of at most 2048 characters.")
-    attrs = assignment_attributes("request", role.name, principal.object_id, actual_type)
-    write = "Microsoft.Authorization/roleAssignments/write"
-    _require(request, caller, write, target.id, f"{scope}/{AUTHZ}/roleAssignments/{name}", attrs)
-
-    existing = snap.assignments.get(name.lower())
-    if existing is not None:
-        if (existing.scope.lower() != target.id.lower() or existing.principal_id != principal.object_id.lower()
-                or existing.role_definition_guid != role.name):
-            raise Conflict(
-                "RoleAssignmentUpdateNotPermitted",
-                "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
-            )
-        existing.description, existing.condition, existing.condition_version = description, condition, condition_version
-        existing.updated_on, existing.updated_by = arm_time(), caller.object_id
-        await run_in_threadpool(store(rt).put_assignment, existing)
-        audit.operation(request.scope, "RoleAssignmentUpdate")
-        return JSON(existing.to_arm(rt.tenant.subscription_id), status_code=200)
-    for other in snap.grants_for(principal.object_id):
-        a = other.assignment
-        if a.scope.lower() == target.id.lower() and a.role_definition_guid == role.name and a.condition == condition:
-            raise Conflict("RoleAssignmentExists", "The role assignment already exists.")
-    created = new_assignment(
-        target.id, role.name, principal.object_id, actual_type, caller.object_id, name=name,
-        description=description, condition=condition, condition_version=condition_version,
+    req = assignments.AssignmentRequest(
+        name, target.id, role_id, principal_ref, props.get("principalType"), props.get("description"),
+        props.get("condition"), props.get("conditionVersion"),
     )
-    await run_in_threadpool(store(rt).put_assignment, created)
-    return JSON(created.to_arm(rt.tenant.subscription_id), status_code=201)
-
-
-def _role_id_in_subscription(rt: Runtime, role_id: str) -> bool:
-    """`/subscriptions/{ours}/providers/…/roleDefinitions/{g}`, `/providers/…/roleDefinitions/{g}` or a bare GUID."""
-    rid = role_id.strip()
-    if GUID.match(rid):
-        return True
-    m = re.match(r"^(?:/subscriptions/([^/]+))?/providers/Microsoft\.Authorization/roleDefinitions/[^/]+\Z", rid, re.IGNORECASE)
-    return m is not None and (m.group(1) is None or m.group(1).lower() == rt.tenant.subscription_id.lower())
-
-
-def _condition_of(props: dict[str, Any]) -> tuple[str | None, str | None]:
-    condition = props.get("condition")
-    if condition in (None, ""):
-        return None, None
-    version = props.get("conditionVersion") or "2.0"
-    if not isinstance(condition, str) or version != "2.0":
-        raise BadRequest("InvalidConditionVersion", "Only condition version '2.0' is supported.")
-    try:
-        compile_condition(condition)
-    except ConditionError as exc:
-        raise BadRequest("InvalidCondition", f"The condition is not valid: {exc}.") from None
-    return condition, version
+    found = rt.directory.find(principal_ref)
+    principal = assignments.Principal(found.object_id, found.kind) if found is not None else None
+    snap = store(rt).snapshot()
+    checked = assignments.check(snap, req, principal, subscription_id=rt.tenant.subscription_id,
+                                tenant_id=rt.tenant.tenant_id, display_scope=scope)
+    _require(request, caller, assignments.WRITE, target.id, f"{scope}/{AUTHZ}/roleAssignments/{name}", checked.attributes)
+    assignment, created = assignments.decide(snap, checked, caller.object_id)
+    await run_in_threadpool(store(rt).put_assignment, assignment)
+    if not created:
+        audit.operation(request.scope, "RoleAssignmentUpdate")
+    return JSON(assignment.to_arm(rt.tenant.subscription_id), status_code=201 if created else 200)
 
 
 async def get_assignment(request: Request) -> Response:
     rt = runtime(request)
     scope, name = _scope_of(request), request.path_params["name"]
-    audit.begin(request.scope, "RoleAssignmentGet", resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
+    caller = guards.caller(request)
     _require_api_version(request)
     target = _check_scope(rt, scope, must_exist=False)
     _require(request, caller, "Microsoft.Authorization/roleAssignments/read", target.id)
@@ -225,8 +144,8 @@ async def get_assignment(request: Request) -> Response:
 async def delete_assignment(request: Request) -> Response:
     rt = runtime(request)
     scope, name = _scope_of(request), request.path_params["name"]
-    audit.begin(request.scope, "RoleAssignmentDelete", resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleAssignments/{name}")
+    caller = guards.caller(request)
     _require_api_version(request)
     target = _check_scope(rt, scope, must_exist=False)
     found = _assignment_in(rt, target.id, name)
@@ -256,8 +175,8 @@ def _principal_filter(raw: str) -> tuple[bool, str | None]:
 async def list_assignments(request: Request) -> Response:
     rt = runtime(request)
     scope = _scope_of(request)
-    audit.begin(request.scope, "RoleAssignmentList", resource_id=f"{scope}/{AUTHZ}/roleAssignments")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleAssignments")
+    caller = guards.caller(request)
     _require_api_version(request)
     target = _check_scope(rt, scope, must_exist=False)
     _require(request, caller, "Microsoft.Authorization/roleAssignments/read", target.id)
@@ -300,8 +219,7 @@ def _visible_at(role: RoleDefinition, scope: str) -> bool:
 async def list_definitions(request: Request) -> Response:
     rt = runtime(request)
     scope = _scope_of(request)
-    audit.begin(request.scope, "RoleDefinitionList", resource_id=f"{scope}/{AUTHZ}/roleDefinitions")
-    authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleDefinitions")
     _require_api_version(request)
     if scope:
         _check_scope(rt, scope, must_exist=False)
@@ -323,8 +241,7 @@ def _definition_not_found(guid: str) -> ServiceError:
 async def get_definition(request: Request) -> Response:
     rt = runtime(request)
     scope, guid = _scope_of(request), request.path_params["name"]
-    audit.begin(request.scope, "RoleDefinitionGet", resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
-    authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
     _require_api_version(request)
     if scope:
         _check_scope(rt, scope, must_exist=False)
@@ -334,37 +251,12 @@ async def get_definition(request: Request) -> Response:
     return JSON(role.to_arm(rt.tenant.subscription_id))
 
 
-def _strings(props: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-    values = props.get(key) or []
-    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
-        raise BadRequest("InvalidRoleDefinition", f"'{where}.{key}' must be an array of non-empty strings.")
-    return tuple(values)
-
-
-def _permission_from(raw: Any) -> Permission:
-    if not isinstance(raw, dict):
-        raise BadRequest("InvalidRoleDefinition", "Each entry of 'permissions' must be an object.")
-    actions = _strings(raw, "actions", "permissions")
-    not_actions = _strings(raw, "notActions", "permissions")
-    data_actions = _strings(raw, "dataActions", "permissions")
-    not_data_actions = _strings(raw, "notDataActions", "permissions")
-    for a in actions + not_actions:
-        if not is_valid_action_syntax(a):
-            raise BadRequest("InvalidActionOrNotAction", f"'{a}' is not a valid action or notAction.")
-    for a in data_actions + not_data_actions:
-        if not is_valid_action_syntax(a) or not known_data_actions(a):
-            raise BadRequest(
-                "InvalidDataActionOrNotDataAction",
-                f"'{a}' does not match any of the data actions supported by the providers.",
-            )
-    return Permission(actions, not_actions, data_actions, not_data_actions)
-
-
 async def put_definition(request: Request) -> Response:
+    """Parse and render; the rules are authz/definitions.py's."""
     rt = runtime(request)
     scope, guid = _scope_of(request), request.path_params["name"].lower()
-    audit.begin(request.scope, "RoleDefinitionCreate", resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
+    caller = guards.caller(request)
     _require_api_version(request)
     if scope:
         _check_scope(rt, scope, must_exist=False)
@@ -375,44 +267,13 @@ async def put_definition(request: Request) -> Response:
     if not isinstance(props, dict):
         raise BadRequest("InvalidRequestContent", "The request content must be an object with 'properties'.")
     snap = store(rt).snapshot()
-    existing = snap.role(guid)
-    if existing is not None and not existing.is_custom:
-        raise BadRequest("RoleDefinitionIsBuiltIn", f"The built-in role '{existing.role_name}' cannot be changed.")
-    role_name = props.get("roleName")
-    if not isinstance(role_name, str) or not role_name.strip() or len(role_name) > 512:
-        raise BadRequest("InvalidRoleDefinition", "'properties.roleName' is required (at most 512 characters).")
-    same_name = snap.role_by_name(role_name)
-    if same_name is not None and same_name.name != guid:
-        raise Conflict(
-            "RoleDefinitionWithSameNameExists",
-            "A custom role with the same name already exists in this directory. Use a different name.",
-        )
-    scopes = _strings(props, "assignableScopes", "properties")
-    if not scopes:
-        raise BadRequest("InvalidRoleDefinition", "'properties.assignableScopes' must name at least one scope.")
-    checked = []
-    for s in scopes:
-        if s.strip() == "/":
-            raise BadRequest("InvalidAssignableScope", "Custom roles cannot use the root scope '/' as an assignable scope.")
-        checked.append(_check_scope(rt, s, must_exist=False).id)
-    if scope and not any(contains(s, scope) or contains(scope, s) for s in checked):
-        raise invalid_scope(scope)
-    raw_perms = props.get("permissions")
-    if not isinstance(raw_perms, list) or len(raw_perms) != 1:
-        raise BadRequest("InvalidRoleDefinition", "'properties.permissions' must hold exactly one permission set.")
-    permission = _permission_from(raw_perms[0])
-    description = props.get("description") or ""
-    if not isinstance(description, str) or len(description) > 2048:
-        raise BadRequest("InvalidRoleDefinition", "'properties.description' must be a string of at most 2048 characters.")
-    for s in scopes_to_authorize(existing, tuple(checked)):  # existing scopes too (authz/roles.py)
-        _require(request, caller, "Microsoft.Authorization/roleDefinitions/write", s)
-    t = arm_time()
-    role = RoleDefinition(
-        name=guid, role_name=" ".join(role_name.split()), description=description, permissions=(permission,),
-        assignable_scopes=tuple(checked), role_type=CUSTOM,
-        created_on=existing.created_on if existing else t, updated_on=t,
-        created_by=existing.created_by if existing else caller.object_id, updated_by=caller.object_id,
-    )
+    existing = definitions.existing_custom(snap, guid)
+    role_name = definitions.check_role_name(snap, guid, props.get("roleName"))
+    scopes = tuple(_check_scope(rt, s, must_exist=False).id for s in definitions.assignable_scopes(props))
+    checked = definitions.check(existing, role_name, props, scope, scopes)
+    for s in scopes_to_authorize(existing, scopes):  # existing scopes too (authz/roles.py)
+        _require(request, caller, definitions.WRITE, s)
+    role = definitions.build(guid, checked, caller.object_id)
     if existing is not None:
         audit.operation(request.scope, "RoleDefinitionUpdate")
     await run_in_threadpool(store(rt).put_role, role)
@@ -422,8 +283,8 @@ async def put_definition(request: Request) -> Response:
 async def delete_definition(request: Request) -> Response:
     rt = runtime(request)
     scope, guid = _scope_of(request), request.path_params["name"].lower()
-    audit.begin(request.scope, "RoleDefinitionDelete", resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=f"{scope}/{AUTHZ}/roleDefinitions/{guid}")
+    caller = guards.caller(request)
     _require_api_version(request)
     snap = store(rt).snapshot()
     role = snap.role(guid)
@@ -463,7 +324,7 @@ def _lookup(rt: Runtime):
         p = rt.directory.find(object_id)
         if p is None:
             return None
-        return PrincipalInfo(p.display_name, p.client_id, _principal_type(p.kind), p.kind)
+        return PrincipalInfo(p.display_name, p.client_id, assignments.principal_type(p.kind), p.kind)
 
     return find
 
@@ -471,15 +332,15 @@ def _lookup(rt: Runtime):
 async def access_review(request: Request) -> Response:
     rt = runtime(request)
     scope = _scope_of(request)
-    audit.begin(request.scope, "AccessReview", resource_id=scope)
-    caller = authenticate(request)
+    audit.refine(request.scope, resource_id=scope)
+    caller = guards.caller(request)
     _require_api_version(request)
     target = _check_scope(rt, scope)
     if target.level != "secret":
         raise BadRequest("InvalidScope", "An access review needs a secret id: …/vaults/{vault}/secrets/{name}.")
     vault = rt.vaults.get(target.vault or "")
     assert vault is not None  # _check_scope found it
-    audit.facts(request.scope)["vault"] = vault.name
+    audit.refine(request.scope, vault=vault.name)
     _may_review(request, caller, vault, target.id)
     rows = await run_in_threadpool(
         review_secret, store(rt).snapshot(), vault, target.secret or "", rt.tenant.admin_object_id, _lookup(rt),
@@ -498,8 +359,7 @@ def _may_review(request: Request, caller: Caller, vault: Vault, scope: str) -> N
 async def get_principal(request: Request) -> Response:
     rt = runtime(request)
     ident = request.path_params["id"]
-    audit.begin(request.scope, "DirectoryPrincipalGet", resource_id=f"/strongroom/directory/principals/{ident}")
-    authenticate(request)
+    audit.refine(request.scope, resource_id=f"/strongroom/directory/principals/{ident}")
     p = rt.directory.find(ident)
     if p is None:
         raise NotFound("PrincipalNotFound", f"Principal {ident} does not exist in the directory {rt.tenant.tenant_id}.")
@@ -508,7 +368,7 @@ async def get_principal(request: Request) -> Response:
             "objectId": p.object_id,
             "appId": p.client_id,
             "displayName": p.display_name,
-            "principalType": _principal_type(p.kind),
+            "principalType": assignments.principal_type(p.kind),
             "kind": p.kind,
             "resourceId": p.resource_id,
         }
@@ -519,18 +379,18 @@ _A = "/{scope:path}/" + AUTHZ + "/roleAssignments"
 _D = "/{scope:path}/" + AUTHZ + "/roleDefinitions"
 
 routes = [
-    Route(_A + "/{name}", put_assignment, methods=["PUT"]),
-    Route(_A + "/{name}", get_assignment, methods=["GET"]),
-    Route(_A + "/{name}", delete_assignment, methods=["DELETE"]),
-    Route(_A, list_assignments, methods=["GET"]),
-    Route(_D + "/{name}", put_definition, methods=["PUT"]),
-    Route(_D + "/{name}", get_definition, methods=["GET"]),
-    Route(_D + "/{name}", delete_definition, methods=["DELETE"]),
-    Route(_D, list_definitions, methods=["GET"]),
-    Route("/" + AUTHZ + "/roleDefinitions", list_definitions, methods=["GET"]),
-    Route("/" + AUTHZ + "/roleDefinitions/{name}", get_definition, methods=["GET"]),
-    Route("/" + AUTHZ + "/roleDefinitions/{name}", put_definition, methods=["PUT"]),
-    Route("/" + AUTHZ + "/roleDefinitions/{name}", delete_definition, methods=["DELETE"]),
-    Route("/{scope:path}/providers/Strongroom.Authorization/accessReview", access_review, methods=["GET"]),
-    Route("/strongroom/directory/principals/{id}", get_principal, methods=["GET"]),
+    route(_A + "/{name}", put_assignment, ["PUT"], management("RoleAssignmentCreate")),
+    route(_A + "/{name}", get_assignment, ["GET"], management("RoleAssignmentGet")),
+    route(_A + "/{name}", delete_assignment, ["DELETE"], management("RoleAssignmentDelete")),
+    route(_A, list_assignments, ["GET"], management("RoleAssignmentList")),
+    route(_D + "/{name}", put_definition, ["PUT"], management("RoleDefinitionCreate")),
+    route(_D + "/{name}", get_definition, ["GET"], management("RoleDefinitionGet")),
+    route(_D + "/{name}", delete_definition, ["DELETE"], management("RoleDefinitionDelete")),
+    route(_D, list_definitions, ["GET"], management("RoleDefinitionList")),
+    route("/" + AUTHZ + "/roleDefinitions", list_definitions, ["GET"], management("RoleDefinitionList")),
+    route("/" + AUTHZ + "/roleDefinitions/{name}", get_definition, ["GET"], management("RoleDefinitionGet")),
+    route("/" + AUTHZ + "/roleDefinitions/{name}", put_definition, ["PUT"], management("RoleDefinitionCreate")),
+    route("/" + AUTHZ + "/roleDefinitions/{name}", delete_definition, ["DELETE"], management("RoleDefinitionDelete")),
+    route("/{scope:path}/providers/Strongroom.Authorization/accessReview", access_review, ["GET"], management("AccessReview")),
+    route("/strongroom/directory/principals/{id}", get_principal, ["GET"], management("DirectoryPrincipalGet")),
 ]

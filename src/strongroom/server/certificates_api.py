@@ -1,6 +1,7 @@
 """The Key Vault certificates data plane over HTTP (certificates.json paths), and the private CA's certificate.
 
-Handlers follow vault_api: `begin()` with the certificate data actions, then
+Handlers follow vault_api: the route's guard (audit operation, vault bearer, throttle
+class), then `begin()` with the certificate data actions, then
 `keyvault.certificates` with the body parsed into its typed input
 (`certificate_bodies`). CreateCertificate answers 202 with the certificate
 operation and a Location to poll, as Key Vault does.
@@ -14,7 +15,6 @@ from urllib.parse import urlencode
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.authz.actions import CERTIFICATE_ACTIONS, CERTIFICATE_POLICY_PERMISSIONS
 from strongroom.keyvault import certificate_wire as wire
@@ -22,8 +22,9 @@ from strongroom.errors import BadRequest
 from strongroom.server import certificate_bodies as bodies
 from strongroom.server.secret_bodies import backup_blob
 from strongroom.server.crypto_pool import run_heavy
+from strongroom.server.guards import VAULT_CREATE, public, route, runtime, vault
 from strongroom.server.http import JSON, int_param, json_body
-from strongroom.server.vault_api import _page_response, runtime
+from strongroom.server.vault_api import _page_response
 from strongroom.server.vault_api import begin as vault_begin
 
 begin = partial(vault_begin, kind="certificates", actions=CERTIFICATE_ACTIONS, permissions=CERTIFICATE_POLICY_PERMISSIONS)
@@ -263,41 +264,41 @@ async def delete_contacts(request: Request) -> Response:
 
 async def ca_certificate(request: Request) -> Response:
     """The private CA's certificate (PEM): public, as any CA certificate is, so clients can trust it."""
-    pem = await run_in_threadpool(request.app.state.runtime.certificates.ca_pem)
+    pem = await run_in_threadpool(runtime(request).certificates.ca_pem)
     return Response(pem, media_type="application/x-pem-file")
 
 
 routes = [
-    Route("/certificates", list_certificates, methods=["GET"]),
-    Route("/certificates/restore", restore_certificate, methods=["POST"]),
-    Route("/certificates/contacts", get_contacts, methods=["GET"]),
-    Route("/certificates/contacts", set_contacts, methods=["PUT"]),
-    Route("/certificates/contacts", delete_contacts, methods=["DELETE"]),
-    Route("/certificates/issuers", list_issuers, methods=["GET"]),
-    Route("/certificates/issuers/{issuer}", get_issuer, methods=["GET"]),
-    Route("/certificates/issuers/{issuer}", set_issuer, methods=["PUT"]),
-    Route("/certificates/issuers/{issuer}", update_issuer, methods=["PATCH"]),
-    Route("/certificates/issuers/{issuer}", delete_issuer, methods=["DELETE"]),
-    Route("/certificates/{name}/create", create_certificate, methods=["POST"]),
-    Route("/certificates/{name}/import", import_certificate, methods=["POST"]),
-    Route("/certificates/{name}/pending", get_operation, methods=["GET"]),
-    Route("/certificates/{name}/pending", update_operation, methods=["PATCH"]),
-    Route("/certificates/{name}/pending", delete_operation, methods=["DELETE"]),
-    Route("/certificates/{name}/pending/merge", merge_certificate, methods=["POST"]),
-    Route("/certificates/{name}/policy", get_policy, methods=["GET"]),
-    Route("/certificates/{name}/policy", update_policy, methods=["PATCH"]),
-    Route("/certificates/{name}/versions", list_versions, methods=["GET"]),
-    Route("/certificates/{name}/backup", backup_certificate, methods=["POST"]),
-    Route("/certificates/{name}", delete_certificate, methods=["DELETE"]),
-    Route("/certificates/{name}", get_certificate, methods=["GET"]),
-    Route("/certificates/{name}/", get_certificate, methods=["GET"]),
-    Route("/certificates/{name}/", update_certificate, methods=["PATCH"]),
-    Route("/certificates/{name}/{version}", get_certificate, methods=["GET"]),
-    Route("/certificates/{name}/{version}", update_certificate, methods=["PATCH"]),
-    Route("/deletedcertificates", list_deleted, methods=["GET"]),
-    Route("/deletedcertificates/{name}", get_deleted, methods=["GET"]),
-    Route("/deletedcertificates/{name}", purge_deleted, methods=["DELETE"]),
-    Route("/deletedcertificates/{name}/recover", recover_deleted, methods=["POST"]),
+    route("/certificates", list_certificates, ["GET"], vault("CertificateList")),
+    route("/certificates/restore", restore_certificate, ["POST"], vault("CertificateRestore")),
+    route("/certificates/contacts", get_contacts, ["GET"], vault("CertificateContactsGet")),
+    route("/certificates/contacts", set_contacts, ["PUT"], vault("CertificateContactsSet")),
+    route("/certificates/contacts", delete_contacts, ["DELETE"], vault("CertificateContactsDelete")),
+    route("/certificates/issuers", list_issuers, ["GET"], vault("CertificateIssuersList")),
+    route("/certificates/issuers/{issuer}", get_issuer, ["GET"], vault("CertificateIssuerGet")),
+    route("/certificates/issuers/{issuer}", set_issuer, ["PUT"], vault("CertificateIssuerSet")),
+    route("/certificates/issuers/{issuer}", update_issuer, ["PATCH"], vault("CertificateIssuerUpdate")),
+    route("/certificates/issuers/{issuer}", delete_issuer, ["DELETE"], vault("CertificateIssuerDelete")),
+    route("/certificates/{name}/create", create_certificate, ["POST"], vault("CertificateCreate")),
+    route("/certificates/{name}/import", import_certificate, ["POST"], vault("CertificateImport", VAULT_CREATE)),
+    route("/certificates/{name}/pending", get_operation, ["GET"], vault("CertificatePendingGet")),
+    route("/certificates/{name}/pending", update_operation, ["PATCH"], vault("CertificatePendingUpdate")),
+    route("/certificates/{name}/pending", delete_operation, ["DELETE"], vault("CertificatePendingDelete")),
+    route("/certificates/{name}/pending/merge", merge_certificate, ["POST"], vault("CertificatePendingMerge")),
+    route("/certificates/{name}/policy", get_policy, ["GET"], vault("CertificatePolicyGet")),
+    route("/certificates/{name}/policy", update_policy, ["PATCH"], vault("CertificatePolicyUpdate")),
+    route("/certificates/{name}/versions", list_versions, ["GET"], vault("CertificateListVersions")),
+    route("/certificates/{name}/backup", backup_certificate, ["POST"], vault("CertificateBackup")),
+    route("/certificates/{name}", delete_certificate, ["DELETE"], vault("CertificateDelete")),
+    route("/certificates/{name}", get_certificate, ["GET"], vault("CertificateGet")),
+    route("/certificates/{name}/", get_certificate, ["GET"], vault("CertificateGet")),
+    route("/certificates/{name}/", update_certificate, ["PATCH"], vault("CertificateUpdate")),
+    route("/certificates/{name}/{version}", get_certificate, ["GET"], vault("CertificateGet")),
+    route("/certificates/{name}/{version}", update_certificate, ["PATCH"], vault("CertificateUpdate")),
+    route("/deletedcertificates", list_deleted, ["GET"], vault("CertificateListDeleted")),
+    route("/deletedcertificates/{name}", get_deleted, ["GET"], vault("CertificateGetDeleted")),
+    route("/deletedcertificates/{name}", purge_deleted, ["DELETE"], vault("CertificatePurge")),
+    route("/deletedcertificates/{name}/recover", recover_deleted, ["POST"], vault("CertificateRecover")),
 ]
 
-control_routes = [Route("/strongroom/pki/ca.pem", ca_certificate, methods=["GET"])]
+control_routes = [route("/strongroom/pki/ca.pem", ca_certificate, ["GET"], public())]

@@ -19,11 +19,11 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.authz.roles import NODE_AGENT_TOKEN_ACTION
 from strongroom.issuer.cluster import DEFAULT_DURATION, Cluster, ClusterError, ServiceAccount
-from strongroom.server.admin_auth import require_admin, runtime
+from strongroom.audit import facts as audit
+from strongroom.server.guards import admin, public, route, runtime
 from strongroom.server.http import JSON, json_body
 
 class JWKS(JSON):
@@ -55,12 +55,12 @@ def _cluster(request: Request) -> Cluster:
     return cluster
 
 
-def _admin(request: Request, operation: str, verb: str, delegated_action: str | None = None) -> Cluster:
+def _admin(request: Request) -> Cluster:
+    """The route's guard admitted the caller: name the service account resource, find the cluster."""
     p = request.path_params
     resource = f"/clusters/{p['cluster']}" + (f"/namespaces/{p['ns']}" if "ns" in p else "")
     resource += "/serviceaccounts" + (f"/{p['name']}" if "name" in p else "")
-    require_admin(request, operation, f"serviceaccounts/{verb}", resource, resource_id=resource,
-                  delegated_action=delegated_action)
+    audit.refine(request.scope, resource_id=resource)
     return _cluster(request)
 
 
@@ -81,7 +81,7 @@ async def jwks(request: Request) -> Response:
 
 
 async def create_service_account(request: Request) -> Response:
-    cluster = _admin(request, "ServiceAccountCreate", "create")
+    cluster = _admin(request)
     body = await json_body(request)
     metadata = body.get("metadata") if isinstance(body, dict) else None
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
@@ -97,26 +97,25 @@ async def create_service_account(request: Request) -> Response:
 
 
 async def list_service_accounts(request: Request) -> Response:
-    cluster = _admin(request, "ServiceAccountList", "list")
+    cluster = _admin(request)
     items = cluster.service_accounts(request.path_params.get("ns"))
     return JSON({"apiVersion": "v1", "kind": "ServiceAccountList", "metadata": {}, "items": [sa_json(s) for s in items]})
 
 
 async def get_service_account(request: Request) -> Response:
-    cluster = _admin(request, "ServiceAccountGet", "get")
+    cluster = _admin(request)
     return JSON(sa_json(cluster.get_service_account(request.path_params["ns"], request.path_params["name"])))
 
 
 async def delete_service_account(request: Request) -> Response:
-    cluster = _admin(request, "ServiceAccountDelete", "delete")
+    cluster = _admin(request)
     sa = await run_in_threadpool(cluster.delete_service_account, request.path_params["ns"], request.path_params["name"])
     return JSON(sa_json(sa))
 
 
 async def create_token(request: Request) -> Response:
     """TokenRequest (authentication.k8s.io/v1), as `kubectl create token` sends it."""
-    # The admin, or a node agent holding its own permission (the built-in role "Strongroom Node Agent").
-    cluster = _admin(request, "ServiceAccountTokenCreate", "token/create", NODE_AGENT_TOKEN_ACTION)
+    cluster = _admin(request)
     body = await json_body(request)
     spec = body.get("spec") if isinstance(body, dict) else None
     if not isinstance(spec, dict):
@@ -147,12 +146,13 @@ async def create_token(request: Request) -> Response:
 _C = "/clusters/{cluster}"
 _NS = _C + "/api/v1/namespaces/{ns}/serviceaccounts"
 routes = [
-    Route(_C + "/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
-    Route(_C + "/openid/v1/jwks", jwks, methods=["GET"]),
-    Route(_C + "/api/v1/serviceaccounts", list_service_accounts, methods=["GET"]),
-    Route(_NS, list_service_accounts, methods=["GET"]),
-    Route(_NS, create_service_account, methods=["POST"]),
-    Route(_NS + "/{name}", get_service_account, methods=["GET"]),
-    Route(_NS + "/{name}", delete_service_account, methods=["DELETE"]),
-    Route(_NS + "/{name}/token", create_token, methods=["POST"]),
+    route(_C + "/.well-known/openid-configuration", openid_configuration, ["GET"], public()),
+    route(_C + "/openid/v1/jwks", jwks, ["GET"], public()),
+    route(_C + "/api/v1/serviceaccounts", list_service_accounts, ["GET"], admin("ServiceAccountList")),
+    route(_NS, list_service_accounts, ["GET"], admin("ServiceAccountList")),
+    route(_NS, create_service_account, ["POST"], admin("ServiceAccountCreate")),
+    route(_NS + "/{name}", get_service_account, ["GET"], admin("ServiceAccountGet")),
+    route(_NS + "/{name}", delete_service_account, ["DELETE"], admin("ServiceAccountDelete")),
+    # The admin, or a node agent holding its own permission (the built-in role "Strongroom Node Agent").
+    route(_NS + "/{name}/token", create_token, ["POST"], admin("ServiceAccountTokenCreate", delegated=NODE_AGENT_TOKEN_ACTION)),
 ]

@@ -17,23 +17,22 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.keyvault import timeshift
 from strongroom.errors import BadRequest, NotFound
-from strongroom.server.admin_auth import require_admin, runtime
+from strongroom.server.guards import admin, route, runtime
 from strongroom.server.http import JSON, json_body
 from strongroom.util.clock import now, vault_now
 
 ACTION = "Strongroom/timeShift/action"
 
 
-def _check(request: Request, operation: str) -> None:
+def _check(request: Request) -> None:
+    """The route's guard admitted the instance administrator; the server must also run with --dev."""
     if not getattr(runtime(request).settings, "dev", False):
         raise NotFound(
             "NotFound", "Time shifting is available only on a server started with `strongroom up --dev`."
         )
-    require_admin(request, operation, ACTION, "/")
 
 
 def _state(request: Request, all_vaults: int, per_vault: dict[str, int]) -> dict[str, Any]:
@@ -49,12 +48,12 @@ def _wake(request: Request) -> None:
 
 
 async def get_shift(request: Request) -> Response:
-    _check(request, "TimeShiftGet")
+    _check(request)
     return JSON(_state(request, *timeshift.load(runtime(request).store)))
 
 
 async def add_shift(request: Request) -> Response:
-    _check(request, "TimeShift")
+    _check(request)
     body = await json_body(request)
     if not isinstance(body, dict):
         raise BadRequest("BadParameter", "The request body must be {\"seconds\": N, \"vault\": name or null}.")
@@ -74,13 +73,13 @@ async def add_shift(request: Request) -> Response:
 
 
 async def reset_shift(request: Request) -> Response:
-    _check(request, "TimeShiftReset")
+    _check(request)
     await run_in_threadpool(timeshift.reset, runtime(request).store)
     return JSON(_state(request, 0, {}))
 
 
 routes = [
-    Route("/strongroom/dev/time-shift", get_shift, methods=["GET"]),
-    Route("/strongroom/dev/time-shift", add_shift, methods=["POST"]),
-    Route("/strongroom/dev/time-shift", reset_shift, methods=["DELETE"]),
+    route("/strongroom/dev/time-shift", get_shift, ["GET"], admin("TimeShiftGet")),
+    route("/strongroom/dev/time-shift", add_shift, ["POST"], admin("TimeShift")),
+    route("/strongroom/dev/time-shift", reset_shift, ["DELETE"], admin("TimeShiftReset")),
 ]

@@ -13,12 +13,13 @@ from typing import Any, Callable
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.identity.directory import MI_TYPE, Principal
 from strongroom.identity.fic import FederatedCredential, validate
 from strongroom.errors import BadRequest, NotFound, ServiceError
-from strongroom.server.admin_auth import check_subscription, require_admin, runtime
+from strongroom.audit import facts as audit
+from strongroom.server.guards import admin, route, runtime
+from strongroom.server.management_api import check_subscription
 from strongroom.server.http import JSON, json_body
 from strongroom.server.runtime import Runtime
 
@@ -56,11 +57,10 @@ def _scope(request: Request) -> str:
     return f"{base}/{p['name']}" if "name" in p else base
 
 
-def _admin(request: Request, operation: str, verb: str) -> None:
-    rt = runtime(request)
-    scope = _scope(request)
-    require_admin(request, operation, f"{MI_TYPE}/{verb}", scope, resource_id=scope)
-    check_subscription(rt, request.path_params["subscription"])
+def _admin(request: Request) -> None:
+    """The route's guard admitted the instance administrator: name the resource, check the subscription."""
+    audit.refine(request.scope, resource_id=_scope(request))
+    check_subscription(runtime(request), request.path_params["subscription"])
 
 
 def _identity(rt: Runtime, request: Request) -> Principal:
@@ -82,7 +82,7 @@ def _identity(rt: Runtime, request: Request) -> Principal:
 
 async def put_identity(request: Request) -> Response:
     rt = runtime(request)
-    _admin(request, "UserAssignedIdentityPut", "write")
+    _admin(request)
     body = await json_body(request)
     if not isinstance(body, dict):
         raise BadRequest("InvalidRequestContent", "The request content must be a JSON object.")
@@ -98,13 +98,13 @@ async def put_identity(request: Request) -> Response:
 
 async def get_identity(request: Request) -> Response:
     rt = runtime(request)
-    _admin(request, "UserAssignedIdentityGet", "read")
+    _admin(request)
     return JSON(identity_json(rt, _identity(rt, request)))
 
 
 async def delete_identity(request: Request) -> Response:
     rt = runtime(request)
-    _admin(request, "UserAssignedIdentityDelete", "delete")
+    _admin(request)
     p = request.path_params
     found = rt.directory.managed_identity(p["rg"], p["name"])
     if found is None:
@@ -119,7 +119,7 @@ async def list_identities(request: Request) -> Response:
     rt = runtime(request)
     rg = request.path_params.get("rg")
     scope = f"/subscriptions/{request.path_params['subscription']}" + (f"/resourceGroups/{rg}" if rg else "")
-    require_admin(request, "UserAssignedIdentityList", f"{MI_TYPE}/read", scope, resource_id=scope)
+    audit.refine(request.scope, resource_id=scope)
     check_subscription(rt, request.path_params["subscription"])
     if rg is not None and rt.directory.resource_group(rg) is None:
         raise NotFound("ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
@@ -136,7 +136,7 @@ def _fic_not_found(name: str) -> ServiceError:
 async def put_fic(request: Request) -> Response:
     rt = runtime(request)
     assert rt.identity is not None
-    _admin(request, "FederatedIdentityCredentialPut", "federatedIdentityCredentials/write")
+    _admin(request)
     identity = _identity(rt, request)
     body = await json_body(request)
     props = body.get("properties") if isinstance(body, dict) else None
@@ -150,7 +150,7 @@ async def put_fic(request: Request) -> Response:
 async def get_fic(request: Request) -> Response:
     rt = runtime(request)
     assert rt.identity is not None
-    _admin(request, "FederatedIdentityCredentialGet", "federatedIdentityCredentials/read")
+    _admin(request)
     identity = _identity(rt, request)
     fic = rt.identity.fics.get(identity, request.path_params["fic"])
     if fic is None:
@@ -161,7 +161,7 @@ async def get_fic(request: Request) -> Response:
 async def delete_fic(request: Request) -> Response:
     rt = runtime(request)
     assert rt.identity is not None
-    _admin(request, "FederatedIdentityCredentialDelete", "federatedIdentityCredentials/delete")
+    _admin(request)
     identity = _identity(rt, request)
     fic = rt.identity.fics.get(identity, request.path_params["fic"])
     if fic is None:
@@ -173,7 +173,7 @@ async def delete_fic(request: Request) -> Response:
 async def list_fics(request: Request) -> Response:
     rt = runtime(request)
     assert rt.identity is not None
-    _admin(request, "FederatedIdentityCredentialList", "federatedIdentityCredentials/read")
+    _admin(request)
     identity = _identity(rt, request)
     return JSON({"value": [fic_json(identity, f) for f in rt.identity.fics.list(identity)]})
 
@@ -184,7 +184,6 @@ async def list_fics(request: Request) -> Response:
 async def rotate_signing_key(request: Request) -> Response:
     """A new key signs from now on; the previous one stays published (and valid) until its tokens expire."""
     rt = runtime(request)
-    require_admin(request, "SigningKeyRotate", "Strongroom/signingKeys/rotate/action", "/")
     previous = rt.signing_keys.current.kid
     key = await run_in_threadpool(rt.signing_keys.rotate)
     return JSON(
@@ -201,14 +200,14 @@ _RG_MI = "/subscriptions/{subscription}/resourceGroups/{rg}/providers/" + MI_TYP
 _SUB_MI = "/subscriptions/{subscription}/providers/" + MI_TYPE
 
 routes = [
-    Route(_RG_MI + "/{name}", put_identity, methods=["PUT"]),
-    Route(_RG_MI + "/{name}", get_identity, methods=["GET"]),
-    Route(_RG_MI + "/{name}", delete_identity, methods=["DELETE"]),
-    Route(_RG_MI, list_identities, methods=["GET"]),
-    Route(_SUB_MI, list_identities, methods=["GET"]),
-    Route(_RG_MI + "/{name}/federatedIdentityCredentials", list_fics, methods=["GET"]),
-    Route(_RG_MI + "/{name}/federatedIdentityCredentials/{fic}", put_fic, methods=["PUT"]),
-    Route(_RG_MI + "/{name}/federatedIdentityCredentials/{fic}", get_fic, methods=["GET"]),
-    Route(_RG_MI + "/{name}/federatedIdentityCredentials/{fic}", delete_fic, methods=["DELETE"]),
-    Route("/strongroom/identity/signing-keys/rotate", rotate_signing_key, methods=["POST"]),
+    route(_RG_MI + "/{name}", put_identity, ["PUT"], admin("UserAssignedIdentityPut")),
+    route(_RG_MI + "/{name}", get_identity, ["GET"], admin("UserAssignedIdentityGet")),
+    route(_RG_MI + "/{name}", delete_identity, ["DELETE"], admin("UserAssignedIdentityDelete")),
+    route(_RG_MI, list_identities, ["GET"], admin("UserAssignedIdentityList")),
+    route(_SUB_MI, list_identities, ["GET"], admin("UserAssignedIdentityList")),
+    route(_RG_MI + "/{name}/federatedIdentityCredentials", list_fics, ["GET"], admin("FederatedIdentityCredentialList")),
+    route(_RG_MI + "/{name}/federatedIdentityCredentials/{fic}", put_fic, ["PUT"], admin("FederatedIdentityCredentialPut")),
+    route(_RG_MI + "/{name}/federatedIdentityCredentials/{fic}", get_fic, ["GET"], admin("FederatedIdentityCredentialGet")),
+    route(_RG_MI + "/{name}/federatedIdentityCredentials/{fic}", delete_fic, ["DELETE"], admin("FederatedIdentityCredentialDelete")),
+    route("/strongroom/identity/signing-keys/rotate", rotate_signing_key, ["POST"], admin("SigningKeyRotate")),
 ]

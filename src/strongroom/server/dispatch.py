@@ -73,6 +73,7 @@ class RouteTable:
     def __init__(self, routes: Sequence[Route], exception_handlers: dict[Any, ExceptionHandler]) -> None:
         self.state = State()
         self.exception_handlers = exception_handlers
+        self.routes = list(routes)  # as declared, for whoever walks the table (tests/server/test_route_guards.py)
         self._buckets: dict[tuple[int, str], list[_Compiled]] = {}
         for route in routes:
             compiled = _Compiled(route)

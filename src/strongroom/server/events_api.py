@@ -31,7 +31,6 @@ from typing import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller
@@ -39,11 +38,10 @@ from strongroom.events.feed import decode, last_sequence, stream_name
 from strongroom.events.schema import all_event_types, event_type, to_event_grid
 from strongroom.events.visibility import Visibility
 from strongroom.events.watch import FeedWatcher, close_all
-from strongroom.identity.tokens import TokenError
 from strongroom.errors import BadRequest
 from strongroom.keyvault.vaults import Vault
-from strongroom.server.runtime import Runtime
-from strongroom.server.vault_api import Unauthenticated
+from strongroom.server import guards
+from strongroom.server.guards import route, vault
 from strongroom.util import jsonbytes
 from strongroom.util.sse import EVENTS_PATH, HEARTBEAT, MEDIA_TYPE, SEQUENCE_HEADER
 
@@ -80,30 +78,17 @@ def _filters(request: Request) -> tuple[set[str], set[str]]:
     return types, {s.lower() for s in request.query_params.getlist("subject")}
 
 
-def _authenticate(request: Request, rt: Runtime) -> dict:
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("AKV10000: Request is missing a Bearer or PoP token.")
-    try:
-        return rt.vault_tokens.verify(token.strip())
-    except TokenError as exc:
-        raise Unauthenticated(str(exc)) from None
-
-
 def _message(seq: int, event: dict) -> bytes:
     return b"id: %d\ndata: %s\n\n" % (seq, jsonbytes.dumps(event))
 
 
 async def subscribe(request: Request) -> Response:
-    rt: Runtime = request.app.state.runtime
+    rt = guards.runtime(request)
     vault: Vault = request.scope["strongroom.vault"]
     host = request.headers.get("host", request.url.netloc)
     vault_url = f"{request.url.scheme}://{host}"
-    audit.begin(request.scope, "EventSubscribe", resource_id=vault.resource_id, object_url=vault_url + EVENTS_PATH,
-                vault=vault.name)
-    claims = _authenticate(request, rt)
-    audit.caller(request.scope, claims)
+    audit.refine(request.scope, object_url=vault_url + EVENTS_PATH)  # the guard recorded the operation and the caller
+    claims = guards.claims(request)
     types, subjects = _filters(request)
     stream = stream_name(vault)
     position = start_after(request, last_sequence(rt.store, vault))
@@ -169,4 +154,4 @@ def end_streams_on_exit_signals() -> None:
         signal.signal(sig, handler)
 
 
-routes = [Route(EVENTS_PATH, subscribe, methods=["GET"])]
+routes = [route(EVENTS_PATH, subscribe, ["GET"], vault("EventSubscribe"))]

@@ -17,13 +17,13 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.identity.certs import CertificateError, key_credential, load_certificate
 from strongroom.identity.directory import Principal, new_client_secret, password_credential
 from strongroom.identity.fic import FederatedCredential, validate
 from strongroom.errors import BadRequest, Conflict, NotFound
-from strongroom.server.admin_auth import require_admin, runtime
+from strongroom.server import guards
+from strongroom.server.guards import Guard, admin, route, runtime
 from strongroom.server.http import JSON, json_body
 from strongroom.server.runtime import Runtime
 from strongroom.util.clock import now
@@ -144,10 +144,10 @@ def _filtered(principals: list[Principal], expression: str | None, id_attr: str)
     raise _bad(f"Unsupported $filter expression: {expression}")
 
 
-def _admin(request: Request, operation: str, action: str) -> Runtime:
+def _admin(request: Request) -> Runtime:
+    """The route's guard admitted the instance administrator (Graph audience)."""
     rt = runtime(request)
     assert rt.identity is not None
-    require_admin(request, operation, f"microsoft.directory/{action}", "/", verifier=rt.identity.graph_tokens)
     return rt
 
 
@@ -167,7 +167,7 @@ async def _save(rt: Runtime, p: Principal) -> None:
 
 
 async def create_application(request: Request) -> Response:
-    rt = _admin(request, "ApplicationCreate", "applications/create")
+    rt = _admin(request)
     body = await json_body(request)
     name = body.get("displayName") if isinstance(body, dict) else None
     if not isinstance(name, str) or not name.strip() or len(name) > 256:
@@ -177,19 +177,19 @@ async def create_application(request: Request) -> Response:
 
 
 async def list_applications(request: Request) -> Response:
-    rt = _admin(request, "ApplicationList", "applications/standard/read")
+    rt = _admin(request)
     apps = _filtered(rt.directory.applications(), request.query_params.get("$filter"), "app_object_id")
     return JSON({"@odata.context": f"{GRAPH}/$metadata#applications", "value": [application_json(a) for a in apps]})
 
 
 async def get_application(request: Request) -> Response:
-    rt = _admin(request, "ApplicationGet", "applications/standard/read")
+    rt = _admin(request)
     return JSON({"@odata.context": f"{GRAPH}/$metadata#applications/$entity", **application_json(_application(rt, request))})
 
 
 async def patch_application(request: Request) -> Response:
     """displayName and keyCredentials (the whole list, as Graph: entries naming an existing keyId without `key` keep it)."""
-    rt = _admin(request, "ApplicationUpdate", "applications/credentials/update")
+    rt = _admin(request)
     app = _application(rt, request)
     body = await json_body(request)
     if not isinstance(body, dict):
@@ -231,7 +231,7 @@ def _key_credentials(app: Principal, creds: Any) -> list[dict[str, Any]]:
 
 
 async def delete_application(request: Request) -> Response:
-    rt = _admin(request, "ApplicationDelete", "applications/delete")
+    rt = _admin(request)
     app = _application(rt, request)
     await _delete(rt, app)
     return Response(status_code=204)
@@ -243,7 +243,7 @@ async def _delete(rt: Runtime, p: Principal) -> None:
 
 
 async def add_password(request: Request) -> Response:
-    rt = _admin(request, "ApplicationAddPassword", "applications/credentials/update")
+    rt = _admin(request)
     app = _application(rt, request)
     body = await json_body(request)
     spec = body.get("passwordCredential", {}) if isinstance(body, dict) else None
@@ -262,7 +262,7 @@ async def add_password(request: Request) -> Response:
 
 
 async def remove_password(request: Request) -> Response:
-    rt = _admin(request, "ApplicationRemovePassword", "applications/credentials/update")
+    rt = _admin(request)
     app = _application(rt, request)
     body = await json_body(request)
     key_id = body.get("keyId") if isinstance(body, dict) else None
@@ -277,7 +277,7 @@ async def remove_password(request: Request) -> Response:
 
 
 async def create_app_fic(request: Request) -> Response:
-    rt = _admin(request, "ApplicationFederatedCredentialCreate", "applications/credentials/update")
+    rt = _admin(request)
     assert rt.identity is not None
     app = _application(rt, request)
     body = await json_body(request)
@@ -293,7 +293,7 @@ async def create_app_fic(request: Request) -> Response:
 
 
 async def list_app_fics(request: Request) -> Response:
-    rt = _admin(request, "ApplicationFederatedCredentialList", "applications/standard/read")
+    rt = _admin(request)
     assert rt.identity is not None
     app = _application(rt, request)
     return JSON({"value": [fic_json(f) for f in rt.identity.fics.list(app)]})
@@ -309,12 +309,12 @@ def _app_fic(rt: Runtime, request: Request) -> tuple[Principal, FederatedCredent
 
 
 async def get_app_fic(request: Request) -> Response:
-    rt = _admin(request, "ApplicationFederatedCredentialGet", "applications/standard/read")
+    rt = _admin(request)
     return JSON(fic_json(_app_fic(rt, request)[1]))
 
 
 async def delete_app_fic(request: Request) -> Response:
-    rt = _admin(request, "ApplicationFederatedCredentialDelete", "applications/credentials/update")
+    rt = _admin(request)
     assert rt.identity is not None
     app, fic = _app_fic(rt, request)
     await run_in_threadpool(rt.identity.fics.delete, app, fic)
@@ -333,19 +333,19 @@ def _service_principal(rt: Runtime, request: Request) -> Principal:
 
 
 async def list_service_principals(request: Request) -> Response:
-    rt = _admin(request, "ServicePrincipalList", "servicePrincipals/standard/read")
+    rt = _admin(request)
     sps = _filtered(rt.directory.principals(), request.query_params.get("$filter"), "object_id")
     return JSON({"@odata.context": f"{GRAPH}/$metadata#servicePrincipals", "value": [service_principal_json(rt, p) for p in sps]})
 
 
 async def get_service_principal(request: Request) -> Response:
-    rt = _admin(request, "ServicePrincipalGet", "servicePrincipals/standard/read")
+    rt = _admin(request)
     return JSON(service_principal_json(rt, _service_principal(rt, request)))
 
 
 async def delete_service_principal(request: Request) -> Response:
     """Deletes the service principal together with its app registration (one record here)."""
-    rt = _admin(request, "ServicePrincipalDelete", "servicePrincipals/delete")
+    rt = _admin(request)
     sp = _service_principal(rt, request)
     if sp.object_id == rt.tenant.admin_object_id:
         raise _bad("The instance administrator's service principal cannot be deleted.")
@@ -356,19 +356,23 @@ async def delete_service_principal(request: Request) -> Response:
 
 
 _APPS = "/v1.0/applications"
+def _graph_admin(operation: str) -> Guard:
+    return admin(operation, audience=guards.GRAPH)  # GRAPH here is Graph's URL
+
+
 routes = [
-    Route(_APPS, create_application, methods=["POST"]),
-    Route(_APPS, list_applications, methods=["GET"]),
-    Route(_APPS + "/{id}", get_application, methods=["GET"]),
-    Route(_APPS + "/{id}", patch_application, methods=["PATCH"]),
-    Route(_APPS + "/{id}", delete_application, methods=["DELETE"]),
-    Route(_APPS + "/{id}/addPassword", add_password, methods=["POST"]),
-    Route(_APPS + "/{id}/removePassword", remove_password, methods=["POST"]),
-    Route(_APPS + "/{id}/federatedIdentityCredentials", create_app_fic, methods=["POST"]),
-    Route(_APPS + "/{id}/federatedIdentityCredentials", list_app_fics, methods=["GET"]),
-    Route(_APPS + "/{id}/federatedIdentityCredentials/{fic}", get_app_fic, methods=["GET"]),
-    Route(_APPS + "/{id}/federatedIdentityCredentials/{fic}", delete_app_fic, methods=["DELETE"]),
-    Route("/v1.0/servicePrincipals", list_service_principals, methods=["GET"]),
-    Route("/v1.0/servicePrincipals/{id}", get_service_principal, methods=["GET"]),
-    Route("/v1.0/servicePrincipals/{id}", delete_service_principal, methods=["DELETE"]),
+    route(_APPS, create_application, ["POST"], _graph_admin("ApplicationCreate")),
+    route(_APPS, list_applications, ["GET"], _graph_admin("ApplicationList")),
+    route(_APPS + "/{id}", get_application, ["GET"], _graph_admin("ApplicationGet")),
+    route(_APPS + "/{id}", patch_application, ["PATCH"], _graph_admin("ApplicationUpdate")),
+    route(_APPS + "/{id}", delete_application, ["DELETE"], _graph_admin("ApplicationDelete")),
+    route(_APPS + "/{id}/addPassword", add_password, ["POST"], _graph_admin("ApplicationAddPassword")),
+    route(_APPS + "/{id}/removePassword", remove_password, ["POST"], _graph_admin("ApplicationRemovePassword")),
+    route(_APPS + "/{id}/federatedIdentityCredentials", create_app_fic, ["POST"], _graph_admin("ApplicationFederatedCredentialCreate")),
+    route(_APPS + "/{id}/federatedIdentityCredentials", list_app_fics, ["GET"], _graph_admin("ApplicationFederatedCredentialList")),
+    route(_APPS + "/{id}/federatedIdentityCredentials/{fic}", get_app_fic, ["GET"], _graph_admin("ApplicationFederatedCredentialGet")),
+    route(_APPS + "/{id}/federatedIdentityCredentials/{fic}", delete_app_fic, ["DELETE"], _graph_admin("ApplicationFederatedCredentialDelete")),
+    route("/v1.0/servicePrincipals", list_service_principals, ["GET"], _graph_admin("ServicePrincipalList")),
+    route("/v1.0/servicePrincipals/{id}", get_service_principal, ["GET"], _graph_admin("ServicePrincipalGet")),
+    route("/v1.0/servicePrincipals/{id}", delete_service_principal, ["DELETE"], _graph_admin("ServicePrincipalDelete")),
 ]

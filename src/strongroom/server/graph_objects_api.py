@@ -16,17 +16,16 @@ token for Graph's audience (which includes this instance's own URL).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from strongroom.errors import BadRequest, NotFound, TooLarge, ServiceError
-from strongroom.server.admin_auth import require_admin, runtime
+from strongroom.errors import BadRequest, NotFound, ServiceError
+from strongroom.server import guards
+from strongroom.server.guards import admin, route, runtime
 from strongroom.server.graph_api import GRAPH, service_principal_json
-from strongroom.server.http import JSON
+from strongroom.server.http import JSON, json_object
 
 MAX_IDS = 1000  # Graph's limit per request
 MAX_BODY = 64 * 1024  # 1000 GUIDs in JSON are ~40 KB
@@ -35,25 +34,6 @@ SP_TYPE = "serviceprincipal"
 
 def _bad(message: str) -> ServiceError:
     return BadRequest("Request_BadRequest", message)
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise TooLarge("Request_EntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
-    raw, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise TooLarge("Request_EntityTooLarge", f"The request body is larger than {MAX_BODY} bytes.")
-        raw.append(chunk)
-    try:
-        body = json.loads(b"".join(raw))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise _bad("Invalid JSON in the request body.") from None
-    if not isinstance(body, dict):
-        raise _bad("The request body must be a JSON object.")
-    return body
 
 
 def _strings(body: dict[str, Any], name: str) -> list[str]:
@@ -68,11 +48,7 @@ def _strings(body: dict[str, Any], name: str) -> list[str]:
 async def get_by_ids(request: Request) -> Response:
     rt = runtime(request)
     assert rt.identity is not None
-    require_admin(
-        request, "DirectoryObjectGetByIds", "microsoft.directory/servicePrincipals/standard/read", "/",
-        verifier=rt.identity.graph_tokens,
-    )
-    body = await _body(request)
+    body = await json_object(request, max_bytes=MAX_BODY)
     ids, types = _strings(body, "ids"), [t.lower().removeprefix("microsoft.graph.") for t in _strings(body, "types")]
     if not ids:
         raise _bad("Property 'ids' must name at least one object.")
@@ -90,11 +66,7 @@ async def get_by_ids(request: Request) -> Response:
 async def create_service_principal(request: Request) -> Response:
     rt = runtime(request)
     assert rt.identity is not None
-    require_admin(
-        request, "ServicePrincipalCreate", "microsoft.directory/servicePrincipals/create", "/",
-        verifier=rt.identity.graph_tokens,
-    )
-    body = await _body(request)
+    body = await json_object(request, max_bytes=MAX_BODY)
     app_id = body.get("appId")
     if not isinstance(app_id, str) or not app_id:
         raise _bad("Property 'appId' is required.")
@@ -106,6 +78,6 @@ async def create_service_principal(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1.0/directoryObjects/getByIds", get_by_ids, methods=["POST"]),
-    Route("/v1.0/servicePrincipals", create_service_principal, methods=["POST"]),
+    route("/v1.0/directoryObjects/getByIds", get_by_ids, ["POST"], admin("DirectoryObjectGetByIds", audience=guards.GRAPH)),
+    route("/v1.0/servicePrincipals", create_service_principal, ["POST"], admin("ServicePrincipalCreate", audience=guards.GRAPH)),
 ]

@@ -9,9 +9,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from strongroom.errors import BadRequest
+from strongroom.errors import BadRequest, TooLarge
 from strongroom.identity.errors import EntraError
-from strongroom.server.bodies import decode_json
+from strongroom.server.bodies import InvalidBody, decode_json
 from strongroom.util import jsonbytes
 
 
@@ -28,9 +28,44 @@ class JSON(Response):
 MAX_FORM_FIELDS = 64
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON body, strictly decoded (bodies.decode_json); a bad one is InvalidBody, a 400."""
-    return decode_json(await request.body())
+async def json_body(request: Request, *, max_bytes: int | None = None, optional: bool = False) -> Any:
+    """The request's JSON body, strictly decoded (bodies.decode_json); a bad one is InvalidBody, a 400.
+
+    `max_bytes`: a route's own cap, below the protocol's per-plane one (`limits.py`): a body past it
+    is a 413, refused as soon as its Content-Length or its bytes say so. `optional`: an empty body
+    is None rather than a 400.
+    """
+    raw = await request.body() if max_bytes is None else await _bounded(request, max_bytes)
+    if optional and not raw.strip():
+        return None
+    return decode_json(raw)
+
+
+async def json_object(request: Request, *, max_bytes: int | None = None, optional: bool = False) -> dict[str, Any]:
+    """`json_body` that must be a JSON object (an empty optional body is `{}`)."""
+    body = await json_body(request, max_bytes=max_bytes, optional=optional)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidBody("The request body must be a JSON object.")
+    return body
+
+
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(None, f"The request body is larger than the limit of {limit} bytes.")
+
+
+async def _bounded(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise _too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def form_fields(request: Request) -> dict[str, str]:

@@ -10,23 +10,19 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from strongroom.audit import facts as audit
 from strongroom.identity.endpoint import ASSERTION_ACR, caller_claims, known_resource
 from strongroom.identity.errors import EntraError
 from strongroom.identity.msi import HEADER_NAME, PATH as MSI_PATH, MsiError, check_header, select_identity
 from strongroom.identity.oidc import FetchNeeded
-from strongroom.server.admin_auth import audit_facts
 from strongroom.server.failure_audit import failure_audit
+from strongroom.server.guards import SIGN_IN, public, route, runtime
 from strongroom.server.http import JSON, form_fields
 from strongroom.server.runtime import Runtime
 from strongroom.server.throttle import Throttled
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
 
 
 def _check_tenant(rt: Runtime, tenant: str) -> None:
@@ -60,18 +56,14 @@ def _record_authentication(request: Request, auth: dict[str, Any]) -> None:
     A failed sign-in carries no identity: the client id it claimed is in `authentication.clientId`.
     """
     caller = auth.get("caller") or {}
-    audit_facts(
-        request,
-        caller=caller,
-        resourceId=caller.get("xms_mirid"),
-        authentication={k: v for k, v in auth.items() if k != "caller"},
+    audit.facts(request.scope).update(
+        caller=caller, resourceId=caller.get("xms_mirid"), authentication={k: v for k, v in auth.items() if k != "caller"},
     )
 
 
 async def token(request: Request) -> Response:
     rt = runtime(request)
     assert rt.identity is not None
-    audit_facts(request, operationName="Authentication", resourceId=None)
     _check_tenant(rt, request.path_params["tenant"])
     fields = await form_fields(request)
     client = request.scope.get("client")
@@ -124,7 +116,6 @@ async def msi_token(request: Request) -> Response:
     """App Service's managed-identity protocol (api-version 2019-08-01), for ManagedIdentityCredential."""
     rt = runtime(request)
     assert rt.identity is not None
-    audit_facts(request, operationName="Authentication", resourceId=None)
     auth: dict[str, Any] = {"grantType": "managed_identity", "credentialType": "ManagedIdentityEndpoint"}
     try:
         check_header(rt.identity.msi_header, request.headers.get(HEADER_NAME))
@@ -200,9 +191,11 @@ async def instance_discovery(request: Request) -> Response:
 
 
 routes = [
-    Route("/common/discovery/instance", instance_discovery, methods=["GET"]),
-    Route(MSI_PATH, msi_token, methods=["GET"]),
-    Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
-    Route("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
-    Route("/{tenant}/discovery/v2.0/keys", jwks, methods=["GET"]),
+    route("/common/discovery/instance", instance_discovery, ["GET"], public()),
+    # The credential is the request itself (the MSI header, the form): audited as sign-ins, whatever their outcome.
+    # The managed-identity endpoint's secret header is not guessable (identity/msi.py): no failure counting.
+    route(MSI_PATH, msi_token, ["GET"], public("Authentication")),
+    route("/{tenant}/oauth2/v2.0/token", token, ["POST"], public("Authentication", SIGN_IN)),
+    route("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration, ["GET"], public()),
+    route("/{tenant}/discovery/v2.0/keys", jwks, ["GET"], public()),
 ]

@@ -1,7 +1,8 @@
 """The Key Vault keys data plane over HTTP (keys.json paths).
 
-Same shape as vault_api's secrets handlers: `begin()` (audit facts, token,
-api-version, authorization with the key's data action), then `keyvault.keys`.
+Same shape as vault_api's secrets handlers: each route declares its guard (audit
+operation, vault bearer, throttle class), then `begin()` (api-version, authorization
+with the key's data action), then `keyvault.keys`.
 Writes and private-key operations run in a worker thread (fsync, RSA math).
 Operations a vault here does not offer (secure key release, attestation,
 secure wrap/unwrap) answer 400 BadParameter after authorization, never a 500.
@@ -15,15 +16,15 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.authz.actions import KEY_ACTIONS, KEY_POLICY_PERMISSIONS
 from strongroom.keyvault import key_wire as wire
 from strongroom.errors import BadRequest
 from strongroom.keyvault.jwk import b64u, b64u_decode
 from strongroom.server.crypto_pool import run_heavy
+from strongroom.server.guards import VAULT_CREATE, route, runtime, vault
 from strongroom.server.http import JSON, int_param, json_body
-from strongroom.server.vault_api import VaultCall, _page_response, runtime
+from strongroom.server.vault_api import VaultCall, _page_response
 from strongroom.server.vault_api import begin as vault_begin
 
 begin = partial(vault_begin, kind="keys", actions=KEY_ACTIONS, permissions=KEY_POLICY_PERMISSIONS)
@@ -265,35 +266,37 @@ attestation = _not_offered("KeyGetAttestation", "Key attestation")
 secure_wrap = _not_offered("KeySecureWrap", "Secure key wrap")
 secure_unwrap = _not_offered("KeySecureUnwrap", "Secure key unwrap")
 
-_OPERATIONS = {
-    "encrypt": encrypt, "decrypt": decrypt, "sign": sign, "verify": verify, "wrapkey": wrap_key,
-    "unwrapkey": unwrap_key, "release": release, "securewrapkey": secure_wrap, "secureunwrapkey": secure_unwrap,
+_OPERATIONS = {  # path segment: (handler, audit operation)
+    "encrypt": (encrypt, "KeyEncrypt"), "decrypt": (decrypt, "KeyDecrypt"), "sign": (sign, "KeySign"),
+    "verify": (verify, "KeyVerify"), "wrapkey": (wrap_key, "KeyWrap"), "unwrapkey": (unwrap_key, "KeyUnwrap"),
+    "release": (release, "KeyRelease"), "securewrapkey": (secure_wrap, "KeySecureWrap"),
+    "secureunwrapkey": (secure_unwrap, "KeySecureUnwrap"),
 }
 
 routes = [
-    Route("/keys", list_keys, methods=["GET"]),
-    Route("/keys/restore", restore_key, methods=["POST"]),
-    Route("/keys/{name}/create", create_key, methods=["POST"]),
-    Route("/keys/{name}", import_key, methods=["PUT"]),
-    Route("/keys/{name}", delete_key, methods=["DELETE"]),
-    Route("/keys/{name}", get_key, methods=["GET"]),
-    Route("/keys/{name}/", get_key, methods=["GET"]),
-    Route("/keys/{name}/", update_key, methods=["PATCH"]),
-    Route("/keys/{name}/versions", list_versions, methods=["GET"]),
-    Route("/keys/{name}/backup", backup_key, methods=["POST"]),
-    Route("/keys/{name}/rotate", rotate_key, methods=["POST"]),
-    Route("/keys/{name}/rotationpolicy", get_rotation_policy, methods=["GET"]),
-    Route("/keys/{name}/rotationpolicy", set_rotation_policy, methods=["PUT"]),
-    Route("/keys/{name}/{version}", get_key, methods=["GET"]),
-    Route("/keys/{name}/{version}", update_key, methods=["PATCH"]),
-    Route("/keys/{name}/{version}/attestation", attestation, methods=["GET"]),
-    Route("/keys/{name}//attestation", attestation, methods=["GET"]),
-    *[Route(f"/keys/{{name}}/{{version}}/{op}", h, methods=["POST"]) for op, h in _OPERATIONS.items()],
+    route("/keys", list_keys, ["GET"], vault("KeyList")),
+    route("/keys/restore", restore_key, ["POST"], vault("KeyRestore")),
+    route("/keys/{name}/create", create_key, ["POST"], vault("KeyCreate", VAULT_CREATE)),
+    route("/keys/{name}", import_key, ["PUT"], vault("KeyImport", VAULT_CREATE)),
+    route("/keys/{name}", delete_key, ["DELETE"], vault("KeyDelete")),
+    route("/keys/{name}", get_key, ["GET"], vault("KeyGet")),
+    route("/keys/{name}/", get_key, ["GET"], vault("KeyGet")),
+    route("/keys/{name}/", update_key, ["PATCH"], vault("KeyUpdate")),
+    route("/keys/{name}/versions", list_versions, ["GET"], vault("KeyListVersions")),
+    route("/keys/{name}/backup", backup_key, ["POST"], vault("KeyBackup")),
+    route("/keys/{name}/rotate", rotate_key, ["POST"], vault("KeyRotate")),
+    route("/keys/{name}/rotationpolicy", get_rotation_policy, ["GET"], vault("KeyRotationPolicyGet")),
+    route("/keys/{name}/rotationpolicy", set_rotation_policy, ["PUT"], vault("KeyRotationPolicySet")),
+    route("/keys/{name}/{version}", get_key, ["GET"], vault("KeyGet")),
+    route("/keys/{name}/{version}", update_key, ["PATCH"], vault("KeyUpdate")),
+    route("/keys/{name}/{version}/attestation", attestation, ["GET"], vault("KeyGetAttestation")),
+    route("/keys/{name}//attestation", attestation, ["GET"], vault("KeyGetAttestation")),
+    *[route(f"/keys/{{name}}/{{version}}/{op}", h, ["POST"], vault(o)) for op, (h, o) in _OPERATIONS.items()],
     # A CryptographyClient built from an unversioned id (and denied keys/get) posts to /keys/name//op.
-    *[Route(f"/keys/{{name}}//{op}", h, methods=["POST"]) for op, h in _OPERATIONS.items()],
-    Route("/deletedkeys", list_deleted, methods=["GET"]),
-    Route("/deletedkeys/{name}", get_deleted, methods=["GET"]),
-    Route("/deletedkeys/{name}", purge_deleted, methods=["DELETE"]),
-    Route("/deletedkeys/{name}/recover", recover_deleted, methods=["POST"]),
-    Route("/rng", random_bytes, methods=["POST"]),
+    *[route(f"/keys/{{name}}//{op}", h, ["POST"], vault(o)) for op, (h, o) in _OPERATIONS.items()],
+    route("/deletedkeys", list_deleted, ["GET"], vault("KeyListDeleted")),
+    route("/deletedkeys/{name}", get_deleted, ["GET"], vault("KeyGetDeleted")),
+    route("/deletedkeys/{name}", purge_deleted, ["DELETE"], vault("KeyPurge")),
+    route("/deletedkeys/{name}/recover", recover_deleted, ["POST"], vault("KeyRecover")),
+    route("/rng", random_bytes, ["POST"], vault("KeyGetRandomBytes")),
 ]

@@ -10,64 +10,33 @@ The audit record (operation SecretValueMatch) says who asked, never a digest or 
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller
 from strongroom.authz.actions import SECRET_ACTIONS, SECRET_POLICY_PERMISSIONS
-from strongroom.identity.tokens import TokenError
 from strongroom.keyvault import value_match
-from strongroom.errors import BadRequest, TooLarge
+from strongroom.errors import BadRequest
 from strongroom.keyvault.vaults import Vault
-from strongroom.server.http import JSON
-from strongroom.server.runtime import Runtime
-from strongroom.server.vault_api import API_VERSIONS, LATEST_API_VERSION, Unauthenticated
+from strongroom.server import guards
+from strongroom.server.guards import route
+from strongroom.server.http import JSON, json_body
+from strongroom.server.vault_api import API_VERSIONS, LATEST_API_VERSION
 
 OPERATION = "SecretValueMatch"
 PATH = "/strongroom/lint/value-matches"
 SECRETS_PER_THROTTLE_UNIT = 25  # one read of quota per page of secrets compared
 
 
-async def _bounded_body(request: Request) -> bytes:
-    size = int(request.headers.get("content-length") or 0)
-    if size > value_match.MAX_BODY_BYTES:
-        raise TooLarge("RequestTooLarge", f"The request body exceeds {value_match.MAX_BODY_BYTES} bytes.")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > value_match.MAX_BODY_BYTES:
-            raise TooLarge("RequestTooLarge", f"The request body exceeds {value_match.MAX_BODY_BYTES} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def value_matches(request: Request) -> Response:
-    rt: Runtime = request.app.state.runtime
+    rt = guards.runtime(request)
     vault: Vault = request.scope["strongroom.vault"]
-    audit.begin(request.scope, OPERATION, resource_id=vault.resource_id, vault=vault.name)
-    if rt.throttle is not None:
-        rt.throttle.check(vault, OPERATION)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("AKV10000: Request is missing a Bearer or PoP token.")
-    try:
-        claims = rt.vault_tokens.verify(token.strip())
-    except TokenError as exc:
-        raise Unauthenticated(str(exc)) from None
-    audit.caller(request.scope, claims)
+    claims = guards.claims(request)  # the route's guard recorded the operation and took one read of quota
     if request.query_params.get("api-version", "") not in API_VERSIONS:
         raise BadRequest("BadParameter", f"The specified version is not recognized. "
                                                  f"Consider using the latest supported version ({LATEST_API_VERSION}).")
-    raw = await _bounded_body(request)
-    try:
-        body = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("BadParameter", "The request body is not valid JSON.") from None
+    body = await json_body(request, max_bytes=value_match.MAX_BODY_BYTES, optional=True)
     salt, digests = value_match.parse_request(body)
     caller = Caller.from_claims(claims)
     action, permission = SECRET_ACTIONS["SecretGet"], SECRET_POLICY_PERMISSIONS["SecretGet"]
@@ -77,7 +46,7 @@ async def value_matches(request: Request) -> Response:
         nonlocal seen
         seen += 1
         if rt.throttle is not None and seen % SECRETS_PER_THROTTLE_UNIT == 0:
-            rt.throttle.check(vault, OPERATION)  # a big vault costs its quota, not free CPU
+            rt.throttle.admit(vault, False, claims.get("oid", ""))  # a big vault costs its quota, not free CPU
         resource_id = f"{vault.resource_id}/secrets/{name}"
         return rt.authorizer.check(caller, vault, action, resource_id, permission).allowed
 
@@ -89,4 +58,4 @@ async def value_matches(request: Request) -> Response:
                            for name, d in found]})
 
 
-routes = [Route(PATH, value_matches, methods=["POST"])]
+routes = [route(PATH, value_matches, ["POST"], guards.vault(OPERATION))]

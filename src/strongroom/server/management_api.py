@@ -12,48 +12,33 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller, control
 from strongroom.authz import policies as access_policies
-from strongroom.identity.tokens import TokenError
-from strongroom.errors import NotFound, Unauthenticated
+from strongroom.errors import NotFound
 from strongroom.keyvault.vaults import Vault, vault_resource_not_found
 from strongroom.server import bodies
+from strongroom.server import guards
+from strongroom.server.guards import management, route, runtime
 from strongroom.server.http import JSON, json_body
 from strongroom.server.runtime import Runtime
 
 PROVIDER = "providers/Microsoft.KeyVault"
 
 
-def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
-def _audit(request: Request, operation: str) -> None:
-    """Mark an ARM call for the audit log; its path is the resource id (a collection's for lists)."""
+def _refine_audit(request: Request) -> Caller:
+    """The caller the route's guard verified; its audit record names the vault (a collection's path for lists)."""
     rt = runtime(request)
-    resource_id = request.url.path.removesuffix("/purge")
     name = request.path_params.get("name")
-    object_url = rt.settings.vault_url(name) + "/" if name else None
-    audit.begin(request.scope, operation, resource_id=resource_id, object_url=object_url, vault=name)
+    audit.refine(
+        request.scope, resource_id=request.url.path.removesuffix("/purge"),
+        object_url=rt.settings.vault_url(name) + "/" if name else None, vault=name,
+    )
+    return guards.caller(request)
 
 
-def _authenticate(request: Request) -> Caller:
-    rt = runtime(request)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
-    try:
-        claims = rt.management_tokens.verify(token.strip())
-    except TokenError as exc:
-        raise Unauthenticated("InvalidAuthenticationToken", f"The access token is invalid. {exc}") from None
-    audit.caller(request.scope, claims)
-    return Caller.from_claims(claims)
-
-
-def _check_subscription(rt: Runtime, subscription: str) -> None:
+def check_subscription(rt: Runtime, subscription: str) -> None:
     if subscription.lower() != rt.tenant.subscription_id:
         raise NotFound("SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
 
@@ -126,7 +111,7 @@ def deleted_vault_json(vault: Vault) -> dict[str, Any]:
 
 def _vault_in(rt: Runtime, request: Request) -> Vault:
     p = request.path_params
-    _check_subscription(rt, p["subscription"])
+    check_subscription(rt, p["subscription"])
     vault = rt.vaults.get(p["name"])
     if vault is None or vault.resource_group.lower() != p["rg"].lower():
         raise vault_resource_not_found(p["name"])
@@ -134,11 +119,10 @@ def _vault_in(rt: Runtime, request: Request) -> Vault:
 
 
 async def put_vault(request: Request) -> Response:
-    _audit(request, "VaultPut")
     rt = runtime(request)
-    caller = _authenticate(request)
+    caller = _refine_audit(request)
     p = request.path_params
-    _check_subscription(rt, p["subscription"])
+    check_subscription(rt, p["subscription"])
     body, props = bodies.vault_put(await json_body(request))  # every field of its documented type, or 400
     existing = rt.vaults.get(p["name"])
     if props.get("createMode") == "recover":
@@ -179,10 +163,9 @@ async def put_vault(request: Request) -> Response:
 
 
 async def get_vault(request: Request) -> Response:
-    _audit(request, "VaultGet")
     rt = runtime(request)
-    caller = _authenticate(request)
-    _check_subscription(rt, request.path_params["subscription"])
+    caller = _refine_audit(request)
+    check_subscription(rt, request.path_params["subscription"])
     found = rt.vaults.get(request.path_params["name"])
     if found is not None and found.resource_group.lower() != request.path_params["rg"].lower():
         found = None
@@ -190,9 +173,8 @@ async def get_vault(request: Request) -> Response:
 
 
 async def delete_vault(request: Request) -> Response:
-    _audit(request, "VaultDelete")
     rt = runtime(request)
-    caller = _authenticate(request)
+    caller = _refine_audit(request)
     vault = _vault_in(rt, request)
     _may_manage(rt, caller, vault, control.VAULT_DELETE)
     await run_in_threadpool(rt.vaults.delete, vault.name)
@@ -200,10 +182,9 @@ async def delete_vault(request: Request) -> Response:
 
 
 async def list_vaults(request: Request) -> Response:
-    _audit(request, "VaultList")
     rt = runtime(request)
-    caller = _authenticate(request)
-    _check_subscription(rt, request.path_params["subscription"])
+    caller = _refine_audit(request)
+    check_subscription(rt, request.path_params["subscription"])
     rg = request.path_params.get("rg")
     vaults = [
         v for v in rt.vaults.list()
@@ -213,16 +194,15 @@ async def list_vaults(request: Request) -> Response:
 
 
 async def list_deleted_vaults(request: Request) -> Response:
-    _audit(request, "VaultListDeleted")
     rt = runtime(request)
-    caller = _authenticate(request)
-    _check_subscription(rt, request.path_params["subscription"])
+    caller = _refine_audit(request)
+    check_subscription(rt, request.path_params["subscription"])
     deleted = [v for v in rt.vaults.list(include_deleted=True) if control.may_read(rt.authorizer, caller, v)]
     return JSON({"value": [deleted_vault_json(v) for v in deleted]})
 
 
 def _deleted_vault(rt: Runtime, request: Request) -> Vault:
-    _check_subscription(rt, request.path_params["subscription"])
+    check_subscription(rt, request.path_params["subscription"])
     vault = rt.vaults.get(request.path_params["name"], include_deleted=True)
     if vault is None or vault.deleted is None:
         raise NotFound("ResourceNotFound", f"Deleted vault '{request.path_params['name']}' was not found.")
@@ -230,18 +210,16 @@ def _deleted_vault(rt: Runtime, request: Request) -> Vault:
 
 
 async def get_deleted_vault(request: Request) -> Response:
-    _audit(request, "VaultGetDeleted")
     rt = runtime(request)
-    caller = _authenticate(request)
+    caller = _refine_audit(request)
     vault = _deleted_vault(rt, request)
     _may_manage(rt, caller, vault, control.VAULT_READ)
     return JSON(deleted_vault_json(vault))
 
 
 async def purge_vault(request: Request) -> Response:
-    _audit(request, "VaultPurge")
     rt = runtime(request)
-    caller = _authenticate(request)
+    caller = _refine_audit(request)
     vault = _deleted_vault(rt, request)
     _may_manage(rt, caller, vault, control.DELETED_VAULT_PURGE)
     await run_in_threadpool(rt.vaults.purge, vault.name)
@@ -254,12 +232,12 @@ _VAULT = "/subscriptions/{subscription}/resourceGroups/{rg}/" + PROVIDER + "/vau
 _SUB = "/subscriptions/{subscription}/" + PROVIDER
 
 routes = [
-    Route(_VAULT + "/{name}", put_vault, methods=["PUT"]),
-    Route(_VAULT + "/{name}", get_vault, methods=["GET"]),
-    Route(_VAULT + "/{name}", delete_vault, methods=["DELETE"]),
-    Route(_VAULT, list_vaults, methods=["GET"]),
-    Route(_SUB + "/vaults", list_vaults, methods=["GET"]),
-    Route(_SUB + "/deletedVaults", list_deleted_vaults, methods=["GET"]),
-    Route(_SUB + "/locations/{location}/deletedVaults/{name}", get_deleted_vault, methods=["GET"]),
-    Route(_SUB + "/locations/{location}/deletedVaults/{name}/purge", purge_vault, methods=["POST"]),
+    route(_VAULT + "/{name}", put_vault, ["PUT"], management("VaultPut")),
+    route(_VAULT + "/{name}", get_vault, ["GET"], management("VaultGet")),
+    route(_VAULT + "/{name}", delete_vault, ["DELETE"], management("VaultDelete")),
+    route(_VAULT, list_vaults, ["GET"], management("VaultList")),
+    route(_SUB + "/vaults", list_vaults, ["GET"], management("VaultList")),
+    route(_SUB + "/deletedVaults", list_deleted_vaults, ["GET"], management("VaultListDeleted")),
+    route(_SUB + "/locations/{location}/deletedVaults/{name}", get_deleted_vault, ["GET"], management("VaultGetDeleted")),
+    route(_SUB + "/locations/{location}/deletedVaults/{name}/purge", purge_vault, ["POST"], management("VaultPurge")),
 ]

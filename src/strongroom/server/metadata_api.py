@@ -15,9 +15,9 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from strongroom.errors import BadRequest
+from strongroom.server.guards import public, route, runtime
 from strongroom.server.http import JSON
 from strongroom.settings import Settings
 
@@ -62,7 +62,7 @@ async def metadata_endpoints(request: Request) -> Response:
         raise BadRequest(
             "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."
         )
-    doc = cloud_metadata(request.app.state.runtime.settings)
+    doc = cloud_metadata(runtime(request).settings)
     if version in SINGLE_CLOUD_VERSIONS:
         return JSON(doc)
     if version in LIST_VERSIONS:
@@ -75,6 +75,6 @@ async def metadata_endpoints(request: Request) -> Response:
 
 
 routes = [
-    Route("/metadata/endpoints", metadata_endpoints, methods=["GET"]),
-    Route("//metadata/endpoints", metadata_endpoints, methods=["GET"]),
+    route("/metadata/endpoints", metadata_endpoints, ["GET"], public()),
+    route("//metadata/endpoints", metadata_endpoints, ["GET"], public()),
 ]

@@ -134,7 +134,13 @@ class Throttle:
 
     def check(self, vault: Vault, operation: str, caller: str = "") -> None:
         """Admit an authenticated caller's request or raise Throttled (the refused request is not counted)."""
-        create = operation in CREATE_OPERATIONS
+        self.admit(vault, operation in CREATE_OPERATIONS, caller)
+
+    def admit(self, vault: Vault, create: bool, caller: str = "") -> None:
+        """Admit one request of `caller` of the kind (a create or not) or raise Throttled (a refusal is not counted).
+
+        Routes declare their kind (`server/guards.py`: VAULT_CREATE or VAULT_READ); the guard calls this.
+        """
         key = (vault.key, create, caller)
         window = self._windows.get(key)
         if window is None:
