@@ -17,26 +17,26 @@ from strongroom.keyvault import certpolicy
 from strongroom.keyvault.certificate_contacts import MAX_CONTACTS, Contact
 from strongroom.keyvault.certificate_issuers import IssuerInput, OrgDetails
 from strongroom.keyvault.certificates import CertificateCreate, CertificateImport, CertificateMerge, CertificateUpdate
-from strongroom.keyvault.errors import bad_parameter
+from strongroom.server.bodies import InvalidBody
 from strongroom.keyvault.validation import check_bool, check_tags
 
 
 def _object(body: Any, message: str) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise bad_parameter(message)
+        raise InvalidBody(message)
     return body
 
 
 def _attributes(body: dict[str, Any]) -> dict[str, Any]:
     attrs = body.get("attributes") or {}
     if not isinstance(attrs, dict):
-        raise bad_parameter("'attributes' must be an object.")
+        raise InvalidBody("'attributes' must be an object.")
     return attrs
 
 
 def _string(value: Any, name: str) -> str:
     if not isinstance(value, str):
-        raise bad_parameter(f"'{name}' must be a string.")
+        raise InvalidBody(f"'{name}' must be a string.")
     return value
 
 
@@ -56,12 +56,12 @@ def import_(body: Any) -> CertificateImport:
     body = _object(body, "The request body must be a JSON object with a 'value' property.")
     value, pwd = body.get("value"), body.get("pwd")
     if not isinstance(value, str) or not value.strip():
-        raise bad_parameter("The 'value' property is required: the base64-encoded PFX or the PEM of the certificate.")
+        raise InvalidBody("The 'value' property is required: the base64-encoded PFX or the PEM of the certificate.")
     if pwd is not None and not isinstance(pwd, str):
-        raise bad_parameter("'pwd' must be a string.")
+        raise InvalidBody("'pwd' must be a string.")
     policy = body.get("policy")
     if policy is not None and not isinstance(policy, dict):
-        raise bad_parameter("'policy' must be an object.")
+        raise InvalidBody("'policy' must be an object.")
     attrs = _attributes(body)
     return CertificateImport(
         value=value,
@@ -91,13 +91,13 @@ def update(body: Any) -> CertificateUpdate:
 
 def merge(body: Any) -> CertificateMerge:
     if not isinstance(body, dict) or not isinstance(body.get("x5c"), list) or not body["x5c"]:
-        raise bad_parameter("The request body must have 'x5c': the signed certificate chain, leaf first.")
+        raise InvalidBody("The request body must have 'x5c': the signed certificate chain, leaf first.")
     certs: list[x509.Certificate] = []
     for item in body["x5c"]:
         try:
             certs.append(x509.load_der_x509_certificate(base64.b64decode(item, validate=True)))
         except (ValueError, TypeError, binascii.Error):
-            raise bad_parameter("Each x5c entry must be a base64-encoded DER certificate.") from None
+            raise InvalidBody("Each x5c entry must be a base64-encoded DER certificate.") from None
     attrs = body.get("attributes") or {}
     return CertificateMerge(
         x5c=certs,
@@ -110,7 +110,7 @@ def merge(body: Any) -> CertificateMerge:
 def cancellation(body: Any) -> bool:
     """UpdateCertificateOperation's body: whether cancellation is requested."""
     if not isinstance(body, dict) or not isinstance(body.get("cancellation_requested"), bool):
-        raise bad_parameter("The request body must be {\"cancellation_requested\": true|false}.")
+        raise InvalidBody("The request body must be {\"cancellation_requested\": true|false}.")
     return body["cancellation_requested"]
 
 
@@ -120,12 +120,12 @@ def issuer(body: Any) -> IssuerInput:
     provider = body.get("provider")
     if provider is not None:
         if not isinstance(provider, str) or not provider:
-            raise bad_parameter("'provider' must be a non-empty string.")
+            raise InvalidBody("'provider' must be a non-empty string.")
         given.provider = provider
     creds = body.get("credentials")
     if creds is not None:
         if not isinstance(creds, dict):
-            raise bad_parameter("'credentials' must be an object.")
+            raise InvalidBody("'credentials' must be an object.")
         if creds.get("account_id") is not None:
             given.account_id = _string(creds["account_id"], "credentials.account_id")
         if creds.get("pwd") is not None:
@@ -133,10 +133,10 @@ def issuer(body: Any) -> IssuerInput:
     org = body.get("org_details")
     if org is not None:
         if not isinstance(org, dict):
-            raise bad_parameter("'org_details' must be an object.")
+            raise InvalidBody("'org_details' must be an object.")
         admins = org.get("admin_details") or []
         if not isinstance(admins, list) or not all(isinstance(a, dict) for a in admins):
-            raise bad_parameter("'org_details.admin_details' must be an array of objects.")
+            raise InvalidBody("'org_details.admin_details' must be an array of objects.")
         clean = [
             {f: _string(a[f], f"admin_details.{f}") for f in ("first_name", "last_name", "email", "phone") if a.get(f) is not None}
             for a in admins
@@ -151,14 +151,14 @@ def issuer(body: Any) -> IssuerInput:
 def contacts(body: Any) -> list[Contact]:
     items = body.get("contacts") if isinstance(body, dict) else None
     if not isinstance(items, list) or not all(isinstance(c, dict) for c in items):
-        raise bad_parameter("The request body must be {\"contacts\": [{\"email\", \"name\", \"phone\"}]}.")
+        raise InvalidBody("The request body must be {\"contacts\": [{\"email\", \"name\", \"phone\"}]}.")
     if len(items) > MAX_CONTACTS:
-        raise bad_parameter(f"At most {MAX_CONTACTS} certificate contacts are allowed.")
+        raise InvalidBody(f"At most {MAX_CONTACTS} certificate contacts are allowed.")
     out = []
     for c in items:
         email = c.get("email")
         if not isinstance(email, str) or "@" not in email:
-            raise bad_parameter("Each contact needs a valid 'email'.")
+            raise InvalidBody("Each contact needs a valid 'email'.")
         name, phone = c.get("name"), c.get("phone")
         out.append(Contact(email, name if isinstance(name, str) else None, phone if isinstance(phone, str) else None))
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.keyvault.errors import bad_parameter
+from strongroom.server.bodies import InvalidBody
 from strongroom.keyvault.secrets import SecretInput, SecretUpdate
 from strongroom.keyvault.validation import check_bool, check_content_type, check_secret_value, check_tags, check_unixtime
 
@@ -17,13 +17,13 @@ from strongroom.keyvault.validation import check_bool, check_content_type, check
 def _attributes(body: dict[str, Any]) -> dict[str, Any]:
     attrs = body.get("attributes") or {}
     if not isinstance(attrs, dict):
-        raise bad_parameter("'attributes' must be an object.")
+        raise InvalidBody("'attributes' must be an object.")
     return attrs
 
 
 def secret_set(body: Any) -> SecretInput:
     if not isinstance(body, dict):
-        raise bad_parameter("The request body must be a JSON object with a 'value' property.")
+        raise InvalidBody("The request body must be a JSON object with a 'value' property.")
     value = check_secret_value(body.get("value"))
     attrs = _attributes(body)
     return SecretInput(
@@ -38,7 +38,7 @@ def secret_set(body: Any) -> SecretInput:
 
 def secret_update(body: Any) -> SecretUpdate:
     if not isinstance(body, dict):
-        raise bad_parameter("The request body must be a JSON object.")
+        raise InvalidBody("The request body must be a JSON object.")
     attrs = _attributes(body)
     return SecretUpdate(
         content_type=check_content_type(body["contentType"]) if "contentType" in body else None,
@@ -56,5 +56,5 @@ def secret_update(body: Any) -> SecretUpdate:
 def backup_blob(body: Any) -> str:
     """RestoreSecret's, RestoreKey's and RestoreCertificate's body: the backup blob."""
     if not isinstance(body, dict) or not isinstance(body.get("value"), str):
-        raise bad_parameter("The request body must be a JSON object with a 'value' property holding the backup.")
+        raise InvalidBody("The request body must be a JSON object with a 'value' property holding the backup.")
     return body["value"]
