@@ -11,7 +11,7 @@ import pytest
 from strongroom.authz import assignments, definitions
 from strongroom.authz.roles import SECRETS_OFFICER
 from strongroom.authz.store import _build, new_assignment
-from strongroom.keyvault.errors import KeyVaultError
+from strongroom.errors import ServiceError
 
 SUB = "00000000-0000-0000-0000-00000000000a"
 VAULT = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1"
@@ -41,7 +41,7 @@ def check(snap, req, principal=PRINCIPAL):
     (request(description="d" * 2049), PRINCIPAL, "InvalidRequestContent"),
 ])
 def test_a_bad_assignment_is_refused_with_azures_code(req, principal, code):
-    with pytest.raises(KeyVaultError) as caught:
+    with pytest.raises(ServiceError) as caught:
         check(_build(None, [], []), req, principal)
     assert (caught.value.status, caught.value.code) == (400, code)
 
@@ -52,31 +52,31 @@ def test_an_update_changes_only_description_and_condition_and_leaves_the_snapsho
     updated, created = assignments.decide(snap, check(snap, request(description="why")), "updater")
     assert not created and updated.description == "why" and updated.updated_by == "updater"
     assert snap.assignments[NAME].description is None  # nothing changes before the write commits
-    with pytest.raises(KeyVaultError) as caught:  # another scope under the same name
+    with pytest.raises(ServiceError) as caught:  # another scope under the same name
         assignments.decide(snap, check(snap, request(scope=VAULT + "/secrets/s")), "updater")
     assert caught.value.code == "RoleAssignmentUpdateNotPermitted"
-    with pytest.raises(KeyVaultError) as caught:  # the same grant under another name
+    with pytest.raises(ServiceError) as caught:  # the same grant under another name
         assignments.decide(snap, check(snap, request(name=NAME.replace("1", "9"))), "updater")
     assert caught.value.code == "RoleAssignmentExists"
 
 
 def test_custom_role_rules():
     snap = _build(None, [], [])
-    with pytest.raises(KeyVaultError) as caught:
+    with pytest.raises(ServiceError) as caught:
         definitions.existing_custom(snap, SECRETS_OFFICER)
     assert caught.value.code == "RoleDefinitionIsBuiltIn"
-    with pytest.raises(KeyVaultError) as caught:
+    with pytest.raises(ServiceError) as caught:
         definitions.check_role_name(snap, NAME, "key vault SECRETS   officer")  # a built-in name after normalising
     assert caught.value.code == "RoleDefinitionWithSameNameExists"
-    with pytest.raises(KeyVaultError) as caught:
+    with pytest.raises(ServiceError) as caught:
         definitions.assignable_scopes({"assignableScopes": ["/"]})
     assert caught.value.code == "InvalidAssignableScope"
-    with pytest.raises(KeyVaultError) as caught:
+    with pytest.raises(ServiceError) as caught:
         definitions.permission_from({"dataActions": ["Microsoft.KeyVault/vaults/secrets/launchMissiles/action"]})
     assert caught.value.code == "InvalidDataActionOrNotDataAction"
     props = {"permissions": [{"actions": ["Microsoft.KeyVault/vaults/read"]}], "description": "d"}
     checked = definitions.check(None, "Reader of kv1", props, VAULT, (VAULT,))
     role = definitions.build(NAME, checked, "admin")
     assert role.is_custom and role.assignable_scopes == (VAULT,) and role.created_by == "admin"
-    with pytest.raises(KeyVaultError):  # the path's scope must overlap the assignable scopes
+    with pytest.raises(ServiceError):  # the path's scope must overlap the assignable scopes
         definitions.check(None, "Reader of kv1", props, f"/subscriptions/{SUB}/resourceGroups/other", (VAULT,))
