@@ -16,7 +16,7 @@ from starlette.requests import Request
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller
 from strongroom.identity.tokens import TokenError, TokenVerifier
-from strongroom.errors import Unauthenticated, Forbidden, NotFound
+from strongroom.errors import Forbidden, NotFound, Unauthenticated
 from strongroom.server.runtime import Runtime
 
 AUDIT_KEY = "strongroom.audit"

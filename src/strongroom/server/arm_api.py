@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller, control
-from strongroom.errors import BadRequest, NotFound, TooLarge, ServiceError
+from strongroom.errors import BadRequest, NotFound, ServiceError, TooLarge
 from strongroom.resources import (
     READ_ACTION, RG_DELETE, RG_READ, RG_WRITE, FilterError, GenericResource, ResourceManager, check_location,
     check_tags, parse_filter, resource_group_id, resource_group_json, subscription_json, tenant_json,

@@ -34,7 +34,7 @@ from strongroom.authz.review import PrincipalInfo, review_secret
 from strongroom.authz.roles import CUSTOM, Permission, RoleDefinition, guid_of, scopes_to_authorize
 from strongroom.authz.scopes import Scope, ancestors_or_self, contains, invalid_scope, parse_scope
 from strongroom.authz.store import AuthzStore, RoleAssignment, arm_time, new_assignment
-from strongroom.errors import BadRequest, NotFound, Conflict, ServiceError
+from strongroom.errors import BadRequest, Conflict, NotFound, ServiceError
 from strongroom.keyvault.vaults import Vault
 from strongroom.server.http import JSON, json_body
 from strongroom.server.management_api import _authenticate as authenticate

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from strongroom.errors import BadRequest, NotFound, TooLarge, ServiceError
+from strongroom.errors import BadRequest, NotFound, ServiceError, TooLarge
 from strongroom.server.admin_auth import require_admin, runtime
 from strongroom.server.graph_api import GRAPH, service_principal_json
 from strongroom.server.http import JSON
