@@ -161,7 +161,16 @@ def test_a_revoked_role_assignment_denies_on_every_replica_at_the_next_request(c
     assert statuses() == {403}
 
 
+ROTATION_EVENTS = 40
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
 def test_an_event_written_through_one_replica_reaches_a_subscriber_of_the_other_within_a_second(cluster: Cluster):
+    """Rotation across replicas: written through A, streamed by B; p99 under a second (#12's target)."""
     token = cluster.token(cluster.public, cluster.vault_scope)
     with http(cluster, token) as h:
         h.put(f"{cluster.a.vault_url('kvrep')}/secrets/pushed", json={"value": "0"})
@@ -179,7 +188,7 @@ def test_an_event_written_through_one_replica_reaches_a_subscriber_of_the_other_
                     event = json.loads(line[6:])
                     if event["subject"] == "pushed":
                         got.append((time.monotonic(), event))
-                        if len(got) == 5:
+                        if len(got) == ROTATION_EVENTS:
                             return
 
     t = threading.Thread(target=subscribe, daemon=True)
@@ -188,15 +197,18 @@ def test_an_event_written_through_one_replica_reaches_a_subscriber_of_the_other_
     time.sleep(0.3)  # the subscriber is past its catch-up read
     sent: list[float] = []
     with http(cluster, token) as h:
-        for i in range(1, 6):
+        for i in range(1, ROTATION_EVENTS + 1):
+            while len(got) < i - 1 and time.monotonic() - sent[-1] < 5:  # one event in flight at a time
+                time.sleep(0.001)
+            time.sleep(0.02)
             sent.append(time.monotonic())
             assert h.put(f"{cluster.a.vault_url('kvrep')}/secrets/pushed", json={"value": str(i)}).status_code == 200
-            time.sleep(0.2)
-    t.join(10)
-    assert len(got) == 5, got
+    t.join(15)
+    assert len(got) == ROTATION_EVENTS, got
     latencies = [g - s for (g, _), s in zip(got, sent)]
-    print("cross-replica event latency (s):", [round(x, 3) for x in latencies])
-    assert max(latencies) < 1.0, latencies
+    print(f"cross-replica event latency over {len(latencies)} events: p50 {percentile(latencies, 50) * 1000:.1f} ms, "
+          f"p99 {percentile(latencies, 99) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    assert percentile(latencies, 99) < 1.0, latencies
 
 
 def test_background_work_runs_on_one_replica_only(cluster: Cluster):

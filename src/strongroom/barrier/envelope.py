@@ -143,6 +143,11 @@ class SealedStore:
         """Hold the storage's leadership `name` (background work that runs once across replicas)."""
         return self._storage.try_lead(name)
 
+    def listen_streams(self, on_heads: Callable[[dict[str, int] | None], None]) -> Callable[[], None] | None:
+        """Pushed notice of grown streams, where storage can push (`Storage.listen`); None: poll `stream_heads`."""
+        listen = getattr(self._storage, "listen", None)
+        return None if listen is None else listen(on_heads)
+
     def stream_heads(self, streams: list[str]) -> dict[str, int]:
         """Each non-empty stream's last sequence number, in one storage call (the feed's poller)."""
         return self._storage.heads(streams)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 
 def mask_url(url: str) -> str:
@@ -111,6 +111,16 @@ class Storage(Protocol):
 
     def streams(self, prefix: str) -> list[str]:
         """Names of the non-empty streams starting with `prefix`, in order."""
+        ...
+
+    def listen(self, on_heads: Callable[[dict[str, int] | None], None]) -> Callable[[], None] | None:
+        """Push notice of streams grown by `write_and_append` in any process: `on_heads({stream: last})`.
+
+        `on_heads({})` when listening (again): notices may have been missed, re-read
+        the heads once; `on_heads(None)` when the listener lost its connection: poll
+        until the next `{}`. Returns the function that stops
+        listening, or None where the backend cannot push (SQLite: callers poll `heads`).
+        """
         ...
 
     # -- leadership --------------------------------------------------------

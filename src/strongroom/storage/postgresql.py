@@ -33,6 +33,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from strongroom.storage import pgnotify
 from strongroom.storage.batches import GroupCommitWrites
 from strongroom.storage.base import StorageError, Write, mask_url, prefix_end
 
@@ -99,6 +100,7 @@ class PostgreSQLStorage(GroupCommitWrites):
         self._init_writes()
         self._lead_lock = threading.Lock()
         self._leads: dict[str, psycopg.Connection] = {}
+        self._listeners: list[pgnotify.StreamListener] = []
 
     @classmethod
     def from_url(cls, url: str) -> "PostgreSQLStorage":
@@ -249,6 +251,7 @@ class PostgreSQLStorage(GroupCommitWrites):
                     culprit = None
                     for stream in streams:
                         cur.execute("UPDATE log_heads SET last = %s WHERE stream = %s", (heads[stream], stream))
+                    _notify(cur, heads)
                 self._unreachable = False
                 return outcomes
             except _RETRYABLE as exc:
@@ -291,6 +294,27 @@ class PostgreSQLStorage(GroupCommitWrites):
         self._unreachable = False
         return list(range(last + 1, last + 1 + len(entries)))
 
+    # -- notifications -----------------------------------------------------
+
+    def listen(self, on_heads: pgnotify.OnHeads) -> Callable[[], None]:
+        """Push instead of poll: `on_heads({stream: last})` when a change-feed append commits anywhere.
+
+        One LISTEN connection (outside the pool) per call; `on_heads({})` on each
+        (re)connection (re-read the heads), `on_heads(None)` on its loss. Returns the
+        function that stops listening (`close` stops every listener too).
+        """
+        listener = pgnotify.StreamListener(self.url, self._kwargs, on_heads)
+        with self._lead_lock:
+            self._listeners.append(listener)
+
+        def stop() -> None:
+            with self._lead_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+            listener.close()
+
+        return stop
+
     # -- leadership --------------------------------------------------------
 
     def try_lead(self, name: str) -> bool:
@@ -326,8 +350,21 @@ class PostgreSQLStorage(GroupCommitWrites):
             for conn in self._leads.values():
                 conn.close()
             self._leads.clear()
+            listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener.close()
         self._close_writes()
         self._pool.close()
+
+
+def _notify(cur: psycopg.Cursor, heads: dict[str, int]) -> None:
+    """Tell every listening process which streams grew, delivered when (and if) this transaction commits."""
+    payloads = [p for stream, last in heads.items() if (p := pgnotify.payload(stream, last)) is not None]
+    if payloads:
+        args: list[str] = []
+        for p in payloads:
+            args += [pgnotify.CHANNEL, p]
+        cur.execute(pgnotify.notify_sql(len(payloads)), args)  # type: ignore[arg-type]
 
 
 def _lock_heads(cur: psycopg.Cursor, streams: list[str]) -> dict[str, int]:
