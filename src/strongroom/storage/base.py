@@ -135,5 +135,13 @@ class Storage(Protocol):
         """
         ...
 
+    def count_members(self, group: str) -> int | None:
+        """Join `group` for this handle's life and count the live handles in it (every replica's processes).
+
+        None where the backend cannot count across machines (SQLite: one machine,
+        whose worker count the server knows) or cannot be asked right now.
+        """
+        ...
+
     def close(self) -> None: ...
 

@@ -26,6 +26,7 @@ message (`mask_url`).
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from typing import Callable, Iterator, TypeVar
 
@@ -100,6 +101,8 @@ class PostgreSQLStorage(GroupCommitWrites):
         self._init_writes()
         self._lead_lock = threading.Lock()
         self._leads: dict[str, psycopg.Connection] = {}
+        self._candidates: dict[str, psycopg.Connection] = {}  # sessions that tried and may try again
+        self._members: dict[str, psycopg.Connection] = {}  # sessions holding a group's shared lock
         self._listeners: list[pgnotify.StreamListener] = []
 
     @classmethod
@@ -303,7 +306,7 @@ class PostgreSQLStorage(GroupCommitWrites):
         (re)connection (re-read the heads), `on_heads(None)` on its loss. Returns the
         function that stops listening (`close` stops every listener too).
         """
-        listener = pgnotify.StreamListener(self.url, self._kwargs, on_heads)
+        listener = pgnotify.StreamListener(self.url, self._session_kwargs("listen"), on_heads)
         with self._lead_lock:
             self._listeners.append(listener)
 
@@ -323,16 +326,21 @@ class PostgreSQLStorage(GroupCommitWrites):
         PostgreSQL lets go when that session ends, so a replica that dies (or
         loses its connection) hands leadership over as soon as the server notices.
         A holder checks its session on every call: one that was cut off has lost
-        the lock (another may hold it now) and must try again.
+        the lock (another may hold it now) and must try again. A follower keeps
+        its connection too, so trying every few seconds costs one query, not a
+        connection. The session's application_name says `strongroom lead <pid>`,
+        so `pg_stat_activity` and `pg_locks` tell which process leads.
         """
-        key = int.from_bytes(hashlib.sha256(f"strongroom-lead/{name}".encode()).digest()[:8], "big", signed=True)
+        key = _lock_key(f"strongroom-lead/{name}")
         with self._lead_lock:
             conn = self._leads.get(name)
             try:
                 if conn is not None:
                     conn.execute("SELECT 1")
                     return True
-                conn = psycopg.connect(self.url, **self._kwargs)
+                conn = self._candidates.pop(name, None)
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.url, **self._session_kwargs("lead"))
                 got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]  # type: ignore[index]
             except psycopg.Error:
                 if conn is not None:
@@ -342,19 +350,63 @@ class PostgreSQLStorage(GroupCommitWrites):
             if got:
                 self._leads[name] = conn
                 return True
-            conn.close()
+            self._candidates[name] = conn
             return False
+
+    def count_members(self, group: str) -> int | None:
+        """Join `group` (once, for this handle's life) and count the live handles that joined it.
+
+        Membership is a shared advisory lock held by a session of its own: it ends
+        with the process (PostgreSQL notices a killed replica's closed connection at
+        once), so the count is of live server processes across every replica, with
+        no heartbeat rows to write or expire. None while PostgreSQL cannot be asked.
+        """
+        key = _lock_key(f"strongroom-members/{group}")
+        unsigned = key & 0xFFFFFFFFFFFFFFFF
+        with self._lead_lock:
+            conn = self._members.get(group)
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.url, **self._session_kwargs("member"))
+                    conn.execute("SELECT pg_advisory_lock_shared(%s)", (key,))  # never waits: no one locks it exclusively
+                    self._members[group] = conn
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                    "AND classid = %s::oid AND objid = %s::oid "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    (unsigned >> 32, unsigned & 0xFFFFFFFF),
+                ).fetchone()
+            except psycopg.Error:
+                if conn is not None:
+                    conn.close()
+                self._members.pop(group, None)
+                return None
+        return max(1, int(row[0]))  # type: ignore[index]
+
+    def _session_kwargs(self, role: str) -> dict:
+        """Connection arguments of a session of our own (leadership, presence), named for pg_stat_activity."""
+        kwargs = dict(self._kwargs)
+        if kwargs.get("application_name") == "strongroom":
+            kwargs["application_name"] = f"strongroom {role} {os.getpid()}"
+        return kwargs
 
     def close(self) -> None:
         with self._lead_lock:
-            for conn in self._leads.values():
+            for conn in [*self._leads.values(), *self._candidates.values(), *self._members.values()]:
                 conn.close()
             self._leads.clear()
+            self._candidates.clear()
+            self._members.clear()
             listeners, self._listeners = self._listeners, []
         for listener in listeners:
             listener.close()
         self._close_writes()
         self._pool.close()
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory lock key for `name`."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def _notify(cur: psycopg.Cursor, heads: dict[str, int]) -> None:

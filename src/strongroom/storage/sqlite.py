@@ -333,6 +333,10 @@ class SQLiteStorage(GroupCommitWrites):
         """No push on SQLite: the feed watcher polls `heads` (a few µs per stream, on this machine)."""
         return None
 
+    def count_members(self, group: str) -> int | None:
+        """One machine: the server counts its own workers."""
+        return None
+
     def try_lead(self, name: str) -> bool:
         """An exclusive flock on a file beside the database: the kernel lets go when the holder dies."""
         if name in self._leads:
