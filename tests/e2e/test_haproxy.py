@@ -113,6 +113,66 @@ def test_postgresql_stopped_a_few_seconds_gives_only_503s_then_recovers(lb: Clus
     assert set(statuses) <= {503} and statuses, statuses  # never a 500, never a dropped connection
 
 
+def test_an_agent_whose_replica_dies_reconnects_to_the_other_and_misses_no_event(lb: Cluster):
+    """The agent's own feed client (agent/feed_client.py), configured as `mount --watch` is, through HAProxy:
+    kill -9 the replica its stream is on, keep writing through the other; every event arrives, once, in order."""
+    from strongroom.agent.feed_client import FeedClient, FeedTarget
+    from tests.csi.csi_support import driver_attributes, objects_yaml, provider_config
+
+    a = lb.a.admin
+    attributes = driver_attributes({"keyvaultName": "kvha", "tenantId": a["tenantId"], "usePodIdentity": "false",
+                                    "objects": objects_yaml({"objectName": "agent-feed", "objectType": "secret"})})
+    config = provider_config(SimpleNamespace(port=lb.public_port, url=lb.public, ca=lb.a.ca))
+    http = httpx.Client(verify=ssl.create_default_context(cafile=lb.a.ca), timeout=10)
+    got: list[dict] = []
+    stop = threading.Event()
+    feed = FeedClient(lambda: FeedTarget(attributes, {"clientid": a["clientId"], "clientsecret": a["clientSecret"]}, config, http),
+                      ["agent-feed"], http, got.append, lambda: None, stop)
+
+    def subscriptions() -> list[int]:
+        return [(srv.state_dir / "audit.jsonl").read_text().count('"EventSubscribe"') for srv in (lb.a, lb.b)]
+
+    token = lb.token(lb.public, lb.vault_scope)
+    written: list[str] = []
+
+    def write(srv, i: int) -> None:
+        with httpx.Client(verify=ssl.create_default_context(cafile=lb.a.ca), headers={"Authorization": f"Bearer {token}"},
+                          params={"api-version": "7.4"}) as h:
+            r = h.put(f"{srv.vault_url('kvha')}/secrets/agent-feed", json={"value": str(i)})
+            assert r.status_code == 200, r.text
+            written.append(r.json()["id"].rsplit("/", 1)[1])
+
+    def wait_for(n: int, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while len(got) < n:
+            assert time.monotonic() < deadline, f"{len(got)} of {n} events"
+            time.sleep(0.02)
+
+    before = subscriptions()
+    feed.start()
+    try:
+        assert feed.connected.wait(15)
+        after = subscriptions()
+        on, other = (lb.a, lb.b) if after[0] > before[0] else (lb.b, lb.a)
+        for i in range(5):
+            write(other, i)
+        wait_for(5)
+        on.proc.send_signal(signal.SIGKILL)  # the replica holding the agent's stream
+        on.proc.wait()
+        for i in range(5, 15):  # written while the agent is away, and after it is back
+            write(other, i)
+            time.sleep(0.1)
+        wait_for(15)
+        time.sleep(0.5)
+        assert [e["data"]["Version"] for e in got] == written  # every event, once, in order
+        assert subscriptions()[(lb.a, lb.b).index(other)] > after[(lb.a, lb.b).index(other)]  # it resumed on the other
+    finally:
+        stop.set()
+        http.close()
+    on.proc = None
+    on.start()  # back for whoever runs after
+
+
 def test_kill_9_of_a_replica_behind_haproxy_loses_no_acknowledged_write(lb: Cluster):
     token = lb.token(lb.public, lb.vault_scope)
     target = SimpleNamespace(vault_url=lambda name: f"https://{name}.vault.localhost:{lb.public_port}", ca=lb.a.ca)
