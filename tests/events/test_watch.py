@@ -51,3 +51,38 @@ async def _both(first, then) -> None:
     await first()
     waits = await then()
     assert max(waits) < 1.0, waits
+
+
+def test_an_event_committed_while_the_listener_was_cut_off_wakes_the_waiter_when_it_listens_again(pg_url: str):
+    import psycopg
+
+    other = PostgreSQLStorage(pg_url)
+    store = sealed(pg_url)
+    watcher = FeedWatcher(store, interval=30.0)  # the fallback poll would take half a minute: only the re-read helps
+
+    async def scenario() -> float:
+        assert not await watcher.wait_beyond("changes/kv1", 0, timeout=0.05)  # starts the listener
+        deadline = time.monotonic() + 10
+        while not watcher.pushed:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        waiter = asyncio.create_task(watcher.wait_beyond("changes/kv1", 0, timeout=15))
+        await asyncio.sleep(0.2)
+        t0 = time.monotonic()
+
+        def cut_off_then_write() -> None:
+            with psycopg.connect(pg_url, autocommit=True) as admin:  # as a PostgreSQL restart or failover would
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%%' "
+                              "AND pid <> pg_backend_pid()")
+            other.write_and_append([Write("k", b"v")], "changes/kv1", [b"e"])
+
+        await asyncio.to_thread(cut_off_then_write)
+        assert await waiter
+        return time.monotonic() - t0
+
+    try:
+        assert asyncio.run(scenario()) < 5
+    finally:
+        watcher.close()
+        store.close()
+        other.close()
