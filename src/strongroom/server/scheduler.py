@@ -144,7 +144,9 @@ class Scheduler:
         throttle = self.runtime.throttle
         while throttle is not None:
             try:
-                throttle.share(await asyncio.to_thread(self.runtime.store.count_members, "servers"))
+                count = await asyncio.to_thread(self.runtime.store.count_members, "servers")
+                if count is not None:  # None: SQLite (our workers are the share), or PostgreSQL away (keep the last)
+                    throttle.share(count)
             except Exception as exc:
                 log.warning("counting the server processes failed: %s", type(exc).__name__)
             await asyncio.sleep(MEMBERS_INTERVAL)
