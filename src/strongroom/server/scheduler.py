@@ -79,7 +79,8 @@ class Scheduler:
     def run_pass(self) -> None:
         """One pass over every vault (in a worker thread: it writes and waits for fsync); the purge when due."""
         for vault in self.runtime.vaults.list():
-            if self._stopping:
+            # Still the leader? A session cut off meanwhile may have let another replica take over.
+            if self._stopping or not self.runtime.store.try_lead("scheduler"):
                 return
             self.lifecycle.run(vault)
         now = time.monotonic()

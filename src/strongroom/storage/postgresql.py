@@ -60,6 +60,7 @@ CONNECT_TIMEOUT = 5  # seconds libpq waits for one host, unless the URL says oth
 # gives up until the next request asks for one (which retries at once). Short, so that after a
 # long outage the server notices PostgreSQL is back within seconds, not after a backoff of minutes.
 RECONNECT_TIMEOUT = 8.0
+SESSION_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 _RETRY_GROUP = 3  # a deadlock or serialization failure aborts a whole group: run it again
 
 _DISCONNECTED = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
@@ -90,6 +91,7 @@ class PostgreSQLStorage(GroupCommitWrites):
         if "application_name" not in params:
             kwargs["application_name"] = "strongroom"
         self._kwargs = kwargs
+        self._params = params
         self._pool_timeout = pool_timeout
         self._unreachable = False  # set by a failed connection, cleared by the next success
         self._migrate()
@@ -384,10 +386,22 @@ class PostgreSQLStorage(GroupCommitWrites):
         return max(1, int(row[0]))  # type: ignore[index]
 
     def _session_kwargs(self, role: str) -> dict:
-        """Connection arguments of a session of our own (leadership, presence), named for pg_stat_activity."""
+        """Connection arguments of a session of our own (leadership, membership, LISTEN), named for pg_stat_activity.
+
+        These sessions hold locks that must go when their replica does. A killed process
+        closes its sockets and PostgreSQL lets go at once; a replica whose machine or
+        network is lost sends nothing, and without keepalives its locks would stay until
+        the kernel's default of two hours. So both ends probe an idle session every 5 s
+        after 10 s of silence and give up after 3 misses (~25 s), unless the URL sets them.
+        """
         kwargs = dict(self._kwargs)
         if kwargs.get("application_name") == "strongroom":
             kwargs["application_name"] = f"strongroom {role} {os.getpid()}"
+        for name, value in SESSION_KEEPALIVES.items():
+            if name not in self._params:
+                kwargs[name] = value
+        if "options" not in self._params:  # the server's side of the same socket
+            kwargs["options"] = " ".join(f"-c tcp_{n}={v}" for n, v in SESSION_KEEPALIVES.items() if n != "keepalives")
         return kwargs
 
     def close(self) -> None:
