@@ -7,7 +7,6 @@ the identity and management endpoints otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import Any
