@@ -14,12 +14,10 @@ Both need TLS: a federated credential's issuer must be https (Entra's rule).
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any

@@ -6,6 +6,10 @@ on 127.0.0.1 and its unix socket in that directory, stopped and removed at the
 end. PostgreSQL refuses to run as root, so under root the cluster runs as the
 `postgres` user (or `nobody`) through `runuser`, in a directory it owns.
 
+`start_standby(primary)` adds a streaming-replication standby of a cluster
+(pg_basebackup -R, its own port), and `PgCluster.promote` / `replicate_synchronously`
+drive a failover (tests/e2e/test_failover.py).
+
 Where the binaries are missing the PostgreSQL tests are skipped and the run ends
 with a loud summary line; with CI=true a missing PostgreSQL fails the run instead.
 """
@@ -19,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +88,23 @@ class PgCluster:
     def stop(self, mode: str = "fast") -> None:
         self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
+    def promote(self) -> None:
+        """Make this standby the primary (`pg_ctl promote`, waiting until it accepts writes)."""
+        self.run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "promote")
+
+    def replicate_synchronously(self, timeout: float = 30) -> None:
+        """Commit only once a standby has the WAL (so a promoted standby holds every answered write)."""
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            conn.execute("SELECT pg_reload_conf()")
+            deadline = time.monotonic() + timeout
+            while conn.execute("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'").fetchone()[0] == 0:  # type: ignore[index]
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no synchronous standby streams from this cluster")
+                time.sleep(0.05)
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://strongroom@127.0.0.1:{self.port}/{database}"
 
@@ -96,28 +118,50 @@ class PgCluster:
         return self.url(name)
 
 
+def _run_as() -> str | None:
+    """The unprivileged user PostgreSQL runs as when we are root (it refuses root); None otherwise."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+        return "postgres"
+    except KeyError:
+        return "nobody"
+
+
+def _new_cluster(bin_dir: Path, run_as: str | None) -> PgCluster:
+    """A cluster object over a fresh private directory (owned by `run_as`) with its socket dir; nothing started."""
+    root = Path(tempfile.mkdtemp(prefix="strongroom-pg-"))
+    cluster = PgCluster(bin_dir, root, _free_port(), run_as)
+    cluster.socket_dir.mkdir()
+    if run_as:
+        pw = pwd.getpwnam(run_as)
+        os.chmod(root, 0o700)
+        for path in (root, cluster.socket_dir):
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+    return cluster
+
+
 def start_cluster() -> PgCluster:
     bin_dir = pg_bin_dir()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found")
-    root = Path(tempfile.mkdtemp(prefix="strongroom-pg-"))
-    run_as = None
-    if os.geteuid() == 0:
-        run_as = "postgres"
-        try:
-            pw = pwd.getpwnam(run_as)
-        except KeyError:
-            run_as, pw = "nobody", pwd.getpwnam("nobody")
-        os.chmod(root, 0o700)
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-    cluster = PgCluster(bin_dir, root, _free_port(), run_as)
-    sock = cluster.socket_dir
-    sock.mkdir()
-    if run_as:
-        os.chown(sock, pw.pw_uid, pw.pw_gid)
+    cluster = _new_cluster(bin_dir, _run_as())
     cluster.run("initdb", "-D", str(cluster.data), "-U", "strongroom", "--auth=trust", "-E", "UTF8", "--locale=C", "-N")
     cluster.start()
     return cluster
+
+
+def start_standby(primary: PgCluster) -> PgCluster:
+    """A hot standby streaming from `primary` (pg_basebackup -R: its recovery settings written for it), started."""
+    standby = _new_cluster(primary.bin_dir, primary.run_as)
+    standby.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "strongroom", "-D", str(standby.data),
+                "-R", "-X", "stream", "-c", "fast", "--no-sync")  # the suite's clusters skip fsync at creation, as initdb -N
+    # Recovery starts by syncing the data directory: one syncfs, not an fsync per file (seconds on a busy disk).
+    with open(standby.data / "postgresql.auto.conf", "a") as conf:
+        conf.write("recovery_init_sync_method = syncfs\n")
+    standby.start()
+    return standby
 
 
 def remove_cluster(cluster: PgCluster) -> None:

@@ -110,7 +110,85 @@ def test_postgresql_stopped_a_few_seconds_gives_only_503s_then_recovers(lb: Clus
             statuses.append(code)
             assert time.monotonic() < deadline, "no recovery"
             time.sleep(0.2)
+        for srv in (lb.a, lb.b):  # every replica recovers by itself, not only the one HAProxy picked first
+            while (code := h.get(f"{srv.vault_url('kvha')}/secrets/steady").status_code) != 200:
+                statuses.append(code)
+                assert time.monotonic() < deadline, f"replica on port {srv.port} did not recover"
+                time.sleep(0.2)
     assert set(statuses) <= {503} and statuses, statuses  # never a 500, never a dropped connection
+
+
+def test_an_agent_whose_replica_dies_reconnects_to_the_other_and_misses_no_event(lb: Cluster):
+    """The agent's own feed client (agent/feed_client.py), configured as `mount --watch` is, through HAProxy:
+    kill -9 the replica its stream is on, keep writing through the other; every event arrives, once, in order."""
+    from strongroom.agent.feed_client import FeedClient, FeedTarget
+    from tests.csi.csi_support import driver_attributes, objects_yaml, provider_config
+
+    a = lb.a.admin
+    attributes = driver_attributes({"keyvaultName": "kvha", "tenantId": a["tenantId"], "usePodIdentity": "false",
+                                    "objects": objects_yaml({"objectName": "agent-feed", "objectType": "secret"})})
+    config = provider_config(SimpleNamespace(port=lb.public_port, url=lb.public, ca=lb.a.ca))
+    http = httpx.Client(verify=ssl.create_default_context(cafile=lb.a.ca), timeout=10)
+    got: list[dict] = []
+    arrived: list[float] = []
+    stop = threading.Event()
+
+    def on_event(event: dict) -> None:
+        arrived.append(time.monotonic())
+        got.append(event)
+
+    feed = FeedClient(lambda: FeedTarget(attributes, {"clientid": a["clientId"], "clientsecret": a["clientSecret"]}, config, http),
+                      ["agent-feed"], http, on_event, lambda: None, stop)
+
+    def subscriptions() -> list[int]:
+        return [(srv.state_dir / "audit.jsonl").read_text().count('"EventSubscribe"') for srv in (lb.a, lb.b)]
+
+    token = lb.token(lb.public, lb.vault_scope)
+    written: list[str] = []
+
+    def write(srv, i: int) -> None:
+        with httpx.Client(verify=ssl.create_default_context(cafile=lb.a.ca), headers={"Authorization": f"Bearer {token}"},
+                          params={"api-version": "7.4"}) as h:
+            r = h.put(f"{srv.vault_url('kvha')}/secrets/agent-feed", json={"value": str(i)})
+            assert r.status_code == 200, r.text
+            written.append(r.json()["id"].rsplit("/", 1)[1])
+
+    def wait_for(n: int, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while len(got) < n:
+            assert time.monotonic() < deadline, f"{len(got)} of {n} events"
+            time.sleep(0.02)
+
+    before = subscriptions()
+    feed.start()
+    try:
+        assert feed.connected.wait(15)
+        after = subscriptions()
+        on, other = (lb.a, lb.b) if after[0] > before[0] else (lb.b, lb.a)
+        latencies = []  # rotation across replicas: written through one, seen by the agent on the other
+        for i in range(20):
+            t0 = time.monotonic()
+            write(other, i)
+            wait_for(i + 1)
+            latencies.append(arrived[i] - t0)
+        latencies.sort()
+        print(f"agent via HAProxy, write through the other replica -> event: p50 {latencies[9] * 1000:.1f} ms, "
+              f"p99 {latencies[-1] * 1000:.1f} ms (20 events)")
+        assert latencies[-1] < 1.0, latencies
+        on.proc.send_signal(signal.SIGKILL)  # the replica holding the agent's stream
+        on.proc.wait()
+        for i in range(20, 30):  # written while the agent is away, and after it is back
+            write(other, i)
+            time.sleep(0.1)
+        wait_for(30)
+        time.sleep(0.5)
+        assert [e["data"]["Version"] for e in got] == written  # every event, once, in order
+        assert subscriptions()[(lb.a, lb.b).index(other)] > after[(lb.a, lb.b).index(other)]  # it resumed on the other
+    finally:
+        stop.set()
+        http.close()
+    on.proc = None
+    on.start()  # back for whoever runs after
 
 
 def test_kill_9_of_a_replica_behind_haproxy_loses_no_acknowledged_write(lb: Cluster):

@@ -148,6 +148,18 @@ def test_azure_defaults_and_worker_share():
     assert admitted(Throttle(2, clock), v, READS_PER_WINDOW) == READS_PER_WINDOW // 2
 
 
+def test_the_share_follows_the_live_processes_of_every_replica_and_falls_back_to_the_workers():
+    clock = Clock()
+    v = vault(**{"strongroom-creates-per-10s": "12"})
+    t = Throttle(2, clock)
+    t.share(6)  # three replicas of two workers each
+    assert admitted(t, v, 12, "SecretSet") == 2
+    t2 = Throttle(2, clock)
+    t2.share(6)
+    t2.share(None)  # the count is unknown (SQLite, PostgreSQL away): this machine's workers
+    assert admitted(t2, v, 12, "SecretSet") == 6
+
+
 def test_refused_requests_do_not_count_and_retry_after_is_honest():
     clock = Clock()
     t = Throttle(1, clock)

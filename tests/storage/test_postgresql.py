@@ -105,3 +105,48 @@ def test_leadership_passes_on_within_seconds_when_the_leader_is_killed(pg_url: s
     finally:
         leader.kill()
         leader.wait()
+
+
+def test_a_committed_feed_append_is_pushed_to_every_listener_and_a_rolled_back_one_never(pg_url: str):
+    """LISTEN/NOTIFY: the append of another handle (another replica) arrives as {stream: last}, after its commit."""
+    import queue
+
+    writer, reader = PostgreSQLStorage(pg_url), PostgreSQLStorage(pg_url)
+    got: "queue.Queue[dict[str, int] | None]" = queue.Queue()
+    stop = reader.listen(got.put)
+    try:
+        assert got.get(timeout=10) == {}  # listening: re-read what you watch
+        writer.write_and_append([Write("k", b"v")], "changes/kv1", [b"e1", b"e2"])
+        assert got.get(timeout=5) == {"changes/kv1": 2}
+        writer.write_and_append([Write("k", b"w")], "changes/kv2", [b"e1"])
+        assert got.get(timeout=5) == {"changes/kv2": 1}
+        with pytest.raises(StorageError):  # a refused batch appends nothing and notifies nothing
+            writer.write_and_append([Write("k", b"x"), Write("k\x00", b"bad")], "changes/kv1", [b"e3"])
+        writer.append("audit@r1", [b"record"])  # audit streams are not the feed: no notice
+        writer.write_and_append([Write("k", b"y")], "changes/kv1", [b"e3"])
+        assert got.get(timeout=5) == {"changes/kv1": 3}
+        assert got.empty()
+    finally:
+        stop()
+        writer.close()
+        reader.close()
+
+
+def test_a_listener_cut_off_says_so_and_says_again_when_it_listens_again(pg_url: str):
+    import queue
+
+    storage = PostgreSQLStorage(pg_url)
+    got: "queue.Queue[dict[str, int] | None]" = queue.Queue()
+    stop = storage.listen(got.put)
+    try:
+        assert got.get(timeout=10) == {}
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # what a PostgreSQL restart does to it
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%%' "
+                          "AND pid <> pg_backend_pid()")
+        assert got.get(timeout=10) is None  # poll meanwhile
+        assert got.get(timeout=10) == {}  # back: re-read once
+        storage.write_and_append([Write("k", b"v")], "changes/kv1", [b"e1"])
+        assert got.get(timeout=5) == {"changes/kv1": 1}
+    finally:
+        stop()
+        storage.close()

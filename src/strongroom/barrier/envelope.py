@@ -143,6 +143,16 @@ class SealedStore:
         """Hold the storage's leadership `name` (background work that runs once across replicas)."""
         return self._storage.try_lead(name)
 
+    def listen_streams(self, on_heads: Callable[[dict[str, int] | None], None]) -> Callable[[], None] | None:
+        """Pushed notice of grown streams, where storage can push (`Storage.listen`); None: poll `stream_heads`."""
+        listen = getattr(self._storage, "listen", None)
+        return None if listen is None else listen(on_heads)
+
+    def count_members(self, group: str) -> int | None:
+        """Live processes sharing the storage that joined `group` (`Storage.count_members`); None: unknown."""
+        count = getattr(self._storage, "count_members", None)
+        return None if count is None else count(group)
+
     def stream_heads(self, streams: list[str]) -> dict[str, int]:
         """Each non-empty stream's last sequence number, in one storage call (the feed's poller)."""
         return self._storage.heads(streams)

@@ -7,7 +7,6 @@ the identity and management endpoints otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -32,7 +31,7 @@ from strongroom.server.guards import public, route
 from strongroom.server.http import JSON, RequestIdMiddleware
 from strongroom.server.runtime import Runtime, build_runtime
 from strongroom.server import dev_api
-from strongroom.server.scheduler import Scheduler, guard_service_changes
+from strongroom.server.scheduler import Scheduler
 from strongroom.settings import Settings
 from strongroom.storage import StorageError
 
@@ -41,7 +40,6 @@ log = logging.getLogger("strongroom.server")
 DATA_PLANE_PREFIXES = (
     "/secrets", "/deletedsecrets", "/keys", "/deletedkeys", "/rng", "/certificates", "/deletedcertificates",
 )
-PURGE_INTERVAL = 60.0
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 BAD_HOST = ("The Host header is not valid for this server: send exactly one, naming a vault or this instance "
             "without a trailing dot, with the port the server is published on.")
@@ -169,33 +167,18 @@ class HostRouter:
         await self.vault_app(scope, receive, send)
 
 
-async def _purge_loop(runtime: Runtime) -> None:
-    """Purge soft-deleted secrets once their scheduled purge date has passed."""
-    guard_service_changes(runtime)
-    while True:
-        await asyncio.sleep(PURGE_INTERVAL)
-        try:
-            for vault in runtime.vaults.list():
-                await asyncio.to_thread(runtime.secrets.purge_expired, vault)
-                await asyncio.to_thread(runtime.keys.purge_expired, vault)
-                await asyncio.to_thread(runtime.certificates.purge_expired, vault)
-        except Exception as exc:  # keep the loop alive; the next round retries
-            log.warning("scheduled purge failed: %s", type(exc).__name__)
-
-
 def create_app(settings: Settings) -> HostRouter:
     runtime = build_runtime(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        task = asyncio.create_task(_purge_loop(runtime))
-        scheduler = app.state.scheduler = Scheduler(runtime)  # key rotation, certificate renewal, expiry events
+        # key rotation, certificate renewal, expiry events, purge: on one worker of one replica
+        scheduler = app.state.scheduler = Scheduler(runtime)
         scheduler.start()
         events_api.end_streams_on_exit_signals()  # open event streams must not hold a shutdown
         try:
             yield
         finally:
-            task.cancel()
             await scheduler.stop()
             runtime.close()
 

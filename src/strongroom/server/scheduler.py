@@ -1,12 +1,19 @@
-"""The lifecycle scheduler: a background task in each worker; one worker at a time does the work.
+"""The background work: a task in each worker; one worker of one replica at a time does the work.
 
 Workers race for an exclusive lock file in the state dir (`scheduler.lock`), and
 its holder for the storage's leadership (`Storage.try_lead`: an advisory lock on
-PostgreSQL, so one replica among several leads); the holder of both runs a lifecycle pass over every vault each `interval` seconds (60, or
-1 in dev mode, where tests move time) and right after a time shift. If the
-holder dies the kernel releases the lock and another worker takes over at its
-next try. In dev mode every worker also reloads the time shifts each half
-second, so all of them answer with the same vault time.
+PostgreSQL, so one replica among several leads). The holder of both runs a
+lifecycle pass over every vault (key rotation, certificate renewal, expiry events)
+each `interval` seconds (60, or 1 in dev mode, where tests move time) and right
+after a time shift, and the purge of soft-deleted objects past their scheduled
+purge date every PURGE_INTERVAL (each pass in dev mode). Nothing of it runs
+anywhere else: two replicas' passes racing could each renew the same certificate.
+
+The others try to take over every LEAD_RETRY seconds: when the leader dies its
+lock file and its PostgreSQL session go with it, and the next try of another
+worker or replica wins and runs a pass at once. In dev mode every worker also
+reloads the time shifts each half second, so all of them answer with the same
+vault time.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import time
 from pathlib import Path
 
 from strongroom.keyvault import timeshift
@@ -27,6 +35,9 @@ LOCK_FILE = "scheduler.lock"
 INTERVAL = 60.0
 DEV_INTERVAL = 1.0
 CLOCK_SYNC = 0.5
+MEMBERS_INTERVAL = 3.0  # seconds between counts of the live server processes (limits are shared by them)
+LEAD_RETRY = 2.0  # seconds between a follower's tries to take over (one query on a kept connection)
+PURGE_INTERVAL = 60.0
 
 
 class Scheduler:
@@ -40,6 +51,8 @@ class Scheduler:
         self._stopping = False
         self._current: asyncio.Future | None = None  # the pass running in a worker thread
         self._task: asyncio.Task | None = None
+        self.leading = False
+        self._last_purge = 0.0
 
     def wake(self) -> None:
         """Run a pass now (after a time shift)."""
@@ -64,11 +77,28 @@ class Scheduler:
             self._lock_fd = None
 
     def run_pass(self) -> None:
-        """One pass over every vault (in a worker thread: it writes and waits for fsync)."""
+        """One pass over every vault (in a worker thread: it writes and waits for fsync); the purge when due."""
+        for vault in self.runtime.vaults.list():
+            # Still the leader? A session cut off meanwhile may have let another replica take over.
+            if self._stopping or not self.runtime.store.try_lead("scheduler"):
+                return
+            self.lifecycle.run(vault)
+        now = time.monotonic()
+        if self.dev or now - self._last_purge >= PURGE_INTERVAL:
+            self._last_purge = now
+            self.run_purge()
+
+    def run_purge(self) -> None:
+        """Purge soft-deleted secrets, keys and certificates whose scheduled purge date has passed."""
         for vault in self.runtime.vaults.list():
             if self._stopping:
                 return
-            self.lifecycle.run(vault)
+            try:
+                self.runtime.secrets.purge_expired(vault)
+                self.runtime.keys.purge_expired(vault)
+                self.runtime.certificates.purge_expired(vault)
+            except Exception as exc:  # one vault's failure does not hold up the others
+                log.warning("scheduled purge of %s failed: %s", vault.name, type(exc).__name__)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run())
@@ -87,24 +117,40 @@ class Scheduler:
         if self.dev:
             await asyncio.to_thread(timeshift.apply, self.runtime.store)
         clock_task = asyncio.create_task(self._sync_clock()) if self.dev else None
+        members_task = asyncio.create_task(self._count_members()) if self.runtime.throttle is not None else None
         try:
             while True:
+                wait = self.interval if self.leading else min(self.interval, LEAD_RETRY)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
                 except asyncio.TimeoutError:
                     pass
                 self._wake.clear()
                 try:
                     # The state dir's flock picks one worker of this replica; the storage's
                     # leadership one replica among those sharing the storage (PostgreSQL).
-                    if self._try_lead() and await asyncio.to_thread(self.runtime.store.try_lead, "scheduler"):
+                    self.leading = self._try_lead() and await asyncio.to_thread(self.runtime.store.try_lead, "scheduler")
+                    if self.leading:
                         self._current = asyncio.ensure_future(asyncio.to_thread(self.run_pass))
                         await asyncio.shield(self._current)
                 except Exception as exc:  # keep the loop alive; the next round retries
                     log.warning("lifecycle pass failed: %s", type(exc).__name__)
         finally:
-            if clock_task is not None:
-                clock_task.cancel()
+            for task in (clock_task, members_task):
+                if task is not None:
+                    task.cancel()
+
+    async def _count_members(self) -> None:
+        """Keep the per-vault limits divided among every live server process of every replica."""
+        throttle = self.runtime.throttle
+        while throttle is not None:
+            try:
+                count = await asyncio.to_thread(self.runtime.store.count_members, "servers")
+                if count is not None:  # None: SQLite (our workers are the share), or PostgreSQL away (keep the last)
+                    throttle.share(count)
+            except Exception as exc:
+                log.warning("counting the server processes failed: %s", type(exc).__name__)
+            await asyncio.sleep(MEMBERS_INTERVAL)
 
     async def _sync_clock(self) -> None:
         while True:

@@ -11,10 +11,15 @@ PUT, e.g. `strongroom keyvault create --name kv1 --tags strongroom-reads-per-10s
 that is not one is ignored. `strongroom up --no-throttle` turns limits off for the
 whole instance (benchmarks).
 
-Each worker process keeps its own windows and allows limit / workers of the traffic
-(at least 1): the kernel spreads connections across workers, so the instance allows
-about the vault's limit without any shared state on the hot path. A skewed spread of
-connections can throttle a little early; it never allows more than the limit.
+Each worker process keeps its own windows and allows limit / processes of the traffic
+(at least 1), where processes is this server's workers on SQLite, and on PostgreSQL
+every live server process of every replica (`share`, refreshed every few seconds
+from the storage's member count: a shared advisory lock per process, released when
+it dies). The kernel spreads connections across workers and the load balancer
+across replicas, so the instance allows about the vault's limit without any shared
+state on the hot path. A skewed spread of connections can throttle a little early;
+it never allows more than the limit (but for the few seconds after a replica joins,
+before the others have counted it).
 
 The window slides in one-second steps (see SlidingWindow).
 
@@ -123,9 +128,16 @@ class Throttle:
     ) -> None:
         self.workers = max(1, workers)
         self.clock = clock
+        self._own_workers = self.workers
+        self._unauthenticated_total = unauthenticated
         self.unauthenticated = max(1, unauthenticated // self.workers)
         self._windows: dict[tuple[str, bool, str], SlidingWindow] = {}
         self._sources: dict[str, SlidingWindow] = {}
+
+    def share(self, processes: int | None) -> None:
+        """Allow 1/`processes` of every limit here: the live server processes of every replica (None: our workers)."""
+        self.workers = max(1, processes) if processes else self._own_workers
+        self.unauthenticated = max(1, self._unauthenticated_total // self.workers)
 
     def limit(self, vault: Vault, create: bool) -> int:
         """This worker's share of the vault's limit for the kind of request."""

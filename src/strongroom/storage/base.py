@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 
 def mask_url(url: str) -> str:
@@ -113,6 +113,16 @@ class Storage(Protocol):
         """Names of the non-empty streams starting with `prefix`, in order."""
         ...
 
+    def listen(self, on_heads: Callable[[dict[str, int] | None], None]) -> Callable[[], None] | None:
+        """Push notice of streams grown by `write_and_append` in any process: `on_heads({stream: last})`.
+
+        `on_heads({})` when listening (again): notices may have been missed, re-read
+        the heads once; `on_heads(None)` when the listener lost its connection: poll
+        until the next `{}`. Returns the function that stops
+        listening, or None where the backend cannot push (SQLite: callers poll `heads`).
+        """
+        ...
+
     # -- leadership --------------------------------------------------------
 
     def try_lead(self, name: str) -> bool:
@@ -122,6 +132,14 @@ class Storage(Protocol):
         replicas). It is let go by `close` or when the holder dies, and is then
         free for the next caller. Background work that must run once calls this
         before each round.
+        """
+        ...
+
+    def count_members(self, group: str) -> int | None:
+        """Join `group` for this handle's life and count the live handles in it (every replica's processes).
+
+        None where the backend cannot count across machines (SQLite: one machine,
+        whose worker count the server knows) or cannot be asked right now.
         """
         ...
 

@@ -26,6 +26,7 @@ message (`mask_url`).
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from typing import Callable, Iterator, TypeVar
 
@@ -33,6 +34,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from strongroom.storage import pgnotify
 from strongroom.storage.batches import GroupCommitWrites
 from strongroom.storage.base import StorageError, Write, mask_url, prefix_end
 
@@ -58,6 +60,7 @@ CONNECT_TIMEOUT = 5  # seconds libpq waits for one host, unless the URL says oth
 # gives up until the next request asks for one (which retries at once). Short, so that after a
 # long outage the server notices PostgreSQL is back within seconds, not after a backoff of minutes.
 RECONNECT_TIMEOUT = 8.0
+SESSION_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 _RETRY_GROUP = 3  # a deadlock or serialization failure aborts a whole group: run it again
 
 _DISCONNECTED = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
@@ -88,6 +91,7 @@ class PostgreSQLStorage(GroupCommitWrites):
         if "application_name" not in params:
             kwargs["application_name"] = "strongroom"
         self._kwargs = kwargs
+        self._params = params
         self._pool_timeout = pool_timeout
         self._unreachable = False  # set by a failed connection, cleared by the next success
         self._migrate()
@@ -99,6 +103,9 @@ class PostgreSQLStorage(GroupCommitWrites):
         self._init_writes()
         self._lead_lock = threading.Lock()
         self._leads: dict[str, psycopg.Connection] = {}
+        self._candidates: dict[str, psycopg.Connection] = {}  # sessions that tried and may try again
+        self._members: dict[str, psycopg.Connection] = {}  # sessions holding a group's shared lock
+        self._listeners: list[pgnotify.StreamListener] = []
 
     @classmethod
     def from_url(cls, url: str) -> "PostgreSQLStorage":
@@ -249,6 +256,7 @@ class PostgreSQLStorage(GroupCommitWrites):
                     culprit = None
                     for stream in streams:
                         cur.execute("UPDATE log_heads SET last = %s WHERE stream = %s", (heads[stream], stream))
+                    _notify(cur, heads)
                 self._unreachable = False
                 return outcomes
             except _RETRYABLE as exc:
@@ -291,6 +299,27 @@ class PostgreSQLStorage(GroupCommitWrites):
         self._unreachable = False
         return list(range(last + 1, last + 1 + len(entries)))
 
+    # -- notifications -----------------------------------------------------
+
+    def listen(self, on_heads: pgnotify.OnHeads) -> Callable[[], None]:
+        """Push instead of poll: `on_heads({stream: last})` when a change-feed append commits anywhere.
+
+        One LISTEN connection (outside the pool) per call; `on_heads({})` on each
+        (re)connection (re-read the heads), `on_heads(None)` on its loss. Returns the
+        function that stops listening (`close` stops every listener too).
+        """
+        listener = pgnotify.StreamListener(self.url, self._session_kwargs("listen"), on_heads)
+        with self._lead_lock:
+            self._listeners.append(listener)
+
+        def stop() -> None:
+            with self._lead_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+            listener.close()
+
+        return stop
+
     # -- leadership --------------------------------------------------------
 
     def try_lead(self, name: str) -> bool:
@@ -299,16 +328,21 @@ class PostgreSQLStorage(GroupCommitWrites):
         PostgreSQL lets go when that session ends, so a replica that dies (or
         loses its connection) hands leadership over as soon as the server notices.
         A holder checks its session on every call: one that was cut off has lost
-        the lock (another may hold it now) and must try again.
+        the lock (another may hold it now) and must try again. A follower keeps
+        its connection too, so trying every few seconds costs one query, not a
+        connection. The session's application_name says `strongroom lead <pid>`,
+        so `pg_stat_activity` and `pg_locks` tell which process leads.
         """
-        key = int.from_bytes(hashlib.sha256(f"strongroom-lead/{name}".encode()).digest()[:8], "big", signed=True)
+        key = _lock_key(f"strongroom-lead/{name}")
         with self._lead_lock:
             conn = self._leads.get(name)
             try:
                 if conn is not None:
                     conn.execute("SELECT 1")
                     return True
-                conn = psycopg.connect(self.url, **self._kwargs)
+                conn = self._candidates.pop(name, None)
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.url, **self._session_kwargs("lead"))
                 got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]  # type: ignore[index]
             except psycopg.Error:
                 if conn is not None:
@@ -318,16 +352,85 @@ class PostgreSQLStorage(GroupCommitWrites):
             if got:
                 self._leads[name] = conn
                 return True
-            conn.close()
+            self._candidates[name] = conn
             return False
+
+    def count_members(self, group: str) -> int | None:
+        """Join `group` (once, for this handle's life) and count the live handles that joined it.
+
+        Membership is a shared advisory lock held by a session of its own: it ends
+        with the process (PostgreSQL notices a killed replica's closed connection at
+        once), so the count is of live server processes across every replica, with
+        no heartbeat rows to write or expire. None while PostgreSQL cannot be asked.
+        """
+        key = _lock_key(f"strongroom-members/{group}")
+        unsigned = key & 0xFFFFFFFFFFFFFFFF
+        with self._lead_lock:
+            conn = self._members.get(group)
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.url, **self._session_kwargs("member"))
+                    conn.execute("SELECT pg_advisory_lock_shared(%s)", (key,))  # never waits: no one locks it exclusively
+                    self._members[group] = conn
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                    "AND classid = %s::oid AND objid = %s::oid "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    (unsigned >> 32, unsigned & 0xFFFFFFFF),
+                ).fetchone()
+            except psycopg.Error:
+                if conn is not None:
+                    conn.close()
+                self._members.pop(group, None)
+                return None
+        return max(1, int(row[0]))  # type: ignore[index]
+
+    def _session_kwargs(self, role: str) -> dict:
+        """Connection arguments of a session of our own (leadership, membership, LISTEN), named for pg_stat_activity.
+
+        These sessions hold locks that must go when their replica does. A killed process
+        closes its sockets and PostgreSQL lets go at once; a replica whose machine or
+        network is lost sends nothing, and without keepalives its locks would stay until
+        the kernel's default of two hours. So both ends probe an idle session every 5 s
+        after 10 s of silence and give up after 3 misses (~25 s), unless the URL sets them.
+        """
+        kwargs = dict(self._kwargs)
+        if kwargs.get("application_name") == "strongroom":
+            kwargs["application_name"] = f"strongroom {role} {os.getpid()}"
+        for name, value in SESSION_KEEPALIVES.items():
+            if name not in self._params:
+                kwargs[name] = value
+        if "options" not in self._params:  # the server's side of the same socket
+            kwargs["options"] = " ".join(f"-c tcp_{n}={v}" for n, v in SESSION_KEEPALIVES.items() if n != "keepalives")
+        return kwargs
 
     def close(self) -> None:
         with self._lead_lock:
-            for conn in self._leads.values():
+            for conn in [*self._leads.values(), *self._candidates.values(), *self._members.values()]:
                 conn.close()
             self._leads.clear()
+            self._candidates.clear()
+            self._members.clear()
+            listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener.close()
         self._close_writes()
         self._pool.close()
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory lock key for `name`."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def _notify(cur: psycopg.Cursor, heads: dict[str, int]) -> None:
+    """Tell every listening process which streams grew, delivered when (and if) this transaction commits."""
+    payloads = [p for stream, last in heads.items() if (p := pgnotify.payload(stream, last)) is not None]
+    if payloads:
+        args: list[str] = []
+        for p in payloads:
+            args += [pgnotify.CHANNEL, p]
+        cur.execute(pgnotify.notify_sql(len(payloads)), args)  # type: ignore[arg-type]
 
 
 def _lock_heads(cur: psycopg.Cursor, streams: list[str]) -> dict[str, int]:

@@ -329,6 +329,14 @@ class SQLiteStorage(GroupCommitWrites):
             raise StorageError(f"sqlite read failed: {exc.__class__.__name__}") from None
         return None if row is None else (int(row[0]), bytes(row[1]))
 
+    def listen(self, on_heads: Callable[[dict[str, int] | None], None]) -> Callable[[], None] | None:
+        """No push on SQLite: the feed watcher polls `heads` (a few µs per stream, on this machine)."""
+        return None
+
+    def count_members(self, group: str) -> int | None:
+        """One machine: the server counts its own workers."""
+        return None
+
     def try_lead(self, name: str) -> bool:
         """An exclusive flock on a file beside the database: the kernel lets go when the holder dies."""
         if name in self._leads:
