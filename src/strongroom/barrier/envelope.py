@@ -116,10 +116,11 @@ class SealedStore:
     def __init__(self, storage: Storage, barrier: Barrier, memo_bytes: int = MEMO_BYTES) -> None:
         self._storage = storage
         self.barrier = barrier
-        self._memo: dict[str, tuple[bytes, bytes, tuple[bytes | None, int] | None]] = {}
+        self._memo: dict[str, tuple[bytes, bytes, int | None]] = {}
         self._epoch = 0  # how many commits this process made (bumped after each): part of every change token
         self._epoch_lock = threading.Lock()
-        self._last_token: tuple[bytes | None, int] = (None, -1)
+        self._last_token: tuple[bytes | None, int, int] = (None, -1, 0)  # (counter, epoch, its id)
+        self._token_ids = 0
         self._memo_budget = memo_bytes
         self._memo_used = 0
         self._memo_lock = threading.Lock()  # misses come from the loop and from threadpool threads
@@ -132,17 +133,21 @@ class SealedStore:
         """
         _pinned.set((self._storage.get(CHANGES), time.monotonic()))
 
-    def change_token(self) -> tuple[bytes | None, int] | None:
-        """What a cache compares to know nothing changed: the request's pinned counter and this process's
-        commit epoch; None when no fresh pin is held (then read storage, as without a cache)."""
+    def change_token(self) -> int | None:
+        """What a cache compares to know nothing changed: an id of the request's pinned counter and this
+        process's commit epoch (one id is never given to two different pairs); None when no fresh pin
+        is held (then read storage, as without a cache)."""
         pin = _pinned.get()
         if pin is None or time.monotonic() - pin[1] > PIN_MAX_AGE:
             return None
+        epoch = self._epoch
         last = self._last_token
-        if last[0] == pin[0] and last[1] == self._epoch:
-            return last  # one shared tuple per counter value: memo entries keep a reference, not a copy
-        token = self._last_token = (pin[0], self._epoch)
-        return token
+        if last[0] == pin[0] and last[1] == epoch:
+            return last[2]
+        with self._epoch_lock:  # a new small id per distinct (counter, epoch): memo entries keep an int, not the bytes
+            self._token_ids += 1
+            self._last_token = (pin[0], epoch, self._token_ids)
+            return self._token_ids
 
     def get(self, key: str) -> bytes | None:
         token = self.change_token()
@@ -196,7 +201,7 @@ class SealedStore:
     def close(self) -> None:
         self._storage.close()
 
-    def _open(self, key: str, sealed: bytes, token: tuple[bytes | None, int] | None) -> bytes:
+    def _open(self, key: str, sealed: bytes, token: int | None) -> bytes:
         """Open `sealed`, fetched under `token` (the change counter before the fetch, or None)."""
         memo = self._memo
         seal_id = sealed[_NONCE.start :] if len(sealed) < _BODY + 16 else sealed[_NONCE] + sealed[-16:]
