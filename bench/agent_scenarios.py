@@ -104,7 +104,8 @@ def _wait_for(paths: dict[str, Path], value: str, timeout: float) -> dict[str, f
     return seen
 
 
-def rotation_scenario(sr: Strongroom, workdir: Path, rotations: int = 100) -> dict[str, Any]:
+def rotation_scenario(sr: Strongroom, workdir: Path, rotations: int = 100, write_url: str | None = None) -> dict[str, Any]:
+    """`write_url`: where the PUTs go, if not where the agents connect (across replicas: one replica's own port)."""
     name = "rot"
     spc = workdir / "spc-rot.yaml"
     spc.write_text(spc_yaml(sr, "bench-rot", [name]))
@@ -113,7 +114,7 @@ def rotation_scenario(sr: Strongroom, workdir: Path, rotations: int = 100) -> di
     client = httpx.Client(verify=str(sr.state_dir / "ca.pem"), timeout=30)
 
     def set_value(v: str) -> None:
-        r = client.put(f"{sr.url}/secrets/{name}?api-version=7.4", json={"value": v}, headers=headers)
+        r = client.put(f"{write_url or sr.url}/secrets/{name}?api-version=7.4", json={"value": v}, headers=headers)
         r.raise_for_status()
 
     value = secrets.token_hex(16)

@@ -40,7 +40,7 @@ class Settings:
     generator: str  # "wrk" or "python"
 
 
-def measure(pid: int, url: str, w: load.Workload, s: Settings, ca_file: str | None = None,
+def measure(pid: int | list[int], url: str, w: load.Workload, s: Settings, ca_file: str | None = None,
             connections: int | None = None, duration: float | None = None) -> Run:
     with Sampler(pid) as sampler:
         r = load.run(url, w, threads=s.threads, connections=connections or s.connections,

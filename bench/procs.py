@@ -91,10 +91,13 @@ class Usage:
 
 
 class Sampler:
-    """Samples a tree's RSS every `interval` seconds between start() and stop()."""
+    """Samples a tree's RSS every `interval` seconds between start() and stop().
 
-    def __init__(self, root: int, interval: float = 0.1) -> None:
-        self.root = root
+    `root` may be several pids (two replicas): their trees are summed.
+    """
+
+    def __init__(self, root: int | list[int], interval: float = 0.1) -> None:
+        self.roots = [root] if isinstance(root, int) else list(root)
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,8 +105,11 @@ class Sampler:
         self._cpu0 = 0.0
         self._start_rss = 0
 
+    def _tree(self) -> list[int]:
+        return [pid for root in self.roots for pid in tree(root)]
+
     def __enter__(self) -> "Sampler":
-        pids = tree(self.root)
+        pids = self._tree()
         self._cpu0 = cpu_seconds(pids)
         self._start_rss = self._peak = rss_bytes(pids)
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -111,17 +117,17 @@ class Sampler:
         return self
 
     def _run(self) -> None:
-        pids, refreshed = tree(self.root), time.monotonic()
+        pids, refreshed = self._tree(), time.monotonic()
         while not self._stop.wait(self.interval):
             if time.monotonic() - refreshed > 1.0:  # workers may restart; re-walk the tree now and then
-                pids, refreshed = tree(self.root), time.monotonic()
+                pids, refreshed = self._tree(), time.monotonic()
             self._peak = max(self._peak, rss_bytes(pids))
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         assert self._thread is not None
         self._thread.join()
-        pids = tree(self.root)
+        pids = self._tree()
         end = rss_bytes(pids)
         self._peak = max(self._peak, end)
         self.usage = Usage(cpu_seconds(pids) - self._cpu0, self._peak, self._start_rss, end)

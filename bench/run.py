@@ -69,6 +69,8 @@ class Config:
     overload: bool = True
     agent: bool = True
     quick: bool = False
+    pg: bool = False  # also the PostgreSQL pass (bench/pg_pass.py)
+    pg_only: bool = False  # only the PostgreSQL pass
     out: Path | None = None
 
 
@@ -168,9 +170,18 @@ class Bench:
     # -- the passes ------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        passes = ["http", "tls"] if self.cfg.tls else ["http"]
+        passes = [] if self.cfg.pg_only else ["http", "tls"] if self.cfg.tls else ["http"]
         for i, mode in enumerate(passes):
             self.run_pass(mode, first=i == 0)
+        if self.cfg.pg or self.cfg.pg_only:
+            from bench.pg_pass import available, pg_pass
+
+            missing = available()
+            if missing:
+                self.log.info(f"PostgreSQL pass skipped: {missing}")
+                self.results["postgresql"] = {"skipped": missing}
+            else:
+                self.results["postgresql"] = pg_pass(self)
         return self.results
 
     def start_all(self, tls: bool, first: bool) -> None:
@@ -396,6 +407,10 @@ def parse(argv: list[str] | None) -> Config:
     p.add_argument("--no-tls", action="store_true", help="skip the TLS pass")
     p.add_argument("--no-overload", action="store_true")
     p.add_argument("--no-agent", action="store_true", help="skip scenarios 5 and 6 (mount, rotation)")
+    p.add_argument("--pg", action="store_true",
+                   help="also the PostgreSQL pass: 1 and 2 replicas behind HAProxy, hot read and writes vs OpenBao, "
+                        "rotation across replicas (needs postgresql and haproxy from Debian)")
+    p.add_argument("--pg-only", action="store_true", help="only the PostgreSQL pass")
     p.add_argument("--only", choices=["all", "strongroom"], default="all")
     p.add_argument("--scenarios", help=f"comma-separated subset of {','.join(SCENARIOS)}")
     p.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
@@ -412,6 +427,7 @@ def parse(argv: list[str] | None) -> Config:
     cfg.overload = not a.no_overload
     cfg.agent = not a.no_agent
     cfg.only_strongroom = a.only == "strongroom"
+    cfg.pg, cfg.pg_only = a.pg, a.pg_only
     if a.scenarios:
         cfg.scenarios = [s for s in a.scenarios.split(",") if s]
         unknown = set(cfg.scenarios) - set(SCENARIOS)
@@ -435,8 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bench.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
-    result.setdefault("agent", {"mount": "needs the TLS pass", "rotation": "needs the TLS pass"})
-    result["agent"]["csi_default_poll_s"] = CSI_DEFAULT_POLL_S
+    if not cfg.pg_only:
+        result.setdefault("agent", {"mount": "needs the TLS pass", "rotation": "needs the TLS pass"})
+    result.setdefault("agent", {})["csi_default_poll_s"] = CSI_DEFAULT_POLL_S
     result["meta"]["load_average_at_end"] = os.getloadavg()
     out = cfg.out or RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if cfg.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -54,8 +54,9 @@ class Strongroom:
     reader: Identity = field(default_factory=lambda: Identity("bench-reader", "Key Vault Secrets User"))
     writer: Identity = field(default_factory=lambda: Identity("bench-writer", "Key Vault Secrets Officer"))
     tenant_id: str = ""
-
-    name = "Strongroom"
+    public_port: int | None = None  # behind a load balancer: the port clients use (`--public-url`); `port` is where this listens
+    extra_args: list[str] = field(default_factory=list)  # more `up` flags (`--storage`, `--public-url`)
+    name: str = "Strongroom"
 
     @property
     def state_dir(self) -> Path:
@@ -66,16 +67,25 @@ class Strongroom:
         return "https" if self.tls else "http"
 
     @property
+    def front_port(self) -> int:
+        return self.public_port or self.port
+
+    @property
     def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.front_port}"
+
+    @property
+    def direct_url(self) -> str:
+        """This process itself, not the load balancer in front of it."""
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def authority(self) -> str:
-        return f"{self.scheme}://localhost:{self.port}"
+        return f"{self.scheme}://localhost:{self.front_port}"
 
     @property
     def vault_host(self) -> str:
-        return f"{VAULT}.vault.localhost:{self.port}"
+        return f"{VAULT}.vault.localhost:{self.front_port}"
 
     @property
     def ca_file(self) -> str | None:
@@ -102,6 +112,7 @@ class Strongroom:
             args.append("--insecure-http")
         if not self.throttle:
             args.append("--no-throttle")
+        args += self.extra_args
         log = open(self.workdir / "server.log", "ab")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
@@ -110,7 +121,7 @@ class Strongroom:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"strongroom up exited:\n{(self.workdir / 'server.log').read_text()[-3000:]}")
                 try:
-                    if c.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    if c.get(f"{self.direct_url}/healthz", timeout=1).status_code == 200:
                         return time.monotonic() - t0
                 except httpx.HTTPError:
                     pass
@@ -182,8 +193,8 @@ class Strongroom:
     def msi_token(self, ident: Identity) -> str:
         header = (self.state_dir / "identity-header").read_text().strip()
         with self.http() as c:
-            r = c.get(f"{self.url}/msi/token", headers={"X-IDENTITY-HEADER": header, "Host": f"localhost:{self.port}"},
-                      params={"api-version": "2019-08-01", "resource": f"https://vault.localhost:{self.port}",
+            r = c.get(f"{self.url}/msi/token", headers={"X-IDENTITY-HEADER": header, "Host": f"localhost:{self.front_port}"},
+                      params={"api-version": "2019-08-01", "resource": f"https://vault.localhost:{self.front_port}",
                               "client_id": ident.client_id})
         r.raise_for_status()
         return r.json()["access_token"]
@@ -198,7 +209,7 @@ class Strongroom:
         return {
             "client_id": ident.client_id,
             "grant_type": "client_credentials",
-            "scope": f"https://vault.localhost:{self.port}/.default",
+            "scope": f"https://vault.localhost:{self.front_port}/.default",
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_assertion": ident.sa_token,
         }
@@ -206,8 +217,9 @@ class Strongroom:
     def exchange(self, ident: Identity) -> str:
         with self.http() as c:
             r = c.post(f"{self.url}/{self.tenant_id}/oauth2/v2.0/token", data=self.token_form(ident),
-                       headers={"Host": f"localhost:{self.port}"})
-        r.raise_for_status()
+                       headers={"Host": f"localhost:{self.front_port}"})
+        if r.status_code != 200:
+            raise RuntimeError(f"token exchange for {ident.name}: {r.status_code} {r.text[:500]}")
         return r.json()["access_token"]
 
     # -- workloads ---------------------------------------------------------------------------
@@ -227,7 +239,7 @@ class Strongroom:
 
     def login(self) -> Workload:
         return Workload("POST", f"/{self.tenant_id}/oauth2/v2.0/token", body=urlencode(self.token_form(self.reader)),
-                        headers={"Host": f"localhost:{self.port}", "Content-Type": "application/x-www-form-urlencoded"})
+                        headers={"Host": f"localhost:{self.front_port}", "Content-Type": "application/x-www-form-urlencoded"})
 
     def put_request(self, name: str, value: str) -> tuple[str, str, dict[str, str], bytes]:
         return ("PUT", f"/secrets/{name}?{API}", self._headers(self.writer, **{"Content-Type": "application/json"}),

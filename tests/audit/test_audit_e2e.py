@@ -189,7 +189,7 @@ def test_management_calls_are_recorded(srv: Server):
 
 
 def test_secret_values_never_reach_the_audit_log(srv: Server, session, canary: str):
-    db = sqlite3.connect(srv.state_dir / "strongroom.db")
+    db = sqlite3.connect(srv.state_dir / "strongroom-audit.db")  # the audit table's own database (audit/table.py)
     rows = [bytes(v) for (v,) in db.execute("SELECT value FROM log WHERE stream = 'audit'")]
     db.close()
     assert len(rows) >= 5
@@ -232,11 +232,12 @@ def _copy_state(srv: Server, dest: Path) -> Path:
     dest.mkdir()
     for name in ("admin.json", "audit.jsonl"):
         shutil.copy2(srv.state_dir / name, dest / name)
-    src = sqlite3.connect(srv.state_dir / "strongroom.db")
-    dst = sqlite3.connect(dest / "strongroom.db")
-    src.backup(dst)
-    src.close()
-    dst.close()
+    for db in ("strongroom.db", "strongroom-audit.db"):
+        src = sqlite3.connect(srv.state_dir / db)
+        dst = sqlite3.connect(dest / db)
+        src.backup(dst)
+        src.close()
+        dst.close()
     return dest
 
 

@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -36,3 +38,25 @@ def test_one_short_round_against_strongroom(tmp_path):
     assert result["extras"]["startup"]["strongroom_first_start_s"] > 0
     # The one table reached stdout.
     assert "Strongroom vs OpenBao" in proc.stdout and "1 hot read [HTTP]" in proc.stdout
+
+
+def test_the_postgresql_pass_runs_two_replicas_behind_haproxy(tmp_path, pg_cluster):
+    """`--pg-only`: a private PostgreSQL, HAProxy, one then two replicas; every request answered 2xx."""
+    from bench.pg_pass import available
+
+    missing = available()
+    if missing:
+        pytest.skip(missing)
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "strongroom", "--pg-only", "--rounds", "1", "--duration", "1",
+         "--writes", "10", "--no-agent", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    pg = json.loads(out.read_text())["postgresql"]
+    for phase in ("one_replica", "two_replicas"):
+        for scenario in ("hot", "write"):
+            run = pg[phase][scenario]["Strongroom"]
+            assert run["rounds"][0]["requests"] > 0 and run["non_2xx"] == 0 and run["socket_errors"] == 0, (phase, scenario, run)
+    assert "PG, 2 replicas: 1 hot read [TLS]" in proc.stdout

@@ -165,9 +165,11 @@ def claim_slot(state_dir: Path) -> tuple[Slot, int]:
 class AuditLog:
     """The chain this process owns. Not thread-safe: one batch at a time."""
 
-    def __init__(self, state_dir: Path, storage: Storage) -> None:
+    def __init__(self, state_dir: Path, storage: Storage, *, close_storage: bool = False) -> None:
+        """`storage` holds the table (`audit.table.audit_table`); `close_storage`: it is this log's to close."""
         self.state_dir = state_dir
         self.storage = storage
+        self._close_storage = close_storage
         self.slot, self._lock_fd = claim_slot(state_dir)
         self.path = state_dir / self.slot.file
         self._fd: int | None = None
@@ -390,3 +392,5 @@ class AuditLog:
             os.close(self._fd)
             self._fd = None
         os.close(self._lock_fd)  # frees the slot
+        if self._close_storage:
+            self.storage.close()

@@ -133,11 +133,27 @@ class AuthzStore:
         self.store = store
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._checked: tuple[object, Snapshot] | None = None  # (the store's change token, the snapshot valid under it)
 
     # -- reading --------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """The current index; rebuilt when any process changed assignments or roles."""
+        """The current index; rebuilt when any process changed assignments or roles.
+
+        While the request's change token (`SealedStore.change_token`) is the one the
+        snapshot was last checked under, nothing was committed anywhere since: no read.
+        Otherwise one unopened read of the generation record tells whether to rebuild.
+        """
+        changes = self.store.change_token()
+        checked = self._checked
+        if changes is not None and checked is not None and checked[0] == changes:
+            return checked[1]
+        snap = self._current()
+        if changes is not None:
+            self._checked = (changes, snap)
+        return snap
+
+    def _current(self) -> Snapshot:
         token = self.store.fingerprint(GENERATION)
         snap = self._snapshot
         if snap is not None and snap.token == token:
@@ -168,7 +184,7 @@ class AuthzStore:
 
     def _commit(self, changes: dict[str, bytes | None]) -> None:
         self.store.write(changes)
-        self._snapshot = None  # this process sees its own change at once
+        self._snapshot = self._checked = None  # this process sees its own change at once
 
     def put_assignment(self, a: RoleAssignment) -> None:
         self._commit(self.assignment_writes(a))
@@ -183,7 +199,7 @@ class AuthzStore:
         self._commit({ROLES + role.name: None, **self._generation_write()})
 
     def invalidate(self) -> None:
-        self._snapshot = None
+        self._snapshot = self._checked = None
 
     # -- helpers ----------------------------------------------------------------
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
+from contextvars import ContextVar
 from typing import Any, Callable, Iterator
 
 from cryptography.exceptions import InvalidTag
@@ -32,6 +34,12 @@ SCAN_YIELD_EVERY = 16  # records opened between two hand-overs of the GIL (~0.3 
 MEMO_BYTES = 8 * 2**20  # opened records kept per process, plaintext counted (~16,000 small records)
 MEMO_ENTRY_OVERHEAD = 250  # the key, the nonce and tag, the tuple and the dict slot of an entry, roughly
 MEMO_MAX_RECORD = 64 * 1024  # a larger record is opened every time rather than crowd out the small ones
+CHANGES = "barrier/changes"  # rewritten (resealed: new bytes) by every batch: the change counter of the whole store
+PIN_MAX_AGE = 1.0  # seconds a request's pinned counter is trusted; a longer request (an event stream) reads it again
+
+# The change counter as the current request read it: (sealed bytes of CHANGES, monotonic time read).
+# A ContextVar, so each request (an asyncio task, and the threadpool calls it makes) has its own.
+_pinned: ContextVar[tuple[bytes | None, float] | None] = ContextVar("strongroom_barrier_pin", default=None)
 
 
 class BarrierError(Exception):
@@ -93,21 +101,64 @@ class SealedStore:
     is seen at once. Keeping 28 bytes instead of the whole record lets the same
     memory hold about twice the records (a spread read over 10,000 secrets misses
     less).
+
+    One change counter makes the storage read itself unnecessary on the hot path:
+    every batch also rewrites the record `CHANGES` (fresh sealing, so new bytes), and
+    a request reads its sealed bytes once (`pin`). A memo entry is tagged with the
+    counter under which its row was last fetched; while the request's counter is
+    the same, no process or replica has committed anything since, and the entry is
+    returned without a trip to storage. The tag also holds a local epoch bumped
+    after each of this process's own commits, so a request that writes reads its
+    own change. Caches above the barrier (vault records, the role snapshot) use the
+    same `change_token`. Unpinned reads (background work, tools) fetch the row as before.
     """
 
     def __init__(self, storage: Storage, barrier: Barrier, memo_bytes: int = MEMO_BYTES) -> None:
         self._storage = storage
         self.barrier = barrier
-        self._memo: dict[str, tuple[bytes, bytes]] = {}
+        self._memo: dict[str, tuple[bytes, bytes, int | None]] = {}
+        self._epoch = 0  # how many commits this process made (bumped after each): part of every change token
+        self._epoch_lock = threading.Lock()
+        self._last_token: tuple[bytes | None, int, int] = (None, -1, 0)  # (counter, epoch, its id)
+        self._token_ids = 0
         self._memo_budget = memo_bytes
         self._memo_used = 0
         self._memo_lock = threading.Lock()  # misses come from the loop and from threadpool threads
 
+    def pin(self) -> None:
+        """Read the change counter once for the current request (task); its reads then skip unchanged rows.
+
+        Called where a request enters (the vault host router). Whatever any worker or
+        replica committed before this call is seen by the request.
+        """
+        _pinned.set((self._storage.get(CHANGES), time.monotonic()))
+
+    def change_token(self) -> int | None:
+        """What a cache compares to know nothing changed: an id of the request's pinned counter and this
+        process's commit epoch (one id is never given to two different pairs); None when no fresh pin
+        is held (then read storage, as without a cache)."""
+        pin = _pinned.get()
+        if pin is None or time.monotonic() - pin[1] > PIN_MAX_AGE:
+            return None
+        epoch = self._epoch
+        last = self._last_token
+        if last[0] == pin[0] and last[1] == epoch:
+            return last[2]
+        with self._epoch_lock:  # a new small id per distinct (counter, epoch): memo entries keep an int, not the bytes
+            self._token_ids += 1
+            self._last_token = (pin[0], epoch, self._token_ids)
+            return self._token_ids
+
     def get(self, key: str) -> bytes | None:
+        token = self.change_token()
+        if token is not None:
+            hit = self._memo.get(key)
+            if hit is not None and hit[2] == token:
+                return hit[1]
         sealed = self._storage.get(key)
         if sealed is None:
             return None
-        return self._open(key, sealed)
+        return self._open(key, sealed, token)
 
     def load(self, key: str) -> dict[str, Any] | None:
         """The JSON record at `key` as a dict, or None."""
@@ -160,11 +211,16 @@ class SealedStore:
     def close(self) -> None:
         self._storage.close()
 
-    def _open(self, key: str, sealed: bytes) -> bytes:
+    def _open(self, key: str, sealed: bytes, token: int | None) -> bytes:
+        """Open `sealed`, fetched under `token` (the change counter before the fetch, or None)."""
         memo = self._memo
         seal_id = sealed[_NONCE.start :] if len(sealed) < _BODY + 16 else sealed[_NONCE] + sealed[-16:]
         hit = memo.get(key)
         if hit is not None and hit[0] == seal_id:
+            if token is not None and hit[2] != token:
+                with self._memo_lock:  # same sealing, seen under a newer counter (unless evicted meanwhile)
+                    if memo.get(key) is hit:
+                        memo[key] = (seal_id, hit[1], token)
             return hit[1]
         plaintext = self.barrier.open(key, sealed)
         size = len(plaintext) + MEMO_ENTRY_OVERHEAD
@@ -175,25 +231,39 @@ class SealedStore:
             if old is not None:
                 self._memo_used -= len(old[1]) + MEMO_ENTRY_OVERHEAD
             while memo and self._memo_used + size > self._memo_budget:
-                _, p = memo.pop(next(iter(memo)))  # first in, first out: cheap, and hot keys come straight back
+                _, p, _ = memo.pop(next(iter(memo)))  # first in, first out: cheap, and hot keys come straight back
                 self._memo_used -= len(p) + MEMO_ENTRY_OVERHEAD
-            memo[key] = (seal_id, plaintext)
+            memo[key] = (seal_id, plaintext, token)
             self._memo_used += size
         return plaintext
 
+    def _committed(self) -> None:
+        """After any commit of ours (or its failure: it may have landed): tokens taken before it no longer match."""
+        with self._epoch_lock:
+            self._epoch += 1
+
     def write(self, changes: dict[str, bytes | None]) -> None:
-        self._storage.write(self.sealed_writes(changes))
+        try:
+            self._storage.write(self.sealed_writes(changes))
+        finally:
+            self._committed()
 
     def write_and_append(self, changes: dict[str, bytes | None], stream: str, entries: list[bytes]) -> list[int]:
         """Seal and apply `changes` (None deletes) and append `entries` (unsealed) to `stream` in one
         durable transaction; returns the entries' sequence numbers (`Storage.write_and_append`)."""
-        return self._storage.write_and_append(self.sealed_writes(changes), stream, entries)
+        try:
+            return self._storage.write_and_append(self.sealed_writes(changes), stream, entries)
+        finally:
+            self._committed()
 
     async def write_and_append_async(
         self, changes: dict[str, bytes | None], stream: str, entries: list[bytes]
     ) -> list[int]:
         """`write_and_append` on the event loop: seals here, then awaits the group commit."""
-        return await self._storage.write_and_append_async(self.sealed_writes(changes), stream, entries)
+        try:
+            return await self._storage.write_and_append_async(self.sealed_writes(changes), stream, entries)
+        finally:
+            self._committed()
 
     def sealed_writes(self, changes: dict[str, bytes | None]) -> list[Write]:
         """The storage batch for `changes` (None deletes), sealed; what is remembered of those keys is dropped.
@@ -206,7 +276,10 @@ class SealedStore:
                 old = self._memo.pop(k, None)
                 if old is not None:
                     self._memo_used -= len(old[1]) + MEMO_ENTRY_OVERHEAD
-        return [Write(k, None if v is None else self.barrier.seal(k, v)) for k, v in changes.items()]
+        writes = [Write(k, None if v is None else self.barrier.seal(k, v)) for k, v in changes.items()]
+        if writes:  # every batch moves the change counter, so every process's next request notices it
+            writes.append(Write(CHANGES, self.barrier.seal(CHANGES, b"")))
+        return writes
 
     def rewrap_all(self, new: MasterKey, batch_size: int = 500, on_batch: Callable[[int], object] | None = None) -> int:
         """Re-wrap every record under `new`; returns how many were re-wrapped (`on_batch(n)` after each batch)."""
@@ -217,6 +290,7 @@ class SealedStore:
             if not rows:
                 return count
             self._storage.write([Write(k, self.barrier.rewrap(v, new)) for k, v in rows])
+            self._committed()
             count += len(rows)
             if on_batch is not None:
                 on_batch(len(rows))

@@ -27,7 +27,8 @@ StorageOpt = Annotated[
 
 def _open(state_dir: Path | None, storage_url: str | None):
     from strongroom.settings import Settings
-    from strongroom.storage import StorageError, open_storage
+    from strongroom.audit.table import open_audit_table
+    from strongroom.storage import StorageError
 
     state = state_dir or Path(".strongroom")
     if not (state / "admin.json").exists():
@@ -37,7 +38,7 @@ def _open(state_dir: Path | None, storage_url: str | None):
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         raise CLIError(f"no database at {url}; pass --storage if it lives elsewhere", "NotFound")
     try:
-        return state, open_storage(url)
+        return state, open_audit_table(url)
     except StorageError as exc:
         raise CLIError(str(exc), "StorageUnavailable") from None
 

@@ -76,15 +76,42 @@ def _vault_key(name: str) -> str:
     return f"vaults/{name.lower()}"
 
 
+def _copy(vault: Vault) -> Vault:
+    """A copy callers may change (they do, before writing it back) without touching the cached one."""
+    new = object.__new__(Vault)
+    new.__dict__.update(vault.__dict__)
+    new.tags = dict(vault.tags)
+    new.access_policies = [dict(p) for p in vault.access_policies]
+    return new
+
+
 class VaultRegistry:
+    """The vaults, with their records kept in memory while the store's change token says nothing changed.
+
+    Every data-plane request looks its vault up; a request that pinned the store's change
+    counter gets the parsed record from memory unless some process or replica committed
+    anything since it was read. Only vaults that exist are kept (the names come from
+    unauthenticated Host headers), so the cache holds at most one entry per vault.
+    """
+
     def __init__(self, store: SealedStore) -> None:
         self.store = store
+        self._cache: dict[str, tuple[object, Vault]] = {}
 
     def get(self, name: str, include_deleted: bool = False) -> Vault | None:
-        rec = records.load(self.store, _vault_key(name))
-        if rec is None:
-            return None
-        vault = Vault.from_record(rec)
+        key = _vault_key(name)
+        token = self.store.change_token()
+        hit = self._cache.get(key) if token is not None else None
+        if hit is not None and hit[0] == token:
+            vault = _copy(hit[1])
+        else:
+            rec = records.load(self.store, key)
+            if rec is None:
+                self._cache.pop(key, None)
+                return None
+            vault = Vault.from_record(rec)
+            if token is not None:
+                self._cache[key] = (token, _copy(vault))
         if vault.deleted is not None and not include_deleted:
             return None
         return vault

@@ -154,6 +154,7 @@ class HostRouter:
                 pass
             return
         try:
+            self.runtime.store.pin()  # one read of the change counter; unchanged records then come from memory
             vault = self.runtime.vaults.get(name) if "." not in name else None
         except StorageError as exc:  # outside the apps' exception handlers: answer as they would
             log.error("storage failure looking up vault %s: %s", name, exc)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from strongroom.audit import AuditLog, AuditWriter
+from strongroom.audit.table import audit_table
 from strongroom.authz import Authorizer, AuthzStore
 from strongroom.barrier import Barrier, SealedStore
 from strongroom.barrier.keyring import load_or_create_keyring
@@ -88,6 +89,12 @@ def ca_name_policy(settings: Settings) -> CANamePolicy:
     )
 
 
+def _audit_writer(settings: Settings, storage: Storage) -> AuditWriter:
+    """The audit chain of this process; its table in a database file of its own on SQLite (`audit/table.py`)."""
+    table = audit_table(storage)
+    return AuditWriter(AuditLog(settings.state_dir, table, close_storage=table is not storage))
+
+
 def build_runtime(settings: Settings) -> Runtime:
     """Open the instance's storage; the state must already be bootstrapped."""
     storage = open_storage(settings.storage)
@@ -118,6 +125,6 @@ def build_runtime(settings: Settings) -> Runtime:
         management_tokens=TokenVerifier(keys, iss, tenant.tenant_id, MANAGEMENT_AUDIENCES),
         authorizer=Authorizer(tenant.admin_object_id, AuthzStore(store)),
         identity=build_identity(settings, store, directory, token_issuer, vault_audiences(settings) + MANAGEMENT_AUDIENCES),
-        audit=AuditWriter(AuditLog(settings.state_dir, storage)),
+        audit=_audit_writer(settings, storage),
         throttle=Throttle(settings.workers, unauthenticated=settings.unauthenticated_per_10s) if settings.throttle else None,
     )
