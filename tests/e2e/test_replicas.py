@@ -194,7 +194,7 @@ def test_an_event_written_through_one_replica_reaches_a_subscriber_of_the_other_
             time.sleep(0.2)
     t.join(10)
     assert len(got) == 5, got
-    latencies = [g - s for (g, _), s in zip(got, sent)]
+    latencies = [g - s for (g, _), s in zip(got, sent, strict=True)]
     print("cross-replica event latency (s):", [round(x, 3) for x in latencies])
     assert max(latencies) < 1.0, latencies
 

@@ -60,7 +60,7 @@ class AsyncGroupCommit(Generic[T, R]):
                     raise RuntimeError("group commit returned the wrong number of outcomes")
             except Exception as exc:  # the commit failed: exactly this group's writes failed
                 outcomes = [exc] * len(group)
-            for (_, fut), outcome in zip(group, outcomes):
+            for (_, fut), outcome in zip(group, outcomes, strict=True):
                 if fut.done():
                     continue
                 if isinstance(outcome, BaseException):

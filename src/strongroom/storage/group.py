@@ -75,7 +75,7 @@ class GroupCommit(Generic[T, R]):
                 raise RuntimeError("group commit returned the wrong number of outcomes")
         except BaseException as exc:  # the commit failed: every write in it failed, nothing else
             outcomes = [exc] * len(group)
-        for w, outcome in zip(group, outcomes):
+        for w, outcome in zip(group, outcomes, strict=True):
             w.outcome = outcome
             w.done = True
             if w is not me:
