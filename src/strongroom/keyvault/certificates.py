@@ -399,7 +399,7 @@ class CertificateStore:
     def import_certificate(self, vault: Vault, name: str, body: Any) -> tuple[CertVersion, dict[str, Any]]:
         if not isinstance(body, dict):
             raise bad_parameter("The request body must be a JSON object with a 'value' property.")
-        head = self._check_name_free(vault, name)
+        self._check_name_free(vault, name)
         imported = x509build.parse_import(body.get("value"), body.get("pwd"))
         kty, material = x509build.material_of(imported.key)
         crv = material.get("crv")
