@@ -123,7 +123,7 @@ def run(
                 log.warning("mount failed: %s; retrying in %.1f s", exc.message, delay)
                 signum = supervisor.wait_for_stop(delay)
                 if signum is not None:
-                    raise typer.Exit(128 + signum)
+                    raise typer.Exit(128 + signum) from None
         rotator.backoff.reset()
         start_feed(mounter, rotator, config, stop)
         worker = threading.Thread(target=rotator.run, name="rotation", daemon=True)
