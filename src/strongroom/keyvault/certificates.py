@@ -526,7 +526,7 @@ class CertificateStore:
         leaf, chain = certs[0], certs[1:]
         assert op.kty is not None
         private_key = x509build.private_key_of(op.material, op.kty)
-        if leaf.public_key().public_numbers() != private_key.public_key().public_numbers():
+        if not x509build.same_public_key(leaf.public_key(), private_key.public_key()):
             raise bad_parameter("Public key from x509 certificate and key of this instance doesn't match")
         policy = self.policy(vault, name)
         assert policy is not None
