@@ -18,6 +18,7 @@ GlobalSign...) cannot be reached from here: their operations fail.
 
 from __future__ import annotations
 
+import builtins
 import base64
 import binascii
 import json
@@ -255,7 +256,7 @@ class CertificateStore:
                 return current.kty, current.material
         return props["kty"], jwk.generate(props["kty"], props.get("key_size"), props.get("crv"))
 
-    def _issue(self, signer: str, private_key: Any, x509_props: dict[str, Any], t: int) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    def _issue(self, signer: str, private_key: Any, x509_props: dict[str, Any], t: int) -> tuple[x509.Certificate, builtins.list[x509.Certificate]]:
         if signer == "ca":
             ca = self._ca()
             cert = x509build.issue(private_key.public_key(), x509_props, t, ca.key, ca.cert.subject, ca.cert)
@@ -264,9 +265,9 @@ class CertificateStore:
 
     def _complete_writes(
         self, vault: Vault, name: str, version: str, kty: str, material: dict[str, Any], cert: x509.Certificate,
-        chain: list[x509.Certificate], policy: dict[str, Any], *, enabled: bool, tags: dict[str, str] | None,
+        chain: builtins.list[x509.Certificate], policy: dict[str, Any], *, enabled: bool, tags: dict[str, str] | None,
         preserve_order: bool | None,
-    ) -> tuple[CertVersion, dict[str, bytes | None], list[ObjectChange]]:
+    ) -> tuple[CertVersion, dict[str, bytes | None], builtins.list[ObjectChange]]:
         """The certificate version, its backing key and secret: records and events for one batch."""
         t = vault_now(vault.key)
         head = self.objects.head(vault, name)
@@ -544,7 +545,7 @@ class CertificateStore:
 
     # -- delete, recover, purge -----------------------------------------------------------
 
-    def _backing(self, vault: Vault, name: str) -> list[tuple[Collection, Head]]:
+    def _backing(self, vault: Vault, name: str) -> builtins.list[tuple[Collection, Head]]:
         out = []
         for coll in (self.keys.objects, self.secret_objects):
             h = coll.head(vault, name)
@@ -552,7 +553,7 @@ class CertificateStore:
                 out.append((coll, h))
         return out
 
-    def _backing_events(self, vault: Vault, name: str, change: Change) -> list[ObjectChange]:
+    def _backing_events(self, vault: Vault, name: str, change: Change) -> builtins.list[ObjectChange]:
         out: list[ObjectChange] = []
         for coll, h in self._backing(vault, name):
             v = coll.version(vault, h.name, h.current)
@@ -730,12 +731,12 @@ class CertificateStore:
         self.store.write({self._issuer_key(vault, name): None})
         return rec
 
-    def list_issuers(self, vault: Vault) -> list[dict[str, Any]]:
+    def list_issuers(self, vault: Vault) -> builtins.list[dict[str, Any]]:
         return [records.json_load(raw) for _, raw in self.objects.scan(f"certissuers/{vault.key}/")]
 
     # -- contacts -----------------------------------------------------------------------------
 
-    def set_contacts(self, vault: Vault, body: Any) -> list[dict[str, Any]]:
+    def set_contacts(self, vault: Vault, body: Any) -> builtins.list[dict[str, Any]]:
         contacts = body.get("contacts") if isinstance(body, dict) else None
         if not isinstance(contacts, list) or not all(isinstance(c, dict) for c in contacts):
             raise bad_parameter("The request body must be {\"contacts\": [{\"email\", \"name\", \"phone\"}]}.")
@@ -750,13 +751,13 @@ class CertificateStore:
         self.store.write({self._contacts_key(vault): records.dump({"contacts": clean})})
         return clean
 
-    def get_contacts(self, vault: Vault) -> list[dict[str, Any]]:
+    def get_contacts(self, vault: Vault) -> builtins.list[dict[str, Any]]:
         rec = records.load(self.store, self._contacts_key(vault))
         if rec is None:
             raise KeyVaultError(404, "ContactsNotFound", "Contacts not found")
         return rec["contacts"]
 
-    def delete_contacts(self, vault: Vault) -> list[dict[str, Any]]:
+    def delete_contacts(self, vault: Vault) -> builtins.list[dict[str, Any]]:
         contacts = self.get_contacts(vault)
         self.store.write({self._contacts_key(vault): None})
         return contacts

@@ -13,6 +13,7 @@ used, but created, rotated and deleted only through its certificate.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import secrets as pysecrets
@@ -142,7 +143,7 @@ class KeyStore:
 
     def _new_version(
         self, vault: Vault, name: str, head: Head | None, kty: str, material: dict[str, Any], body: dict[str, Any],
-        ops: list[str] | None, *, managed: bool = False, version: str | None = None,
+        ops: builtins.list[str] | None, *, managed: bool = False, version: str | None = None,
     ) -> KeyVersion:
         attrs = _attributes(body)
         t = vault_now(vault.key)
@@ -253,7 +254,7 @@ class KeyStore:
     # -- certificate-backed keys ---------------------------------------------------
 
     def managed_version(
-        self, vault: Vault, name: str, version: str, kty: str, material: dict[str, Any], ops: list[str],
+        self, vault: Vault, name: str, version: str, kty: str, material: dict[str, Any], ops: builtins.list[str],
         *, nbf: int | None, exp: int | None, enabled: bool = True, tags: dict[str, str] | None = None,
     ) -> tuple[KeyVersion, dict[str, bytes | None]]:
         """A certificate's backing key version, and the writes that store it (for the certificate's batch)."""

@@ -11,6 +11,7 @@ case-insensitively; the head keeps the spelling the secret was created with.
 
 from __future__ import annotations
 
+import builtins
 import base64
 import json
 import secrets as pysecrets
@@ -290,7 +291,7 @@ class SecretStore:
         await write_with_events_async(self.store, vault, changes, events)
         return sv
 
-    def _prepare_set(self, vault: Vault, name: str, body: Any) -> tuple[SecretVersion, dict[str, bytes | None], list[ObjectChange]]:
+    def _prepare_set(self, vault: Vault, name: str, body: Any) -> tuple[SecretVersion, dict[str, bytes | None], builtins.list[ObjectChange]]:
         """The new version, the records to write and the event of a SecretSet (KeyVaultError if refused)."""
         check_object_name(name)
         if not isinstance(body, dict):
