@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 WIF_DOCS = "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
 CERT_DOCS = "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials"
@@ -27,7 +28,7 @@ class EntraError(Exception):
     def __str__(self) -> str:
         return f"AADSTS{self.code}: {self.description}"
 
-    def body(self, correlation_id: str | None = None) -> dict:
+    def body(self, correlation_id: str | None = None) -> dict[str, Any]:
         ts = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
         correlation_id = correlation_id or str(uuid.uuid4())
         return {
