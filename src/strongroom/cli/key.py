@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from strongroom.cli.client import CLIError
-from strongroom.cli.common import object_target, ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, iso, parse_tags, parse_time, three_state
+from strongroom.cli.common import object_target, ServerOpt, StateDirOpt, TagsOpt, three_state_option, client, iso, parse_tags, parse_time, three_state
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 from strongroom.util.files import write_file_atomically
 
@@ -128,7 +128,7 @@ def create(
     curve: Annotated[str | None, typer.Option("--curve", help="P-256, P-384, P-521, P-256K.")] = None,
     protection: Annotated[str | None, typer.Option("--protection", "-p", help="software or hsm.")] = None,
     ops: OpsOpt = None,
-    disabled: ThreeStateOpt("--disabled", "Create the key disabled:") = None,
+    disabled: Annotated[str | None, three_state_option("--disabled", "Create the key disabled:")] = None,
     expires: Annotated[str | None, typer.Option("--expires")] = None,
     not_before: Annotated[str | None, typer.Option("--not-before")] = None,
     tags: TagsOpt = None,
@@ -185,7 +185,7 @@ def import_(
     kty: Annotated[str | None, typer.Option("--kty", help="Import as this type, e.g. RSA-HSM.")] = None,
     protection: Annotated[str | None, typer.Option("--protection", "-p", help="software or hsm.")] = None,
     ops: OpsOpt = None,
-    disabled: ThreeStateOpt("--disabled", "Import the key disabled:") = None,
+    disabled: Annotated[str | None, three_state_option("--disabled", "Import the key disabled:")] = None,
     expires: Annotated[str | None, typer.Option("--expires")] = None,
     not_before: Annotated[str | None, typer.Option("--not-before")] = None,
     tags: TagsOpt = None,
@@ -275,7 +275,7 @@ def show_deleted(
 @app.command("set-attributes")
 def set_attributes(
     vault_name: VaultOpt = None, name: NameOpt = None, version: VersionOpt = None, ident: IdOpt = None,
-    enabled: ThreeStateOpt("--enabled", "Enable or disable the version:") = None,
+    enabled: Annotated[str | None, three_state_option("--enabled", "Enable or disable the version:")] = None,
     expires: Annotated[str | None, typer.Option("--expires")] = None,
     not_before: Annotated[str | None, typer.Option("--not-before")] = None,
     ops: OpsOpt = None,
