@@ -404,7 +404,7 @@ class CertificateStore:
         imported = x509build.parse_import(body.get("value"), body.get("pwd"))
         kty, material = x509build.material_of(imported.key)
         crv = material.get("crv")
-        size = jwk.key_size(material, kty) if kty == "RSA" else jwk.CURVE_BITS[crv]
+        size = jwk.key_size(material, kty) if kty == "RSA" else jwk.CURVE_BITS[material["crv"]]
         given = body.get("policy")
         if given is not None and not isinstance(given, dict):
             raise bad_parameter("'policy' must be an object.")

@@ -60,9 +60,11 @@ def _key_usage(usages: list[str]) -> x509.KeyUsage:
     )
 
 
-def _hash_for(key: Any) -> hashes.HashAlgorithm:
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return {384: hashes.SHA384(), 521: hashes.SHA512()}.get(key.curve.key_size, hashes.SHA256())
+def _hash_for(key: Any) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512:
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size == 384:
+        return hashes.SHA384()
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size == 521:
+        return hashes.SHA512()
     return hashes.SHA256()
 
 
