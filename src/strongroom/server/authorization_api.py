@@ -447,13 +447,14 @@ async def delete_definition(request: Request) -> Response:
 
 def _federated_with_local_cluster(rt: Runtime):
     """Does a principal trust the local cluster issuer (so a node agent's service-account token can act as it)?"""
-    if rt.identity is None:
+    identity = rt.identity
+    if identity is None:
         return None
-    issuer = rt.identity.cluster.issuer_url.rstrip("/")
+    issuer = identity.cluster.issuer_url.rstrip("/")
 
     def federated(object_id: str) -> bool:
         p = rt.directory.find(object_id)
-        return p is not None and any(f.issuer.rstrip("/") == issuer for f in rt.identity.fics.list(p))
+        return p is not None and any(f.issuer.rstrip("/") == issuer for f in identity.fics.list(p))
 
     return federated
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from strongroom.keyvault.errors import KeyVaultError
@@ -107,7 +108,7 @@ def _holds_surrogate(doc: Any) -> bool:
 
 # -- the plane's shape -------------------------------------------------------------------------
 
-def plane_error(scope: dict[str, Any], exc: KeyVaultError) -> KeyVaultError:
+def plane_error(scope: Mapping[str, Any], exc: KeyVaultError) -> KeyVaultError:
     """`exc` with the error code of the plane `scope` reached (the status and message stay)."""
     path: str = scope.get("path", "")
     if "strongroom.vault" in scope or path.startswith("/strongroom/"):

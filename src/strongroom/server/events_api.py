@@ -38,7 +38,7 @@ from strongroom.authz import Caller
 from strongroom.events.feed import decode, last_sequence, stream_name
 from strongroom.events.schema import all_event_types, event_type, to_event_grid
 from strongroom.events.visibility import Visibility
-from strongroom.events.watch import FeedWatcher, close_all
+from strongroom.events.watch import close_all
 from strongroom.identity.tokens import TokenError
 from strongroom.keyvault.errors import bad_parameter
 from strongroom.keyvault.vaults import Vault
@@ -110,7 +110,8 @@ async def subscribe(request: Request) -> Response:
     stream = stream_name(vault)
     position = start_after(request, last_sequence(rt.store, vault))
     visibility = Visibility(rt.authorizer, Caller.from_claims(claims))
-    watcher: FeedWatcher = rt.feed_watcher
+    watcher = rt.feed_watcher
+    assert watcher is not None  # every Runtime the server builds has one
     expires = float(claims.get("exp") or 0)
 
     async def events() -> AsyncIterator[bytes]:
