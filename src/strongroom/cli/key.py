@@ -116,7 +116,9 @@ def _attrs(disabled: str | None, expires: str | None, not_before: str | None, en
     return attrs
 
 
-OpsOpt = Annotated[list[str] | None, typer.Option("--ops", help="Space-separated operations: encrypt decrypt sign verify wrapKey unwrapKey.")]
+OpsOpt = Annotated[
+    list[str] | None, typer.Option("--ops", help="Space-separated operations: encrypt decrypt sign verify wrapKey unwrapKey.")
+]
 
 
 @app.command("create")
@@ -417,7 +419,9 @@ def rotation_update(
 # -- cryptographic operations ------------------------------------------------------------
 
 AlgOpt = Annotated[str, typer.Option("--algorithm", "-a", help="The algorithm, e.g. RSA-OAEP-256, A256GCM, RS256, ES256.")]
-DataTypeOpt = Annotated[str, typer.Option("--data-type", help="base64 or plaintext: how --value (encrypt) / the result (decrypt) is given.")]
+DataTypeOpt = Annotated[
+    str, typer.Option("--data-type", help="base64 or plaintext: how --value (encrypt) / the result (decrypt) is given.")
+]
 
 
 def _hex(data: str | None) -> str | None:

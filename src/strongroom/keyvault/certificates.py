@@ -256,7 +256,9 @@ class CertificateStore:
                 return current.kty, current.material
         return props["kty"], jwk.generate(props["kty"], props.get("key_size"), props.get("crv"))
 
-    def _issue(self, signer: str, private_key: Any, x509_props: dict[str, Any], t: int) -> tuple[x509.Certificate, builtins.list[x509.Certificate]]:
+    def _issue(
+        self, signer: str, private_key: Any, x509_props: dict[str, Any], t: int
+    ) -> tuple[x509.Certificate, builtins.list[x509.Certificate]]:
         if signer == "ca":
             ca = self._ca()
             cert = x509build.issue(private_key.public_key(), x509_props, t, ca.key, ca.cert.subject, ca.cert)

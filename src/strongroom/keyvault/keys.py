@@ -296,11 +296,16 @@ class KeyStore:
         kv = self.usable(vault, name, version, "verify")
         return kv, crypto.verify(kv.material, kv.kty, alg, digest, signature)
 
-    def encrypt(self, vault: Vault, name: str, version: str, alg: Any, plaintext: bytes, iv: bytes | None, aad: bytes | None) -> tuple[KeyVersion, crypto.Result]:
+    def encrypt(
+        self, vault: Vault, name: str, version: str, alg: Any, plaintext: bytes, iv: bytes | None, aad: bytes | None
+    ) -> tuple[KeyVersion, crypto.Result]:
         kv = self.usable(vault, name, version, "encrypt")
         return kv, crypto.encrypt(kv.material, kv.kty, alg, plaintext, iv, aad)
 
-    def decrypt(self, vault: Vault, name: str, version: str, alg: Any, ciphertext: bytes, iv: bytes | None, aad: bytes | None, tag: bytes | None) -> tuple[KeyVersion, crypto.Result]:
+    def decrypt(
+        self, vault: Vault, name: str, version: str, alg: Any, ciphertext: bytes, iv: bytes | None, aad: bytes | None,
+        tag: bytes | None,
+    ) -> tuple[KeyVersion, crypto.Result]:
         kv = self.usable(vault, name, version, "decrypt")
         return kv, crypto.decrypt(kv.material, kv.kty, alg, ciphertext, iv, aad, tag)
 

@@ -291,7 +291,9 @@ class SecretStore:
         await write_with_events_async(self.store, vault, changes, events)
         return sv
 
-    def _prepare_set(self, vault: Vault, name: str, body: Any) -> tuple[SecretVersion, dict[str, bytes | None], builtins.list[ObjectChange]]:
+    def _prepare_set(
+        self, vault: Vault, name: str, body: Any
+    ) -> tuple[SecretVersion, dict[str, bytes | None], builtins.list[ObjectChange]]:
         """The new version, the records to write and the event of a SecretSet (KeyVaultError if refused)."""
         check_object_name(name)
         if not isinstance(body, dict):

@@ -128,7 +128,8 @@ async def put_assignment(request: Request) -> Response:
     snap = store(rt).snapshot()
     role = snap.role(guid_of(role_id))
     if role is None or not _role_id_in_subscription(rt, role_id):
-        raise KeyVaultError(400, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{guid_of(role_id)}' does not exist.")
+        raise KeyVaultError(400, "RoleDefinitionDoesNotExist",
+                            f"The specified role definition with ID '{guid_of(role_id)}' does not exist.")
     if role.is_custom and not any(contains(s, target.id) for s in role.assignable_scopes):
         raise KeyVaultError(
             400, "InvalidRoleAssignmentScope",
@@ -145,7 +146,8 @@ async def put_assignment(request: Request) -> Response:
     actual_type = _principal_type(principal.kind)
     given_type = props.get("principalType") or actual_type
     if given_type not in PRINCIPAL_TYPES:
-        raise KeyVaultError(400, "InvalidPrincipalType", f"The principal type '{given_type}' is not valid. Use one of {', '.join(PRINCIPAL_TYPES)}.")
+        raise KeyVaultError(400, "InvalidPrincipalType",
+                            f"The principal type '{given_type}' is not valid. Use one of {', '.join(PRINCIPAL_TYPES)}.")
     if given_type != actual_type:
         raise KeyVaultError(
             400, "UnmatchedPrincipalType",
