@@ -38,7 +38,7 @@ run: install
 test: install-dev
 	$(BIN)/python -m pytest -q $(ARGS)
 
-# ruff and mypy as configured in pyproject.toml (docs/testing.md, "Lint"); .ci/run runs it before the tests.
+# ruff and mypy as configured in pyproject.toml (docs/architecture.md, "Working on Strongroom"); .ci/run runs it first.
 lint: install-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
