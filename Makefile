@@ -10,7 +10,7 @@ ARGS ?=
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev clean bench
+.PHONY: run test install install-dev clean bench lint
 
 # A venv whose creation failed half-way (Debian without python3-venv leaves one without pip) is
 # removed, so the next run does not mistake it for a working one.
@@ -38,6 +38,11 @@ run: install
 test: install-dev
 	$(BIN)/python -m pytest -q $(ARGS)
 
+# ruff and mypy as configured in pyproject.toml (docs/architecture.md, "Working on Strongroom"); .ci/run runs it first.
+lint: install-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
 # Strongroom against OpenBao on this machine (bench/): ARGS='--quick' for a short run.
 # wrk comes from Debian when missing (as root, or through sudo).
 BENCH_STAMP := $(VENV)/.installed-bench
@@ -51,7 +56,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) .strongroom .pytest_cache .hypothesis
+	rm -rf $(VENV) .strongroom .pytest_cache .hypothesis .mypy_cache .ruff_cache
 
 # Regenerate the CSI provider's gRPC modules from the committed .proto; the output
 # depends only on the grpcio-tools version pinned in the dev extras.

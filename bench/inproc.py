@@ -63,8 +63,9 @@ async def drive(app, make_scope, n: int, concurrency: int, body: bytes = b"") ->
     r0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     await asyncio.gather(*(one() for _ in range(concurrency)))
     r1 = resource.getrusage(resource.RUSAGE_SELF)
-    statuses["kernel_share_%"] = round(100 * (r1.ru_stime - r0.ru_stime) / max(1e-9, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)))
-    return (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime), time.perf_counter() - wall0, statuses
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    statuses["kernel_share_%"] = round(100 * (r1.ru_stime - r0.ru_stime) / max(1e-9, cpu))
+    return cpu, time.perf_counter() - wall0, statuses
 
 
 def measure(label: str, make, body: bytes, requests: int, concurrency: int, repeat: int, warmup: int,
@@ -106,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--secrets", type=int, default=1000)
-    p.add_argument("--cprofile", type=Path, help="also write cProfile stats of one measured batch here (slower: the figure is not comparable)")
+    p.add_argument("--cprofile", type=Path,
+                   help="also write cProfile stats of one measured batch here (slower: the figure is not comparable)")
     a = p.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="strongroom-inproc-"))
     sr = Strongroom(workdir / "strongroom", free_port(), 1)
@@ -129,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         elif a.scenario == "spread":
             make, body = (lambda: scope(sr.port, "GET", f"/secrets/{SPREAD}{random.randrange(a.secrets)}", reader)), b""
         else:
-            make, body = (lambda: scope(sr.port, "PUT", f"/secrets/{WRITE}{random.randrange(100)}", writer)), b'{"value":"0123456789abcdef0123456789abcdef"}'
+            make, body = (
+                (lambda: scope(sr.port, "PUT", f"/secrets/{WRITE}{random.randrange(100)}", writer)),
+                b'{"value":"0123456789abcdef0123456789abcdef"}',
+            )
 
         measure(a.scenario, make, body, a.requests, a.concurrency, a.repeat, 2000, a.cprofile)
     finally:

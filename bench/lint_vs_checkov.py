@@ -99,9 +99,9 @@ def main() -> int:
         file, line = planted[rule]
         mine = RULES[rule].needs_server or any(f.rule_id == rule and (f.file, f.line) == (file, line) for f in ours)
         theirs = found_by_checkov(rule, file, line, results, parse_errors)
-        print(f"| {rule} | {RULES[rule].title} (`{file}:{line}`) | {'yes' + (' (--server)' if RULES[rule].needs_server else '') if mine else 'no'} "
+        ours_cell = "yes" + (" (--server)" if RULES[rule].needs_server else "") if mine else "no"
+        print(f"| {rule} | {RULES[rule].title} (`{file}:{line}`) | {ours_cell} "
               f"| {', '.join(theirs) if theirs else 'no'} |")
-    planted_lines = {(f, ln) for f, ln in planted.values()}
     unrelated = [f"{_norm(r['file_path'])}:{r['file_line_range'][0]}" for r in results
                  if r["check_id"].startswith("CKV_SECRET")
                  and not any(_norm(r["file_path"]) == f and ln <= r["file_line_range"][0] <= ln + SPAN.get(rule, 0)

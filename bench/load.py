@@ -177,7 +177,7 @@ def run_python(url: str, w: Workload, *, threads: int, connections: int, duratio
                 conn = (http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=10) if ctx
                         else http.client.HTTPConnection(u.hostname, u.port, timeout=10))
             path = w.path.replace("{i}", str(rng.randrange(w.count)))
-            body = None if w.body is None else w.body.replace("{v}", "%032x" % rng.getrandbits(128)).encode()
+            body = None if w.body is None else w.body.replace("{v}", f"{rng.getrandbits(128):032x}").encode()
             t0 = time.perf_counter()
             try:
                 conn.request(w.method, path, body=body, headers=w.headers)

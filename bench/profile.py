@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         loader.start()
         time.sleep(1.0)
         subprocess.run([pyspy, "record", "--pid", str(target), "--duration", str(a.seconds), "--rate", "250",
-                        "--format", "raw", "--output", str(out), "--nonblocking", *([] if a.all_threads else ["--gil"])], check=True, capture_output=True)
+                        "--format", "raw", "--output", str(out), "--nonblocking", *([] if a.all_threads else ["--gil"])],
+                       check=True, capture_output=True)
         loader.join()
         r = result["r"]
         print(f"{a.scenario}: {r.rps:,.0f} req/s with py-spy attached (p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms)")

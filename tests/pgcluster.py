@@ -41,7 +41,8 @@ def pg_bin_dir() -> Path | None:
     if "STRONGROOM_PG_BIN" in os.environ:
         candidates = [os.environ["STRONGROOM_PG_BIN"]]
     else:
-        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0, reverse=True)
+        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                            key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0, reverse=True)
     on_path = shutil.which("pg_ctl")
     if on_path and "STRONGROOM_PG_BIN" not in os.environ:
         candidates.append(str(Path(on_path).parent))

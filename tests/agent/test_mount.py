@@ -152,7 +152,7 @@ def test_watch_rotates_within_a_second_and_a_revoked_role_stops_updates(server, 
             value = f"rotated-{i}-{unique('')}"
             client.set_secret("db-password", value)
             answered = time.monotonic()
-            wait_until(lambda: read(target / "db-password") == value)
+            wait_until(lambda value=value: read(target / "db-password") == value)
             times.append(time.monotonic() - answered)
         times.sort()
         print(f"\nwatch mount: new version on disk {1000 * times[len(times) // 2]:.0f} ms (median), "

@@ -12,7 +12,9 @@ from strongroom.util import jsonbytes
 # What Strongroom writes: text (any code point but lone surrogates), integers (some beyond 64 bits), booleans, null.
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 scalars = st.one_of(text, st.integers(min_value=-(2**70), max_value=2**70), st.booleans(), st.none())
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)), max_leaves=20)
+values = st.recursive(
+    scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)), max_leaves=20
+)
 
 
 @settings(max_examples=400, deadline=None)

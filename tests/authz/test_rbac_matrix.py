@@ -90,7 +90,7 @@ def test_role_x_operation_matrix(server, setup, role_name):
               json={"value": "seed"}).raise_for_status()
         try:
             outcomes = {}
-            for op, (action, method, path, body) in OPERATIONS.items():
+            for op, (_action, method, path, body) in OPERATIONS.items():
                 resp = h.request(method, base + path.format(n=secret), params={"api-version": "7.4"}, json=body,
                                  headers={"Authorization": f"Bearer {vault_token}"})
                 outcomes[op] = resp

@@ -111,7 +111,8 @@ def test_the_creator_gets_a_real_key_vault_administrator_assignment(server):
     path = f"/subscriptions/{sub}/resourceGroups/team-a/providers/Microsoft.KeyVault/vaults/{name}"
     with http(server) as h:
         r = h.put(f"{server.url}{path}", params={"api-version": "2023-07-01"}, headers={"Authorization": f"Bearer {token}"},
-                  json={"location": "local", "properties": {"tenantId": server.admin["tenantId"], "sku": {"family": "A", "name": "standard"}}})
+                  json={"location": "local",
+                        "properties": {"tenantId": server.admin["tenantId"], "sku": {"family": "A", "name": "standard"}}})
     assert r.status_code == 201, r.text
     client = secret_client(server, name, creator)
     client.set_secret("mine", "creator-value")

@@ -35,7 +35,9 @@ def test_role_can_be_named_by_name_guid_or_full_id(server, kv):
                  f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/21090545-7ca7-4776-b22c-e363652d74d2"):
         sp = make_sp(server)
         a = server.cli_json("role", "assignment", "create", "--role", role, "--assignee", sp.object_id, "--scope", scope)
-        assert a["roleDefinitionId"] == f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/21090545-7ca7-4776-b22c-e363652d74d2"
+        assert a["roleDefinitionId"] == (
+            f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/21090545-7ca7-4776-b22c-e363652d74d2"
+        )
         assert a["principalId"] == sp.object_id and a["principalType"] == "ServicePrincipal"
 
 
@@ -106,7 +108,8 @@ def test_arm_validation_answers(server, kv):
         (str(uuid.uuid4()), {"properties": {"roleDefinitionId": role_id, "principalId": sp.object_id, "principalType": "User"}},
          400, "UnmatchedPrincipalType"),
         (str(uuid.uuid4()), {"properties": {"roleDefinitionId": role_id, "principalId": sp.object_id,
-                                            "condition": "@Resource[x:y] StringEquals 'z'", "conditionVersion": "2.0"}}, 400, "InvalidCondition"),
+                                            "condition": "@Resource[x:y] StringEquals 'z'", "conditionVersion": "2.0"}},
+         400, "InvalidCondition"),
         (str(uuid.uuid4()), {"nothing": 1}, 400, "InvalidRequestContent"),
     ]
     for name, body, status, code in cases:
@@ -118,7 +121,8 @@ def test_arm_validation_answers(server, kv):
     ok = arm(server, "PUT", f"{scope}/{ASSIGNMENTS}/{name}", token, {"properties": {"roleDefinitionId": role_id, "principalId": sp.app_id}})
     assert ok.status_code == 201 and ok.json()["properties"]["principalId"] == sp.object_id  # appId resolved to the object id
     moved = arm(server, "PUT", f"{scope}/{ASSIGNMENTS}/{name}", token,
-                {"properties": {"roleDefinitionId": role_id.replace("4633458b-17de-408a-b874-0445c86b69e6", "21090545-7ca7-4776-b22c-e363652d74d2"),
+                {"properties": {"roleDefinitionId": role_id.replace("4633458b-17de-408a-b874-0445c86b69e6",
+                                                                    "21090545-7ca7-4776-b22c-e363652d74d2"),
                                 "principalId": sp.object_id}})
     assert (moved.status_code, moved.json()["error"]["code"]) == (409, "RoleAssignmentUpdateNotPermitted")
     got = arm(server, "GET", f"{scope}/{ASSIGNMENTS}/{name}", token)
@@ -133,7 +137,8 @@ def test_data_access_administrator_may_grant_only_key_vault_data_roles(server, k
     delegate, grantee = make_sp(server, "daa"), make_sp(server)
     scope = vault_id(server, kv)
     sub = server.admin["subscriptionId"]
-    server.cli("role", "assignment", "create", "--role", "Key Vault Data Access Administrator", "--assignee", delegate.app_id, "--scope", scope)
+    server.cli("role", "assignment", "create", "--role", "Key Vault Data Access Administrator",
+               "--assignee", delegate.app_id, "--scope", scope)
     token = sp_token(server, delegate, MANAGEMENT_SCOPE)
 
     def put(role_guid: str, at: str = scope):
@@ -210,7 +215,8 @@ def test_built_in_roles_cannot_be_changed(server):
     from tests.authz.conftest import admin_token
 
     sub = server.admin["subscriptionId"]
-    r = arm(server, "DELETE", f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6",
+    r = arm(server, "DELETE",
+            f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6",
             admin_token(server))
     assert (r.status_code, r.json()["error"]["code"]) == (400, "RoleDefinitionIsBuiltIn")
 

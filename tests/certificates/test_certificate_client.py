@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -29,9 +29,9 @@ from azure.keyvault.certificates import (
 from azure.keyvault.secrets import SecretClient
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.certificates.conftest import leaf_for, local_ca, self_signed, unique
 
@@ -229,6 +229,28 @@ def test_import_pfx_with_and_without_password_and_pem(cert_client: CertificateCl
     with pytest.raises(HttpResponseError) as exc:  # a certificate without its private key cannot be imported
         cert_client.import_certificate(unique("nokey"), cert.public_bytes(serialization.Encoding.PEM))
     assert exc.value.status_code == 400
+
+
+def test_import_of_an_ed25519_certificate_is_bad_parameter(cert_client: CertificateClient):
+    """Certificates hold RSA or EC keys: an Ed25519 PEM gets 400 BadParameter (matching its certificate to its
+    key once asked the key for RSA/EC public numbers, an AttributeError and a 500)."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed25519.example")])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=30))
+        .sign(key, None)
+    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem += cert.public_bytes(serialization.Encoding.PEM)
+    name = unique("ed25519")
+    with pytest.raises(HttpResponseError) as exc:
+        cert_client.import_certificate(name, pem, policy=CertificatePolicy(content_type=CertificateContentType.pem))
+    assert exc.value.status_code == 400 and exc.value.error.code == "BadParameter"
+    assert "RSA and EC" in exc.value.error.message
+    with pytest.raises(ResourceNotFoundError):  # nothing half-written
+        cert_client.get_certificate(name)
 
 
 def test_import_keeps_any_subject(cert_client: CertificateClient):

@@ -256,7 +256,9 @@ def test_metrics_named_as_the_azure_provider(provider, secret_client, spc_base, 
     provider.mount(driver_request(attributes, sp_secrets))
     missing = unique("metered-missing")
     provider.mount_error(
-        driver_request(driver_attributes({**spc_base, "objects": objects_yaml({"objectName": missing, "objectType": "secret"})}), sp_secrets)
+        driver_request(
+            driver_attributes({**spc_base, "objects": objects_yaml({"objectName": missing, "objectType": "secret"})}), sp_secrets
+        )
     )
 
     port = provider.running.metrics_server.port

@@ -118,7 +118,7 @@ def test_event_ids_are_distinct_v4_uuids_and_times_are_rfc3339_utc_microseconds(
     entries = read(store, vault)
     ids = [uuid.UUID(e.id) for e in entries]
     assert len(set(ids)) == 20 and all(u.version == 4 and u.variant == uuid.RFC_4122 for u in ids)
-    assert all(str(u) == e.id for u, e in zip(ids, entries))
+    assert all(str(u) == e.id for u, e in zip(ids, entries, strict=True))
     for e in entries:
         assert len(e.time) == 27 and e.time.endswith("Z")
         t = datetime.strptime(e.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)

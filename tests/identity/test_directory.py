@@ -83,7 +83,9 @@ def test_directory_finds_identities_by_every_id(store):
     identity, created = directory.put_managed_identity("sub-1", "My-RG", "app-id", "local", {"a": "b"})
     again, created_again = directory.put_managed_identity("sub-1", "my-rg", "APP-ID", "local", None)
     assert created and not created_again and again.client_id == identity.client_id
-    assert identity.resource_id == "/subscriptions/sub-1/resourceGroups/My-RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/app-id"
+    assert identity.resource_id == (
+        "/subscriptions/sub-1/resourceGroups/My-RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/app-id"
+    )
     for key in (identity.client_id, identity.object_id):
         assert directory.find(key).client_id == identity.client_id
     assert directory.managed_identity_by_resource_id(identity.resource_id.lower()).client_id == identity.client_id

@@ -219,7 +219,7 @@ def test_unknown_kids_stay_cheap(rt, probe, challenge, kid, attacker_key):
     unknown = [rs256({"kid": f"kid-{i}"}, good_claims(rt), attacker_key) for i in range(60)]
     known = [rs256({"kid": kid}, good_claims(rt), attacker_key) for _ in range(60)]
     spent = {"unknown": 0.0, "known": 0.0}
-    for u, k in zip(unknown, known):
+    for u, k in zip(unknown, known, strict=True):
         for label, token in (("unknown", u), ("known", k)):
             started = time.monotonic()
             assert probe(f"Bearer {token}").status_code == 401

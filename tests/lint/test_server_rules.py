@@ -150,7 +150,8 @@ def test_sr203_unused_assignment_from_the_audit_log(srv, tmp_path):
     later = datetime.now(timezone.utc) + timedelta(days=100)
     found = {f.file: f for f in server_checks.least_privilege(g, client, Options(unused_days=90), last_used, now=later)
              if f.rule_id == "SR203"}
-    assert "never used" in found["apps/worker.yaml"].message and found["apps/worker.yaml"].fix.startswith("strongroom role assignment delete --ids ")
+    assert "never used" in found["apps/worker.yaml"].message
+    assert found["apps/worker.yaml"].fix.startswith("strongroom role assignment delete --ids ")
     assert f"last used {datetime.now(timezone.utc):%Y-%m-%d}" in found["apps/web.yaml"].message
     assert [f for f in server_checks.least_privilege(g, client, Options(unused_days=90), last_used)
             if f.rule_id == "SR203"] == []

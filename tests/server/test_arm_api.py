@@ -197,8 +197,8 @@ def test_group_changes_are_audited(server, h, sub, admin):
 
 def test_resource_listing_filters_by_type_and_name(server, h, sub, admin, vault):
     url = f"{server.url}/subscriptions/{sub}/resources"
-    r = h.get(url, params={"api-version": "2015-11-01", "$filter": f"resourceType eq 'Microsoft.KeyVault/vaults' and name eq '{vault.upper()}'"},
-              headers=admin)
+    wanted = f"resourceType eq 'Microsoft.KeyVault/vaults' and name eq '{vault.upper()}'"
+    r = h.get(url, params={"api-version": "2015-11-01", "$filter": wanted}, headers=admin)
     (found,) = r.json()["value"]
     assert found["name"] == vault and found["type"] == "Microsoft.KeyVault/vaults" and found["id"].endswith(f"/vaults/{vault}")
     types = {x["type"] for x in h.get(url, params=ARM, headers=admin).json()["value"]}

@@ -120,7 +120,7 @@ class FeedClient:
         if self.last_id is not None:
             headers["Last-Event-ID"] = str(self.last_id)
         timeout = httpx.Timeout(10.0, read=READ_TIMEOUT)
-        params = [("subject", n) for n in self.names]
+        params = tuple(("subject", n) for n in self.names)
         with self.http.stream("GET", target.events_url, params=params, headers=headers, timeout=timeout) as r:
             if r.status_code == 401:
                 self._scope = None  # the vault may have moved to another resource: ask again

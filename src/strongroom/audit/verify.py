@@ -249,7 +249,8 @@ def _compare_with_table(
     if _same(row, raw):
         return None
     if not _intact(row):
-        return ("altered", "table", lineno, link.seq, f"the table's record {link.seq} was altered: it differs from {where} and does not match its hash")
+        return ("altered", "table", lineno, link.seq,
+                f"the table's record {link.seq} was altered: it differs from {where} and does not match its hash")
     return (
         "mismatch", "file", lineno, link.seq,
         f"{where} differs from the table's record {link.seq}; both match their hashes, so one of them was rewritten",

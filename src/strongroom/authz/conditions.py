@@ -106,6 +106,14 @@ def _values(kind: str, raw: str) -> tuple[str, ...]:
     return tuple(i[1:-1] if len(i) >= 2 and i[0] == i[-1] == "'" else i for i in items)
 
 
+def _any_of(nodes: tuple[Node, ...]) -> Node:
+    return lambda ctx: any(node(ctx) for node in nodes)
+
+
+def _all_of(nodes: tuple[Node, ...]) -> Node:
+    return lambda ctx: all(node(ctx) for node in nodes)
+
+
 class _Parser:
     def __init__(self, tokens: list[tuple[str, str | tuple[str, str]]]) -> None:
         self.tokens = tokens
@@ -121,6 +129,13 @@ class _Parser:
         self.i += 1
         return value
 
+    def take_pair(self, kind: str) -> tuple[str, str]:
+        """A token whose value has two parts (a function's name and pattern, an attribute's source and name)."""
+        value = self.take(kind)
+        if not isinstance(value, tuple):
+            raise ConditionError(f"malformed {kind} at token {self.i}")
+        return value
+
     def parse(self) -> Node:
         node = self.or_()
         if self.peek() is not None:
@@ -132,14 +147,14 @@ class _Parser:
         while self.peek() == "or":
             self.take("or")
             parts.append(self.and_())
-        return parts[0] if len(parts) == 1 else (lambda ctx, ps=tuple(parts): any(p(ctx) for p in ps))
+        return parts[0] if len(parts) == 1 else _any_of(tuple(parts))
 
     def and_(self) -> Node:
         parts = [self.unary()]
         while self.peek() == "and":
             self.take("and")
             parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else (lambda ctx, ps=tuple(parts): all(p(ctx) for p in ps))
+        return parts[0] if len(parts) == 1 else _all_of(tuple(parts))
 
     def unary(self) -> Node:
         if self.peek() == "not":
@@ -152,14 +167,14 @@ class _Parser:
             self.take("rp")
             return node
         if self.peek() == "fn":
-            _, pattern = self.take("fn")  # type: ignore[misc]
+            _, pattern = self.take_pair("fn")
             return lambda ctx: matches(pattern, ctx.action)
         if self.peek() == "attr":
             return self.comparison()
         raise ConditionError(f"expected an expression at token {self.i + 1}, found {self.peek() or 'the end'}")
 
     def comparison(self) -> Node:
-        source, attribute = self.take("attr")  # type: ignore[misc]
+        source, attribute = self.take_pair("attr")
         if source not in SOURCES:
             raise ConditionError(f"unknown attribute source '@{source}'")
         if attribute not in SUPPORTED_ATTRIBUTES:

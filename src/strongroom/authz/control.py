@@ -95,7 +95,7 @@ def may_grant_access(authorizer: Authorizer, caller: Caller, vault: Vault) -> De
     return authorizer.may(caller, GRANT_ACCESS, vault.resource_id, {})
 
 
-def _policy_key(entry: dict[str, Any]) -> tuple:
+def _policy_key(entry: dict[str, Any]) -> tuple[str, str, tuple[tuple[str, tuple[str, ...]], ...]]:
     perms = entry.get("permissions") or {}
     return (
         str(entry.get("objectId", "")).lower(),

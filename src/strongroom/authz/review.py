@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from strongroom.authz import policies
 from strongroom.authz.actions import SECRET_DATA_ACTIONS, SECRETS
-from strongroom.authz.conditions import assignment_attributes
+from strongroom.authz.conditions import Attributes, assignment_attributes
 from strongroom.authz.control import GRANT_ACCESS
 from strongroom.authz.engine import grant_allows_action, grant_allows_data
 from strongroom.authz.roles import NODE_AGENT_TOKEN_ACTION, SECRETS_OFFICER, RoleDefinition
@@ -87,7 +87,7 @@ def _row(object_id: str, who: PrincipalInfo | None, *, grant_type: str, grant_id
     }
 
 
-def _principal_may(snap: Snapshot, principal_id: str, action: str, scope: str, attributes: dict) -> bool:
+def _principal_may(snap: Snapshot, principal_id: str, action: str, scope: str, attributes: Attributes) -> bool:
     return any(contains(g.scope_lower, scope) and grant_allows_action(g, action, attributes)
                for g in snap.grants_for(principal_id))
 

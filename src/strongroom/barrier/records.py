@@ -15,7 +15,8 @@ def load(store: SealedStore, key: str) -> dict[str, Any] | None:
 
 
 def json_load(raw: bytes) -> dict[str, Any]:
-    return json.loads(raw)
+    record: dict[str, Any] = json.loads(raw)  # every record is a JSON object
+    return record
 
 
 def dump(record: dict[str, Any]) -> bytes:

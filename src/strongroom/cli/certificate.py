@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from strongroom.cli.client import CLIError
-from strongroom.cli.common import object_target, ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, iso, parse_tags, three_state
+from strongroom.cli.common import object_target, ServerOpt, StateDirOpt, TagsOpt, three_state_option, client, iso, parse_tags, three_state
 from strongroom.cli.key import _json_arg
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 from strongroom.util.files import write_file_atomically
@@ -181,7 +181,7 @@ def get_default_policy(output: OutputOpt = OutputFormat.json, query: QueryOpt = 
 def create(
     policy: Annotated[str, typer.Option("--policy", "-p", help="The policy: JSON or @file (az's or Key Vault's shape).")],
     vault_name: VaultOpt = None, name: NameOpt = None,
-    disabled: ThreeStateOpt("--disabled", "Create the certificate disabled:") = None,
+    disabled: Annotated[str | None, three_state_option("--disabled", "Create the certificate disabled:")] = None,
     validity: Annotated[int | None, typer.Option("--validity", help="Months of validity; overrides the policy's.")] = None,
     tags: TagsOpt = None,
     state_dir: StateDirOpt = None, server: ServerOpt = None, output: OutputOpt = OutputFormat.json, query: QueryOpt = None,
@@ -209,7 +209,7 @@ def import_(
     vault_name: VaultOpt = None, name: NameOpt = None,
     password: Annotated[str | None, typer.Option("--password", help="Password of the PFX or of the PEM's key.")] = None,
     policy: Annotated[str | None, typer.Option("--policy", "-p", help="Policy (JSON or @file), e.g. for PEM content type.")] = None,
-    disabled: ThreeStateOpt("--disabled", "Import the certificate disabled:") = None,
+    disabled: Annotated[str | None, three_state_option("--disabled", "Import the certificate disabled:")] = None,
     tags: TagsOpt = None,
     state_dir: StateDirOpt = None, server: ServerOpt = None, output: OutputOpt = OutputFormat.json, query: QueryOpt = None,
 ) -> None:
@@ -316,7 +316,7 @@ def download(
 @app.command("set-attributes")
 def set_attributes(
     vault_name: VaultOpt = None, name: NameOpt = None, version: VersionOpt = None, ident: IdOpt = None,
-    enabled: ThreeStateOpt("--enabled", "Enable or disable the version:") = None,
+    enabled: Annotated[str | None, three_state_option("--enabled", "Enable or disable the version:")] = None,
     policy: Annotated[str | None, typer.Option("--policy", "-p", help="Policy changes (JSON or @file).")] = None,
     tags: TagsOpt = None,
     state_dir: StateDirOpt = None, server: ServerOpt = None, output: OutputOpt = OutputFormat.json, query: QueryOpt = None,
@@ -425,7 +425,7 @@ def issuer_create(
     account_id: Annotated[str | None, typer.Option("--account-id")] = None,
     password: Annotated[str | None, typer.Option("--password")] = None,
     organization_id: Annotated[str | None, typer.Option("--organization-id")] = None,
-    disabled: ThreeStateOpt("--disabled", "Create the issuer disabled:") = None,
+    disabled: Annotated[str | None, three_state_option("--disabled", "Create the issuer disabled:")] = None,
     state_dir: StateDirOpt = None, server: ServerOpt = None, output: OutputOpt = OutputFormat.json, query: QueryOpt = None,
 ) -> None:
     """Create a certificate issuer."""

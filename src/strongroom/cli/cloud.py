@@ -78,7 +78,9 @@ def setup(c: Client, state_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
 
 @app.command("show")
 def show(
-    cloud_config_only: bool = typer.Option(False, "--cloud-config", help="Print only the JSON for `az cloud register --cloud-config @file`."),
+    cloud_config_only: bool = typer.Option(
+        False, "--cloud-config", help="Print only the JSON for `az cloud register --cloud-config @file`."
+    ),
     output: Annotated[OutputFormat | None, typer.Option("--output", "-o", help="Output format (default: the commands as text).")] = None,
     query: QueryOpt = None,
     state_dir: StateDirOpt = None,

@@ -28,9 +28,10 @@ THREE_STATE_FLAGS = {"--disabled", "--enabled", "--enable-rbac-authorization", "
 _BOOL_WORDS = {"true": True, "false": False}
 
 
-def ThreeStateOpt(flag: str, help: str) -> Any:  # noqa: N802 - reads like the other *Opt aliases
-    """An option taking `true|false` (as az's), `str` typed so click does not treat it as a bare flag."""
-    return Annotated[str | None, typer.Option(flag, help=f"{help} true or false.", metavar="{false,true}")]
+def three_state_option(flag: str, help: str) -> Any:
+    """An option taking `true|false` (as az's), for `Annotated[str | None, three_state_option(...)]`: `str` typed
+    so click does not treat it as a bare flag (and spelled out, so type checkers see the parameter's type)."""
+    return typer.Option(flag, help=f"{help} true or false.", metavar="{false,true}")
 
 
 def complete_three_state_flags(argv: list[str]) -> list[str]:

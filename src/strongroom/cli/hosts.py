@@ -153,10 +153,14 @@ def vault_hosts(state_dir: Path | None, server: str | None) -> tuple[str, str, l
 def hosts(
     apply_: Annotated[bool, typer.Option("--apply", help="Write the lines into the hosts file (sudo when needed).")] = False,
     remove: Annotated[bool, typer.Option("--remove", help="Take Strongroom's lines out of the hosts file again.")] = False,
-    vault_name: Annotated[list[str] | None, typer.Option("--vault-name", help="Also this vault (e.g. one not created yet); repeatable.")] = None,
+    vault_name: Annotated[
+        list[str] | None, typer.Option("--vault-name", help="Also this vault (e.g. one not created yet); repeatable.")
+    ] = None,
     address: Annotated[str | None, typer.Option("--ip", help="Address the names resolve to (default: the server's).")] = None,
     hosts_file: Annotated[Path, typer.Option("--hosts-file", help="The hosts file to edit.")] = HOSTS_FILE,
-    dns_suffix: Annotated[str | None, typer.Option("--dns-suffix", help="With --remove: the instance's DNS suffix, so the server need not be running.")] = None,
+    dns_suffix: Annotated[str | None, typer.Option(
+        "--dns-suffix", help="With --remove: the instance's DNS suffix, so the server need not be running."
+    )] = None,
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,
 ) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from strongroom.cli.client import CLIError
-from strongroom.cli.common import object_target, ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, iso, parse_tags, parse_time, three_state
+from strongroom.cli.common import object_target, ServerOpt, StateDirOpt, TagsOpt, three_state_option, client, iso, parse_tags, parse_time, three_state
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 from strongroom.util.files import write_file_atomically
 
@@ -116,7 +116,9 @@ def _attrs(disabled: str | None, expires: str | None, not_before: str | None, en
     return attrs
 
 
-OpsOpt = Annotated[list[str] | None, typer.Option("--ops", help="Space-separated operations: encrypt decrypt sign verify wrapKey unwrapKey.")]
+OpsOpt = Annotated[
+    list[str] | None, typer.Option("--ops", help="Space-separated operations: encrypt decrypt sign verify wrapKey unwrapKey.")
+]
 
 
 @app.command("create")
@@ -128,7 +130,7 @@ def create(
     curve: Annotated[str | None, typer.Option("--curve", help="P-256, P-384, P-521, P-256K.")] = None,
     protection: Annotated[str | None, typer.Option("--protection", "-p", help="software or hsm.")] = None,
     ops: OpsOpt = None,
-    disabled: ThreeStateOpt("--disabled", "Create the key disabled:") = None,
+    disabled: Annotated[str | None, three_state_option("--disabled", "Create the key disabled:")] = None,
     expires: Annotated[str | None, typer.Option("--expires")] = None,
     not_before: Annotated[str | None, typer.Option("--not-before")] = None,
     tags: TagsOpt = None,
@@ -185,7 +187,7 @@ def import_(
     kty: Annotated[str | None, typer.Option("--kty", help="Import as this type, e.g. RSA-HSM.")] = None,
     protection: Annotated[str | None, typer.Option("--protection", "-p", help="software or hsm.")] = None,
     ops: OpsOpt = None,
-    disabled: ThreeStateOpt("--disabled", "Import the key disabled:") = None,
+    disabled: Annotated[str | None, three_state_option("--disabled", "Import the key disabled:")] = None,
     expires: Annotated[str | None, typer.Option("--expires")] = None,
     not_before: Annotated[str | None, typer.Option("--not-before")] = None,
     tags: TagsOpt = None,
@@ -275,7 +277,7 @@ def show_deleted(
 @app.command("set-attributes")
 def set_attributes(
     vault_name: VaultOpt = None, name: NameOpt = None, version: VersionOpt = None, ident: IdOpt = None,
-    enabled: ThreeStateOpt("--enabled", "Enable or disable the version:") = None,
+    enabled: Annotated[str | None, three_state_option("--enabled", "Enable or disable the version:")] = None,
     expires: Annotated[str | None, typer.Option("--expires")] = None,
     not_before: Annotated[str | None, typer.Option("--not-before")] = None,
     ops: OpsOpt = None,
@@ -417,7 +419,9 @@ def rotation_update(
 # -- cryptographic operations ------------------------------------------------------------
 
 AlgOpt = Annotated[str, typer.Option("--algorithm", "-a", help="The algorithm, e.g. RSA-OAEP-256, A256GCM, RS256, ES256.")]
-DataTypeOpt = Annotated[str, typer.Option("--data-type", help="base64 or plaintext: how --value (encrypt) / the result (decrypt) is given.")]
+DataTypeOpt = Annotated[
+    str, typer.Option("--data-type", help="base64 or plaintext: how --value (encrypt) / the result (decrypt) is given.")
+]
 
 
 def _hex(data: str | None) -> str | None:

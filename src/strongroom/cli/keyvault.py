@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from strongroom.cli.client import CLIError, Client
-from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, parse_tags, three_state
+from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, three_state_option, client, parse_tags, three_state
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 
 app = typer.Typer(help="Manage vaults (az keyvault).", no_args_is_help=True)
@@ -54,8 +54,12 @@ def create(
     resource_group: GroupOpt = None,
     location: Annotated[str, typer.Option("--location", "-l")] = "local",
     retention_days: Annotated[int | None, typer.Option("--retention-days", help="Soft-delete retention, 7-90.")] = None,
-    enable_purge_protection: ThreeStateOpt("--enable-purge-protection", "Purge protection (cannot be turned off):") = None,
-    enable_rbac_authorization: ThreeStateOpt("--enable-rbac-authorization", "Azure RBAC (default) or access policies:") = None,
+    enable_purge_protection: Annotated[
+        str | None, three_state_option("--enable-purge-protection", "Purge protection (cannot be turned off):")
+    ] = None,
+    enable_rbac_authorization: Annotated[
+        str | None, three_state_option("--enable-rbac-authorization", "Azure RBAC (default) or access policies:")
+    ] = None,
     tags: TagsOpt = None,
     state_dir: StateDirOpt = None,
     server: ServerOpt = None,

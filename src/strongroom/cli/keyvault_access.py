@@ -15,7 +15,7 @@ import typer
 
 from strongroom.authz import policies
 from strongroom.cli.client import CLIError, Client
-from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, ThreeStateOpt, client, parse_tags, three_state
+from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, three_state_option, client, parse_tags, three_state
 from strongroom.cli.keyvault import find_vault
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 from strongroom.errors import ServiceError
@@ -28,18 +28,18 @@ UpnOpt = Annotated[str | None, typer.Option("--upn", help="User principal name (
 AppIdOpt = Annotated[str | None, typer.Option("--application-id", help="Application id, for a compound identity.")]
 
 
-def _perm_opt(category: str) -> Any:
+def _perm_option(category: str) -> Any:
     names = " ".join(policies.PERMISSIONS[category])
-    return Annotated[list[str] | None, typer.Option(f"--{category[:-1] if category != 'storage' else 'storage'}-permissions",
-                                                  help=f"Space-separated {category} permissions: all {names}.")]
+    return typer.Option(f"--{category[:-1] if category != 'storage' else 'storage'}-permissions",
+                        help=f"Space-separated {category} permissions: all {names}.")
 
 
-SecretPermsOpt = _perm_opt("secrets")
-KeyPermsOpt = _perm_opt("keys")
-CertificatePermsOpt = _perm_opt("certificates")
-StoragePermsOpt = _perm_opt("storage")
-RbacOpt = ThreeStateOpt("--enable-rbac-authorization", "Azure RBAC or access policies:")
-PurgeProtectionOpt = ThreeStateOpt("--enable-purge-protection", "Purge protection (cannot be turned off):")
+SecretPermsOpt = Annotated[list[str] | None, _perm_option("secrets")]
+KeyPermsOpt = Annotated[list[str] | None, _perm_option("keys")]
+CertificatePermsOpt = Annotated[list[str] | None, _perm_option("certificates")]
+StoragePermsOpt = Annotated[list[str] | None, _perm_option("storage")]
+RbacOpt = Annotated[str | None, three_state_option("--enable-rbac-authorization", "Azure RBAC or access policies:")]
+PurgeProtectionOpt = Annotated[str | None, three_state_option("--enable-purge-protection", "Purge protection (cannot be turned off):")]
 
 
 def _object_id(c: Client, object_id: str | None, spn: str | None, upn: str | None) -> str:

@@ -66,7 +66,8 @@ app.command("hosts")(hosts_cmd)
 # Flags that take several space-separated values, as az's do (`--tags a=1 b=2`).
 MULTI_VALUE_FLAGS = {"--tags"}
 MULTI_VALUE_FLAGS |= {"--ops"}  # keyvault key create|import|set-attributes
-MULTI_VALUE_FLAGS |= {"--audiences", "--annotations", "--scopes"}  # identity federated-credential, cluster serviceaccount, ad sp create-for-rbac
+# identity federated-credential, cluster serviceaccount, ad sp create-for-rbac
+MULTI_VALUE_FLAGS |= {"--audiences", "--annotations", "--scopes"}
 MULTI_VALUE_FLAGS |= {  # keyvault set-policy, role assignment delete --ids
     "--secret-permissions", "--key-permissions", "--certificate-permissions", "--storage-permissions", "--ids",
 }

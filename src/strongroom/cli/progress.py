@@ -24,4 +24,8 @@ def activity(description: str, unit: str | None = "items") -> Iterator[Callable[
     columns = (SpinnerColumn(), TextColumn("{task.description}"), *count, TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(description, total=None)
-        yield lambda n=1: progress.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            progress.advance(task, n)
+
+        yield advance

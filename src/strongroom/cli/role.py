@@ -174,8 +174,12 @@ def _search(c: Client, scope: str | None, assignee_oid: str | None, role_id: str
 def assignment_create(
     role: RoleOpt = None,
     assignee: AssigneeOpt = None,
-    assignee_object_id: Annotated[str | None, typer.Option("--assignee-object-id", help="Object id of the assignee (no directory lookup).")] = None,
-    assignee_principal_type: Annotated[str | None, typer.Option("--assignee-principal-type", help="ServicePrincipal (the only kind here).")] = None,
+    assignee_object_id: Annotated[
+        str | None, typer.Option("--assignee-object-id", help="Object id of the assignee (no directory lookup).")
+    ] = None,
+    assignee_principal_type: Annotated[
+        str | None, typer.Option("--assignee-principal-type", help="ServicePrincipal (the only kind here).")
+    ] = None,
     scope: ScopeOpt = None,
     resource_group: GroupOpt = None,
     description: Annotated[str | None, typer.Option("--description", help="Description of the role assignment.")] = None,

@@ -124,10 +124,14 @@ def env_lines(ca_file: Path, bundle: Path) -> list[str]:
 
 
 def trust(
-    print_env: Annotated[bool, typer.Option("--print-env", help="Print shell lines setting REQUESTS_CA_BUNDLE, SSL_CERT_FILE and NODE_EXTRA_CA_CERTS instead; changes nothing system-wide.")] = False,
+    print_env: Annotated[bool, typer.Option("--print-env", help=(
+        "Print shell lines setting REQUESTS_CA_BUNDLE, SSL_CERT_FILE and NODE_EXTRA_CA_CERTS instead; "
+        "changes nothing system-wide."))] = False,
     remove: Annotated[bool, typer.Option("--remove", help="Take the CA out of the system store again.")] = False,
-    ca_file: Annotated[Path | None, typer.Option("--ca-file", envvar="STRONGROOM_CA_FILE", help="The CA to trust (default: ca.pem in the state dir).")] = None,
-    state_dir: Annotated[Path | None, typer.Option("--state-dir", envvar="STRONGROOM_STATE_DIR", help="State dir holding ca.pem (default ./.strongroom).")] = None,
+    ca_file: Annotated[Path | None, typer.Option(
+        "--ca-file", envvar="STRONGROOM_CA_FILE", help="The CA to trust (default: ca.pem in the state dir).")] = None,
+    state_dir: Annotated[Path | None, typer.Option(
+        "--state-dir", envvar="STRONGROOM_STATE_DIR", help="State dir holding ca.pem (default ./.strongroom).")] = None,
 ) -> None:
     """Trust the instance's CA on this machine (system store; sudo when not root), or print the env lines that do."""
     state = state_dir or state_dir_default()

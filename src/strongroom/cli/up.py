@@ -40,7 +40,9 @@ def up(
     state_dir: Annotated[Path, typer.Option("--state-dir", envvar="STRONGROOM_STATE_DIR", help="Where state lives.")] = Path(".strongroom"),
     bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port for everything (vaults, identity, management).")] = DEFAULT_PORT,
-    storage: Annotated[str | None, typer.Option("--storage", envvar="STRONGROOM_STORAGE", help="sqlite:///PATH (default: <state-dir>/strongroom.db) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (replicas; docs/operations.md).")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", envvar="STRONGROOM_STORAGE", help=(
+        "sqlite:///PATH (default: <state-dir>/strongroom.db) or "
+        "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (replicas; docs/operations.md)."))] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     dns_suffix: Annotated[
         str | None, typer.Option("--dns-suffix", help="Vaults answer at <name>.vault.<suffix> (default: the public URL's host).")
@@ -61,7 +63,8 @@ def up(
     ] = None,
     tls_cert_file: Annotated[
         Path | None, typer.Option("--tls-cert-file", exists=True, dir_okay=False, resolve_path=True,
-                                  help="Server certificate (PEM, chain included) from your own CA, for the public host and *.vault.<host>."),
+                                  help="Server certificate (PEM, chain included) from your own CA, "
+                                       "for the public host and *.vault.<host>."),
     ] = None,
     tls_private_key_file: Annotated[
         Path | None, typer.Option("--tls-private-key-file", exists=True, dir_okay=False, resolve_path=True,

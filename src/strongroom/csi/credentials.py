@@ -100,6 +100,9 @@ class _TokenEndpointCredential(_Cached):
     def _client_auth(self) -> dict[str, str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def describe(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     def _request(self, scope: str) -> AccessToken:
         form = {"grant_type": "client_credentials", "client_id": self.client_id, "scope": scope, **self._client_auth()}
         started = time.time()

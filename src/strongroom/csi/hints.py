@@ -180,10 +180,12 @@ def vault_error(
     object_type: str, object_label: str, vault_url: str, status: int, body: Mapping[str, Any], via: str
 ) -> ProviderError:
     """A Key Vault error answer -> the provider's message for one object."""
-    err = body.get("error") if isinstance(body.get("error"), dict) else {}
+    given = body.get("error")
+    err: Mapping[str, Any] = given if isinstance(given, dict) else {}
     code = str(err.get("code") or f"HTTP {status}")
     message = str(err.get("message") or "").strip()
-    inner = err.get("innererror") if isinstance(err.get("innererror"), dict) else {}
+    given_inner = err.get("innererror")
+    inner: Mapping[str, Any] = given_inner if isinstance(given_inner, dict) else {}
     inner_code = inner.get("code") if inner else None
     first = message.splitlines()[0].strip() if message else ""
     prefix = f"failed to get {object_label} from {vault_url}"

@@ -23,7 +23,7 @@ import time
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Generator, Iterable, Mapping
 
 import grpc
 import httpx
@@ -162,7 +162,7 @@ class Provider:
         )
         return result
 
-    def _fetch_all(self, client: KeyVaultClient, objects: list[KeyVaultObject], via: str) -> Iterator[_Fetched]:
+    def _fetch_all(self, client: KeyVaultClient, objects: list[KeyVaultObject], via: str) -> Generator[_Fetched, None, None]:
         """Each object's files, in the objects' order, as if fetched one after the other.
 
         The first object goes alone: it learns the vault's challenge and gets the token

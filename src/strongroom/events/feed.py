@@ -121,7 +121,7 @@ def _event_time() -> str:
     second = _second  # one read: another thread may move the global to the next second meanwhile
     if second[0] != secs:
         second = _second = (secs, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)))
-    return second[1] + ".%06dZ" % (ns // 1000)
+    return f"{second[1]}.{ns // 1000:06d}Z"
 
 
 def _event_id() -> str:

@@ -175,7 +175,7 @@ class Directory:
 
     def remove(self, principal: Principal, extra: dict[str, bytes | None] | None = None) -> None:
         """Delete the principal and its indexes (plus `extra` writes, e.g. its federated credentials) atomically."""
-        writes = {k: None for k in self._principal_writes(principal)}
+        writes: dict[str, bytes | None] = {k: None for k in self._principal_writes(principal)}
         writes.update(extra or {})
         self.store.write(writes)
 

@@ -8,9 +8,10 @@ however slowly an issuer drips them). The `jwks_uri` must be on the issuer's own
 host and port (as with Kubernetes, AKS, EKS, GKE and GitHub Actions issuers).
 Keys are cached per issuer; an unknown `kid` triggers a refetch at
 most once per REFETCH_INTERVAL, so forged kids cannot make the server hammer
-an issuer (and a key the issuer just rotated in is picked up within seconds). Only issuers named in a federated credential are ever fetched (the
-caller guarantees that), so an assertion cannot point the server at a URL of
-its choosing.
+an issuer (and a key the issuer just rotated in is picked up within seconds).
+Only issuers named in a federated credential are ever fetched (the caller
+guarantees that), so an assertion cannot point the server at a URL of its
+choosing.
 
 Fetches are single-flight: concurrent requests for one issuer wait (at most the
 deadline) for the one fetch under way and share its result, a failure included,

@@ -76,6 +76,14 @@ def _new_key() -> dict[str, Any]:
     return {"kid": kid, "pem": pem, "created": now()}
 
 
+def _load_rsa_key(pem: str) -> rsa.RSAPrivateKey:
+    """A stored signing key; tokens are RS256 only, so any other kind of key is refused here, not at signing."""
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TokenError("a stored token signing key is not an RSA key")
+    return key
+
+
 class SigningKeys:
     """Token signing keys kept in storage; the newest signs, all kept keys verify and are published.
 
@@ -119,7 +127,7 @@ class SigningKeys:
         rec = records.load(self.store, self.record_key) or {"keys": []}
         keys = [
             known.get(k["kid"])
-            or SigningKey(k["kid"], serialization.load_pem_private_key(k["pem"].encode(), password=None))
+            or SigningKey(k["kid"], _load_rsa_key(k["pem"]))
             for k in rec["keys"]
         ]
         self._keys, self._by_kid = keys, {k.kid: k for k in keys}

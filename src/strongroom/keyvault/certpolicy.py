@@ -153,11 +153,12 @@ def _lifetime_actions(raw: Any, issuer: str, months: int) -> list[dict[str, Any]
         if not isinstance(item, dict):
             raise bad_parameter("Each lifetime action must be an object.")
         trigger, action = _obj(item, "trigger"), _obj(item, "action")
-        kind = action.get("action_type")
-        canonical = next((a for a in ACTION_TYPES if isinstance(kind, str) and a.lower() == kind.lower()), None)
+        given_type = action.get("action_type")
+        canonical = next((a for a in ACTION_TYPES if isinstance(given_type, str) and a.lower() == given_type.lower()), None)
         if canonical is None:
-            raise bad_parameter(f"The lifetime action type '{kind}' is not valid. Valid types: AutoRenew, EmailContacts.")
-        pct, days = _int(trigger.get("lifetime_percentage"), "lifetime_percentage"), _int(trigger.get("days_before_expiry"), "days_before_expiry")
+            raise bad_parameter(f"The lifetime action type '{given_type}' is not valid. Valid types: AutoRenew, EmailContacts.")
+        pct = _int(trigger.get("lifetime_percentage"), "lifetime_percentage")
+        days = _int(trigger.get("days_before_expiry"), "days_before_expiry")
         if (pct is None) == (days is None):
             raise bad_parameter("A lifetime action trigger needs exactly one of 'lifetime_percentage' or 'days_before_expiry'.")
         if pct is not None and not 1 <= pct <= 99:

@@ -126,16 +126,16 @@ def private_key(material: dict[str, Any], kty: str) -> Any:
     """The `cryptography` private key (bytes for oct) behind stored material."""
     fam = family(kty)
     if fam == "RSA":
-        pub = rsa.RSAPublicNumbers(_b64_int(material["e"], "e"), _b64_int(material["n"], "n"))
+        rsa_pub = rsa.RSAPublicNumbers(_b64_int(material["e"], "e"), _b64_int(material["n"], "n"))
         return rsa.RSAPrivateNumbers(
             _b64_int(material["p"], "p"), _b64_int(material["q"], "q"), _b64_int(material["d"], "d"),
-            _b64_int(material["dp"], "dp"), _b64_int(material["dq"], "dq"), _b64_int(material["qi"], "qi"), pub,
+            _b64_int(material["dp"], "dp"), _b64_int(material["dq"], "dq"), _b64_int(material["qi"], "qi"), rsa_pub,
         ).private_key()
     if fam == "EC":
-        pub = ec.EllipticCurvePublicNumbers(
+        ec_pub = ec.EllipticCurvePublicNumbers(
             _b64_int(material["x"], "x"), _b64_int(material["y"], "y"), CURVES[material["crv"]]
         )
-        return ec.EllipticCurvePrivateNumbers(_b64_int(material["d"], "d"), pub).private_key()
+        return ec.EllipticCurvePrivateNumbers(_b64_int(material["d"], "d"), ec_pub).private_key()
     return b64u_decode(material["k"], "k")
 
 

@@ -11,6 +11,7 @@ used, but created, rotated and deleted only through its certificate.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import secrets as pysecrets
@@ -139,7 +140,7 @@ class KeyStore:
 
     def _new_version(
         self, vault: Vault, name: str, head: Head | None, kty: str, material: dict[str, Any], body: dict[str, Any],
-        ops: list[str] | None, *, managed: bool = False, version: str | None = None,
+        ops: builtins.list[str] | None, *, managed: bool = False, version: str | None = None,
     ) -> KeyVersion:
         attrs = _attributes(body)
         t = vault_now(vault.key)
@@ -250,7 +251,7 @@ class KeyStore:
     # -- certificate-backed keys ---------------------------------------------------
 
     def managed_version(
-        self, vault: Vault, name: str, version: str, kty: str, material: dict[str, Any], ops: list[str],
+        self, vault: Vault, name: str, version: str, kty: str, material: dict[str, Any], ops: builtins.list[str],
         *, nbf: int | None, exp: int | None, enabled: bool = True, tags: dict[str, str] | None = None,
     ) -> tuple[KeyVersion, dict[str, bytes | None]]:
         """A certificate's backing key version, and the writes that store it (for the certificate's batch)."""
@@ -292,11 +293,16 @@ class KeyStore:
         kv = self.usable(vault, name, version, "verify")
         return kv, crypto.verify(kv.material, kv.kty, alg, digest, signature)
 
-    def encrypt(self, vault: Vault, name: str, version: str, alg: Any, plaintext: bytes, iv: bytes | None, aad: bytes | None) -> tuple[KeyVersion, crypto.Result]:
+    def encrypt(
+        self, vault: Vault, name: str, version: str, alg: Any, plaintext: bytes, iv: bytes | None, aad: bytes | None
+    ) -> tuple[KeyVersion, crypto.Result]:
         kv = self.usable(vault, name, version, "encrypt")
         return kv, crypto.encrypt(kv.material, kv.kty, alg, plaintext, iv, aad)
 
-    def decrypt(self, vault: Vault, name: str, version: str, alg: Any, ciphertext: bytes, iv: bytes | None, aad: bytes | None, tag: bytes | None) -> tuple[KeyVersion, crypto.Result]:
+    def decrypt(
+        self, vault: Vault, name: str, version: str, alg: Any, ciphertext: bytes, iv: bytes | None, aad: bytes | None,
+        tag: bytes | None,
+    ) -> tuple[KeyVersion, crypto.Result]:
         kv = self.usable(vault, name, version, "decrypt")
         return kv, crypto.decrypt(kv.material, kv.kty, alg, ciphertext, iv, aad, tag)
 

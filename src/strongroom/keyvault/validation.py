@@ -57,7 +57,8 @@ def check_tags(tags: Any) -> dict[str, str] | None:
         if not k or len(k) > MAX_TAG_NAME:
             raise bad_parameter(f"Tag names must be 1-{MAX_TAG_NAME} characters.")
         if len(v) > MAX_TAG_VALUE:
-            raise bad_parameter(f"A tag value exceeds {MAX_TAG_VALUE} characters.")  # never the tag's name: the message reaches the audit log
+            # Never the tag's name: the message reaches the audit log.
+            raise bad_parameter(f"A tag value exceeds {MAX_TAG_VALUE} characters.")
     return dict(tags)
 
 

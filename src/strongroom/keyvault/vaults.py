@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -133,7 +134,7 @@ class VaultRegistry:
         purge_protection: bool | None = None,
         rbac_authorization: bool | None = None,
         tags: dict[str, str] | None = None,
-        access_policies: list[dict[str, Any]] | None = None,
+        access_policies: builtins.list[dict[str, Any]] | None = None,
         on_create: Callable[[Vault], dict[str, bytes | None]] | None = None,
     ) -> tuple[Vault, bool]:
         """Create the vault or update its properties; returns (vault, created).

@@ -60,9 +60,11 @@ def _key_usage(usages: list[str]) -> x509.KeyUsage:
     )
 
 
-def _hash_for(key: Any) -> hashes.HashAlgorithm:
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return {384: hashes.SHA384(), 521: hashes.SHA512()}.get(key.curve.key_size, hashes.SHA256())
+def _hash_for(key: Any) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512:
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size == 384:
+        return hashes.SHA384()
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size == 521:
+        return hashes.SHA512()
     return hashes.SHA256()
 
 
@@ -134,6 +136,13 @@ def material_of(key: Any) -> tuple[str, dict[str, Any]]:
         crv = jwk.curve_name(key.curve)
         return "EC", jwk.ec_to_jwk(key, crv)
     raise bad_parameter("Only RSA and EC certificate keys are supported.")
+
+
+def same_public_key(a: Any, b: Any) -> bool:
+    """Do two public keys (of any kind: RSA, EC, Ed25519, ...) match? Compared as SubjectPublicKeyInfo, since
+    only RSA and EC keys have public_numbers()."""
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return bool(a.public_bytes(*spki) == b.public_bytes(*spki))
 
 
 def der(cert: x509.Certificate) -> bytes:
@@ -233,7 +242,7 @@ def _parse_pem(raw: bytes, password: Any) -> Imported:
             break
     if key is None:
         raise bad_parameter("The certificate to import must contain its private key.")
-    leaf = next((c for c in certs if c.public_key().public_numbers() == key.public_key().public_numbers()), None)
+    leaf = next((c for c in certs if same_public_key(c.public_key(), key.public_key())), None)
     if leaf is None:
         raise bad_parameter("No certificate in the PEM matches its private key.")
     return Imported(key, leaf, [c for c in certs if c is not leaf], PEM)

@@ -15,7 +15,7 @@ def to_json(findings: list[Finding]) -> str:
     return json.dumps({
         "findings": [f.to_json() for f in active],
         "suppressed": [f.to_json() for f in findings if f.suppressed_by],
-        "summary": {s: sum(1 for f in active if f.severity.value == s) for s in ("error", "warning", "note")},  # type: ignore[union-attr]
+        "summary": {s: sum(1 for f in active if f.severity == s) for s in ("error", "warning", "note")},
     }, indent=2) + "\n"
 
 
@@ -85,7 +85,7 @@ def print_table(findings: list[Finding], console: Any) -> None:
         table.add_row(f.rule_id, f"{f.practice} {PRACTICES[f.practice]}", f"[{styles[sev]}]{sev}[/]",
                       escape(f"{f.file}:{f.line}"), msg)
     console.print(table)
-    counts = {s: sum(1 for f in active if f.severity.value == s) for s in ("error", "warning", "note")}  # type: ignore[union-attr]
+    counts = {s: sum(1 for f in active if f.severity == s) for s in ("error", "warning", "note")}
     suppressed = len(findings) - len(active)
     parts = [f"{n} {word}{'' if n == 1 else 's'}" for word, n in
              (("error", counts["error"]), ("warning", counts["warning"]), ("note", counts["note"]))]

@@ -111,7 +111,7 @@ def same_namespace(a: Doc, b: Doc) -> bool:
 
 def common_prefix(a: list[str], b: list[str]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):  # the lists differ in length; only their common prefix counts
         if x != y:
             break
         n += 1

@@ -44,7 +44,8 @@ OBJECT_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}\Z")
 
 
 class Backend(Protocol):
-    subscription_id: str
+    @property
+    def subscription_id(self) -> str: ...
 
     def arm(self, method: str, path: str, **kwargs: Any) -> Any: ...
     def vault(self, vault_name: str, method: str, path: str, **kwargs: Any) -> Any: ...

@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from strongroom.errors import Plane, internal_error
 from strongroom.server.errors import error_response
@@ -49,8 +50,8 @@ class _Compiled:
     def __init__(self, route: Route) -> None:
         template = route.path.split("/")[1:]
         is_param = [s.startswith("{") and s.endswith("}") for s in template]
-        self.segments: tuple[str | None, ...] = tuple(None if p else s for s, p in zip(template, is_param))
-        self.params = tuple((i, s[1:-1]) for i, (s, p) in enumerate(zip(template, is_param)) if p)
+        self.segments: tuple[str | None, ...] = tuple(None if p else s for s, p in zip(template, is_param, strict=True))
+        self.params = tuple((i, s[1:-1]) for i, (s, p) in enumerate(zip(template, is_param, strict=True)) if p)
         for _, name in self.params:
             if ":" in name:
                 raise ValueError(f"{route.path}: path converters are not supported here")
@@ -58,7 +59,7 @@ class _Compiled:
         self.endpoint: Handler = route.endpoint
 
     def match(self, parts: list[str]) -> dict[str, str] | None:
-        for want, got in zip(self.segments, parts):
+        for want, got in zip(self.segments, parts, strict=True):  # the bucket holds routes of len(parts) segments
             if want is None:
                 if not got:
                     return None
@@ -92,7 +93,7 @@ class RouteTable:
         request._query_params = _parsed_query(scope["query_string"])
         started = False
 
-        async def tracked_send(message: dict[str, Any]) -> None:
+        async def tracked_send(message: Message) -> None:
             nonlocal started
             started = True
             await send(message)

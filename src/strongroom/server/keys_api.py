@@ -168,15 +168,18 @@ async def random_bytes(request: Request) -> Response:
 # -- cryptographic operations ------------------------------------------------------
 
 
-def _field(body: Any, name: str, required: bool = True) -> bytes | None:
+def _optional_field(body: Any, name: str) -> bytes | None:
     if not isinstance(body, dict):
         raise BadRequest("BadParameter", "The request body must be a JSON object.")
     value = body.get(name)
+    return None if value is None else b64u_decode(value, name)
+
+
+def _field(body: Any, name: str) -> bytes:
+    value = _optional_field(body, name)
     if value is None:
-        if required:
-            raise BadRequest("BadParameter", f"The '{name}' property is required.")
-        return None
-    return b64u_decode(value, name)
+        raise BadRequest("BadParameter", f"The '{name}' property is required.")
+    return value
 
 
 def _result(kid: str, value: bytes, iv: bytes | None = None, tag: bytes | None = None, aad: bytes | None = None) -> JSON:
@@ -201,7 +204,7 @@ async def _crypto(request: Request, operation: str) -> tuple[VaultCall, Any, str
 
 async def encrypt(request: Request) -> Response:
     call, body, name, version = await _crypto(request, "KeyEncrypt")
-    plaintext, iv, aad = _field(body, "value"), _field(body, "iv", False), _field(body, "aad", False)
+    plaintext, iv, aad = _field(body, "value"), _optional_field(body, "iv"), _optional_field(body, "aad")
     kv, res = await run_in_threadpool(runtime(request).keys.encrypt, call.vault, name, version, body.get("alg"), plaintext, iv, aad)
     return _result(wire.kid(kv, call.base_url), res.value, res.iv, res.tag, res.aad)
 
@@ -209,7 +212,7 @@ async def encrypt(request: Request) -> Response:
 async def decrypt(request: Request) -> Response:
     call, body, name, version = await _crypto(request, "KeyDecrypt")
     ciphertext = _field(body, "value")
-    iv, aad, tag = _field(body, "iv", False), _field(body, "aad", False), _field(body, "tag", False)
+    iv, aad, tag = _optional_field(body, "iv"), _optional_field(body, "aad"), _optional_field(body, "tag")
     kv, res = await run_in_threadpool(
         runtime(request).keys.decrypt, call.vault, name, version, body.get("alg"), ciphertext, iv, aad, tag
     )

@@ -16,7 +16,7 @@ from strongroom.server import limits
 
 
 def _with_handshake_deadline(base: type) -> type:
-    class Loop(base):  # type: ignore[misc, valid-type]
+    class Loop(base):
         async def create_server(self, *args: Any, **kwargs: Any) -> Any:
             if kwargs.get("ssl") is not None and kwargs.get("ssl_handshake_timeout") is None:
                 kwargs["ssl_handshake_timeout"] = limits.current().tls_handshake_timeout

@@ -51,7 +51,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         # process write a made-up callerIpAddress into the audit log (and the layer costs CPU).
         proxy_headers=False,
         # Resource limits (server/limits.py): the protocol enforces the rest, the loop the TLS handshake deadline.
-        timeout_keep_alive=settings.keep_alive_timeout,
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # uvicorn says int; call_later takes float
         loop="strongroom.server.loop:new_event_loop",
         **kwargs,
     )

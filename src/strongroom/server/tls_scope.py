@@ -49,4 +49,4 @@ class TLSScopeProtocol(CoalescingProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._tls is not None:
-            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
+            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[dict-item]  # uvicorn types extensions as dict[object, object]

@@ -22,7 +22,7 @@ R = TypeVar("R")
 MAX_GROUP = 256  # as the thread group commit: bounds what one refused item makes the group redo
 
 
-def _consume(fut: asyncio.Future) -> None:
+def _consume(fut: asyncio.Future[object]) -> None:
     if not fut.cancelled():
         fut.exception()
 
@@ -31,8 +31,8 @@ class AsyncGroupCommit(Generic[T, R]):
     def __init__(self, commit: Callable[[list[T]], list[R | BaseException]], thread_name: str) -> None:
         self._commit = commit
         self._io = ThreadPoolExecutor(1, thread_name_prefix=thread_name)
-        self._pending: list[tuple[T, asyncio.Future]] = []
-        self._flusher: asyncio.Task | None = None
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, item: T) -> R:
@@ -55,12 +55,12 @@ class AsyncGroupCommit(Generic[T, R]):
         while self._pending:
             group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
             try:
-                outcomes: list = await loop.run_in_executor(self._io, self._commit, [item for item, _ in group])
+                outcomes: list[R | BaseException] = await loop.run_in_executor(self._io, self._commit, [item for item, _ in group])
                 if len(outcomes) != len(group):
                     raise RuntimeError("group commit returned the wrong number of outcomes")
             except Exception as exc:  # the commit failed: exactly this group's writes failed
                 outcomes = [exc] * len(group)
-            for (_, fut), outcome in zip(group, outcomes):
+            for (_, fut), outcome in zip(group, outcomes, strict=True):
                 if fut.done():
                     continue
                 if isinstance(outcome, BaseException):

@@ -70,12 +70,12 @@ class GroupCommit(Generic[T, R]):
         with self._lock:
             group, self._queue = [me, *self._queue[: MAX_GROUP - 1]], self._queue[MAX_GROUP - 1 :]
         try:
-            outcomes: list = self._commit([w.item for w in group])
+            outcomes: list[R | BaseException] = self._commit([w.item for w in group])
             if len(outcomes) != len(group):
                 raise RuntimeError("group commit returned the wrong number of outcomes")
         except BaseException as exc:  # the commit failed: every write in it failed, nothing else
             outcomes = [exc] * len(group)
-        for w, outcome in zip(group, outcomes):
+        for w, outcome in zip(group, outcomes, strict=True):
             w.outcome = outcome
             w.done = True
             if w is not me:

@@ -33,12 +33,12 @@ class CommitGuard(Protocol):
 _current: ContextVar[CommitGuard | None] = ContextVar("strongroom.commit_guard", default=None)
 
 
-def use(guard: CommitGuard | None) -> Token:
+def use(guard: CommitGuard | None) -> Token[CommitGuard | None]:
     """Guard the commits of this context (and of the tasks and threads it starts from now on)."""
     return _current.set(guard)
 
 
-def reset(token: Token) -> None:
+def reset(token: Token[CommitGuard | None]) -> None:
     _current.reset(token)
 
 

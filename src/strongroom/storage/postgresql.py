@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -85,7 +85,7 @@ class PostgreSQLStorage(GroupCommitWrites):
             params = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.Error:
             raise StorageError(f"bad PostgreSQL URL {self.safe_url!r}") from None
-        kwargs: dict = {"autocommit": True}
+        kwargs: dict[str, Any] = {"autocommit": True}
         if "connect_timeout" not in params:
             kwargs["connect_timeout"] = CONNECT_TIMEOUT
         if "application_name" not in params:
@@ -146,7 +146,7 @@ class PostgreSQLStorage(GroupCommitWrites):
                     )
                 for version, sql in enumerate(MIGRATIONS, start=1):
                     if version not in done:
-                        conn.execute(sql)  # type: ignore[arg-type]
+                        conn.execute(sql)
                         conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
         except StorageError:
             raise
@@ -154,7 +154,7 @@ class PostgreSQLStorage(GroupCommitWrites):
             raise self._connect_error(exc) from None
 
     def schema_version(self) -> int:
-        return int(self._read("read", lambda c: c.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]) or 0)
+        return int(self._read("read", lambda c: (c.execute("SELECT MAX(version) FROM schema_migrations").fetchone() or (None,))[0]) or 0)
 
     # -- reads -------------------------------------------------------------
 
@@ -190,21 +190,21 @@ class PostgreSQLStorage(GroupCommitWrites):
         op = ">" if after is not None and after >= prefix else ">="
         end = prefix_end(prefix)
         sql = f"SELECT key, value FROM entries WHERE key {op} %s{'' if end is None else ' AND key < %s'} ORDER BY key"
-        params: tuple = (low,) if end is None else (low, end)
+        params: tuple[Any, ...] = (low,) if end is None else (low, end)
         if limit is not None:
             sql += " LIMIT %s"
             params += (limit,)
-        rows = self._read("scan", lambda c: c.execute(sql, params).fetchall())  # type: ignore[arg-type]
+        rows = self._read("scan", lambda c: c.execute(sql, params).fetchall())
         for key, value in rows:
             yield key, bytes(value)
 
     def read(self, stream: str, after: int = 0, limit: int | None = None) -> list[tuple[int, bytes]]:
         sql = "SELECT seq, value FROM log WHERE stream = %s AND seq > %s ORDER BY seq"
-        params: tuple = (stream, after)
+        params: tuple[Any, ...] = (stream, after)
         if limit is not None:
             sql += " LIMIT %s"
             params += (limit,)
-        rows = self._read("read", lambda c: c.execute(sql, params).fetchall())  # type: ignore[arg-type]
+        rows = self._read("read", lambda c: c.execute(sql, params).fetchall())
         return [(int(seq), bytes(value)) for seq, value in rows]
 
     def last(self, stream: str) -> tuple[int, bytes] | None:
@@ -223,11 +223,11 @@ class PostgreSQLStorage(GroupCommitWrites):
     def streams(self, prefix: str) -> list[str]:
         end = prefix_end(prefix)
         sql = "SELECT stream FROM log_heads WHERE stream >= %s AND last > 0"
-        params: tuple = (prefix,)
+        params: tuple[Any, ...] = (prefix,)
         if end is not None:
             sql += " AND stream < %s"
             params += (end,)
-        rows = self._read("read", lambda c: c.execute(sql + " ORDER BY stream", params).fetchall())  # type: ignore[arg-type]
+        rows = self._read("read", lambda c: c.execute(sql + " ORDER BY stream", params).fetchall())
         return [r[0] for r in rows]
 
     # -- writes (write, write_and_append[_async]: storage/batches.py) -------
@@ -248,7 +248,7 @@ class PostgreSQLStorage(GroupCommitWrites):
                 with self._pool.connection(timeout=self._wait()) as conn, conn.transaction(), conn.cursor() as cur:
                     # Lock the counters of every stream in the group in one order, so two
                     # processes' groups cannot each hold one the other waits for.
-                    streams = sorted({items[i][1] for i in todo if items[i][1] is not None and items[i][2]})  # type: ignore[type-var]
+                    streams = sorted({s for i in todo if (s := items[i][1]) is not None and items[i][2]})
                     heads = _lock_heads(cur, streams)
                     for i in todo:
                         culprit = i

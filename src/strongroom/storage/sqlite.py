@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from strongroom.storage.batches import GroupCommitWrites
 from strongroom.storage.base import StorageError, Write
@@ -149,7 +149,7 @@ class SQLiteStorage(GroupCommitWrites):
         op = ">" if after is not None and after >= prefix else ">="
         end = _prefix_end(prefix)
         sql = f"SELECT key, value FROM entries WHERE key {op} ?{'' if end is None else ' AND key < ?'} ORDER BY key"
-        params: tuple = (low,) if end is None else (low, end)
+        params: tuple[Any, ...] = (low,) if end is None else (low, end)
         if limit is not None:
             sql += " LIMIT ?"
             params += (limit,)
@@ -243,7 +243,7 @@ class SQLiteStorage(GroupCommitWrites):
                 # Multi-row INSERTs: one statement step per chunk, not one per entry.
                 for start in range(0, len(entries), _APPEND_CHUNK):
                     chunk = entries[start : start + _APPEND_CHUNK]
-                    params: list = []
+                    params: list[Any] = []
                     for i, entry in enumerate(chunk, start=first + start):
                         params += (stream, i, entry)
                     c.execute("INSERT INTO log (stream, seq, value) VALUES " + ",".join(["(?, ?, ?)"] * len(chunk)), params)
@@ -258,7 +258,7 @@ class SQLiteStorage(GroupCommitWrites):
 
     def _append_after(self, stream: str, entries: list[bytes], sync: bool, after: int) -> list[int]:
         """Compare-and-append as one statement (atomic on its own): fewest trips into SQLite."""
-        params: list = []
+        params: list[Any] = []
         for i, entry in enumerate(entries, start=after + 1):
             params += (stream, i, entry)
         params += (stream, after)
@@ -300,7 +300,7 @@ class SQLiteStorage(GroupCommitWrites):
 
     def read(self, stream: str, after: int = 0, limit: int | None = None) -> list[tuple[int, bytes]]:
         sql = "SELECT seq, value FROM log WHERE stream = ? AND seq > ? ORDER BY seq"
-        params: tuple = (stream, after)
+        params: tuple[Any, ...] = (stream, after)
         if limit is not None:
             sql += " LIMIT ?"
             params += (limit,)

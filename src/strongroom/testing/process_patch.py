@@ -73,7 +73,7 @@ class ProcessPatch:
     def _swap_aiohttp_context(self) -> None:
         import sys
 
-        connector = sys.modules.get("aiohttp.connector")
+        connector: Any = sys.modules.get("aiohttp.connector")  # a private attribute of it, hence Any
         if connector is None or not hasattr(connector, "_SSL_CONTEXT_VERIFIED"):
             return  # not imported yet: when it is, its context reads SSL_CERT_FILE
         self._saved_aiohttp_context = connector._SSL_CONTEXT_VERIFIED
@@ -95,7 +95,7 @@ class ProcessPatch:
                 os.environ[var] = value
         self._saved_env = {}
         if self._saved_aiohttp_context is not None:
-            connector = sys.modules.get("aiohttp.connector")
+            connector: Any = sys.modules.get("aiohttp.connector")
             if connector is not None:
                 connector._SSL_CONTEXT_VERIFIED = self._saved_aiohttp_context
             self._saved_aiohttp_context = None

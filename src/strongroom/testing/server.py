@@ -93,11 +93,14 @@ class Identity:
 
     def credential(self, aio: bool = False) -> Any:
         """azure-identity's WorkloadIdentityCredential for this identity (sync, or `aio=True`)."""
+        credential_class: Any
         if aio:
-            from azure.identity.aio import WorkloadIdentityCredential
+            from azure.identity.aio import WorkloadIdentityCredential as AsyncWorkloadIdentityCredential
+            credential_class = AsyncWorkloadIdentityCredential
         else:
             from azure.identity import WorkloadIdentityCredential
-        return WorkloadIdentityCredential(
+            credential_class = WorkloadIdentityCredential
+        return credential_class(
             tenant_id=self.tenant_id, client_id=self.client_id, token_file_path=str(self.federated_token_file()),
             authority=self.authority, disable_instance_discovery=True,
         )
@@ -241,13 +244,16 @@ class StrongroomServer:
 
     def credential(self, aio: bool = False) -> Any:
         """azure-identity's ClientSecretCredential for the instance admin (sync, or `aio=True`)."""
+        credential_class: Any
         if aio:
-            from azure.identity.aio import ClientSecretCredential
+            from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCredential
+            credential_class = AsyncClientSecretCredential
         else:
             from azure.identity import ClientSecretCredential
+            credential_class = ClientSecretCredential
         a = self.admin
-        return ClientSecretCredential(a["tenantId"], a["clientId"], a["clientSecret"], authority=self.authority,
-                                      disable_instance_discovery=True)
+        return credential_class(a["tenantId"], a["clientId"], a["clientSecret"], authority=self.authority,
+                                disable_instance_discovery=True)
 
     def vault(self, name: str, *, enable_rbac_authorization: bool = True) -> str:
         """The URL of vault `name`, created first if it does not exist."""
@@ -323,11 +329,13 @@ class StrongroomServer:
             return f"/subscriptions/{self.subscription_id}"
         if scope.startswith("/"):
             return scope.rstrip("/")
-        name = urlsplit(scope).hostname.split(".")[0] if "://" in scope else scope
+        name = (urlsplit(scope).hostname or "").split(".")[0] if "://" in scope else scope
         vault = self._find_vault(name)
         if vault is None:
             self.vault(name)
             vault = self._find_vault(name)
+            if vault is None:
+                raise StrongroomError(f"vault {name} was created but is not listed")
         return vault["id"]
 
     def _assign(self, role: str, scope: str, principal_id: str) -> None:

@@ -32,7 +32,8 @@ def _detectors() -> tuple[list[Any], list[Any]]:
     from detect_secrets.plugins.base import RegexBasedDetector
     from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
 
-    classes = [c for c in get_mapping_from_secret_type_to_class().values() if c.__name__ not in NOISY_PLUGINS]
+    by_type: dict[str, Any] = get_mapping_from_secret_type_to_class()
+    classes = [c for c in by_type.values() if c.__name__ not in NOISY_PLUGINS]
     regex = [c() for c in classes if issubclass(c, RegexBasedDetector)]
     entropy = [c() for c in classes if issubclass(c, HighEntropyStringsPlugin)]
     return regex, entropy

@@ -29,7 +29,7 @@ def check(g: Graph, options: Options) -> list[Finding]:
                                    "client secret (nodePublishSecretRef); remove it and the Secret, and use workload "
                                    "identity (clientID in the SecretProviderClass).",
                                    subject=f"{w.doc.describe()}#{vol.get('name', '')}"))
-        for spc, path in g.mounts(w):
+        for spc, _path in g.mounts(w):
             client_id = spc_parameters(spc).get("clientID")
             if not client_id:
                 continue
