@@ -84,9 +84,10 @@ def found_by_checkov(rule: str, file: str, line: int, results: list[dict], parse
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
+    from tests.lint.test_rules import PLANTED
+
     from strongroom.lint import engine
     from strongroom.lint.findings import RULES
-    from tests.lint.test_rules import PLANTED
 
     t0 = time.perf_counter()
     ours = engine.run([FIXTURE / "violations"], base=FIXTURE / "violations").findings

@@ -107,7 +107,7 @@ class Probe:
                 self.admitted.append(ms)
         conn.close()
 
-    def __enter__(self) -> "Probe":
+    def __enter__(self) -> Probe:
         self._thread.start()
         return self
 

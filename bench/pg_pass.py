@@ -107,11 +107,12 @@ class HAProxy:
         self.proc = None
 
 
-def pg_pass(bench: "Bench") -> dict[str, Any]:
+def pg_pass(bench: Bench) -> dict[str, Any]:
     """Run the pass; its results (also stored under result["postgresql"])."""
+    from tests.pgcluster import remove_cluster, start_cluster
+
     from bench.populate import put_all
     from bench.run import HOT, WRITE, free_port, median_run
-    from tests.pgcluster import remove_cluster, start_cluster
 
     cfg, log = bench.cfg, bench.log
     root = bench.workdir / "pg"
@@ -171,7 +172,7 @@ def pg_pass(bench: "Bench") -> dict[str, Any]:
     return out
 
 
-def _rounds(bench: "Bench", label: str, sr: Strongroom, pids: list[int], ob, median_run) -> dict[str, Any]:
+def _rounds(bench: Bench, label: str, sr: Strongroom, pids: list[int], ob, median_run) -> dict[str, Any]:
     """Hot read and durable writes, Strongroom (through HAProxy) and OpenBao in alternation; medians per system."""
     from bench.run import HOT, WRITE
 

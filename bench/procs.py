@@ -108,7 +108,7 @@ class Sampler:
     def _tree(self) -> list[int]:
         return [pid for root in self.roots for pid in tree(root)]
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         pids = self._tree()
         self._cpu0 = cpu_seconds(pids)
         self._start_rss = self._peak = rss_bytes(pids)

@@ -94,7 +94,8 @@ def table(result: dict[str, Any]) -> None:
                     note = f"at {m.get('target_rps', 0):,.0f}/s"
                 if system == SR and sc == "hot" and ceiling:
                     share = m["rps"] / ceiling
-                    note = (note + "; " if note else "") + f"{share:.0%} of ceiling (target >= {CEILING_SHARE:.0%}: {_verdict(share >= CEILING_SHARE)})"
+                    verdict = _verdict(share >= CEILING_SHARE)
+                    note = (note + "; " if note else "") + f"{share:.0%} of ceiling (target >= {CEILING_SHARE:.0%}: {verdict})"
                 if m.get("non_2xx") or m.get("socket_errors"):
                     note = (note + "; " if note else "") + f"[red]non-2xx {m['non_2xx']}, socket errors {m['socket_errors']}[/red]"
                 spread = f" ({_f(m['rps_min'])}-{_f(m['rps_max'])})" if len(m.get("rounds", [])) > 1 else ""

@@ -65,7 +65,7 @@ class Server:
     def vault_url(self, name: str) -> str:
         return f"https://{name}.vault.localhost:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> "Server":
+    def start(self, timeout: float = 20.0) -> Server:
         self.log_path = self.state_dir.parent / f"server-{self.port}.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

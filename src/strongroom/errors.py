@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -237,7 +237,7 @@ def entra_body(err: ServiceError, correlation_id: str | None = None, trace_id: s
                now: datetime | None = None) -> dict[str, Any]:
     """OAuth's error body as Entra's token endpoint writes it, with the AADSTS number in the description."""
     error, number = err.oauth_error()
-    ts = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M:%SZ")
+    ts = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%SZ")
     trace_id = trace_id or getattr(err, "trace_id", None) or str(uuid.uuid4())
     correlation_id = correlation_id or str(uuid.uuid4())
     return {
@@ -263,7 +263,7 @@ def render(
     now: datetime | None = None,
 ) -> Rendered:
     """`err` in `plane`'s shape. `challenge` is the plane's WWW-Authenticate value, sent with a 401."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if plane is Plane.GRAPH:
         body = _graph_body(err, request_id, client_request_id, now)
     elif plane is Plane.KUBERNETES:

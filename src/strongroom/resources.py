@@ -17,8 +17,9 @@ group or resource if it may read it (`*/read` through a role assignment).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from strongroom.identity.directory import DEFAULT_LOCATION, MI_TYPE, Directory, DirectoryError, Tenant
 from strongroom.keyvault.vaults import VaultRegistry

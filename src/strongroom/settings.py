@@ -108,7 +108,7 @@ class Settings:
         return f"{scheme}://{host}" + (f":{port}" if port else "")
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         data = json.loads(os.environ["STRONGROOM_SETTINGS"])
         data["state_dir"] = Path(data["state_dir"])
         return cls(**data)

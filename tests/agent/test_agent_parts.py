@@ -12,7 +12,14 @@ import pytest
 
 from strongroom.agent.atomic_writer import AtomicWriter, Payload
 from strongroom.agent.backoff import Backoff
-from strongroom.agent.supervisor import MOUNT_DIR_VARIABLE, OnRotation, RunError, environment, exit_code, parse_env_flags
+from strongroom.agent.supervisor import (
+    MOUNT_DIR_VARIABLE,
+    OnRotation,
+    RunError,
+    environment,
+    exit_code,
+    parse_env_flags,
+)
 from strongroom.cli.client import CLIError
 from strongroom.cli.mount import parse_go_duration
 from strongroom.csi.spc import parse_spc

@@ -285,7 +285,7 @@ def test_writer_fails_every_waiting_request_closed_and_recovers(state):
 class SlowDiskLog(AuditLog):
     """The real log whose fsync waits for a gate: a disk flush that takes its time."""
 
-    gate: "threading.Event"
+    gate: threading.Event
 
     def commit(self, lines, after_seq):
         self.gate.wait(10)

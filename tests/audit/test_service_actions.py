@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ssl
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -48,7 +48,7 @@ def test_rotation_and_expiry_events_are_recorded_as_the_service(dev: Server):
     mgmt = {"Authorization": f"Bearer {cred.get_token(MANAGEMENT).token}"}
     ctx = ssl.create_default_context(cafile=dev.ca)
     now = httpx.get(f"{dev.url}/strongroom/dev/time-shift", headers=mgmt, verify=ctx).json()["vaults"]["kv-svc"]["now"]
-    secrets.set_secret("expiring", "v", expires_on=datetime.fromtimestamp(now + 20 * DAY, timezone.utc))
+    secrets.set_secret("expiring", "v", expires_on=datetime.fromtimestamp(now + 20 * DAY, UTC))
     r = httpx.post(f"{dev.url}/strongroom/dev/time-shift", json={"seconds": 8 * DAY, "vault": "kv-svc"}, headers=mgmt, verify=ctx)
     assert r.status_code == 200, r.text
 

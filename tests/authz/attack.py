@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from tests.authz.conftest import SP, AUTHZ_API, admin_token, http, sp_token, vault_scope
+from tests.authz.conftest import AUTHZ_API, SP, admin_token, http, sp_token, vault_scope
 
 ARM_API = {"api-version": "2023-07-01"}
 KV_API = {"api-version": "7.4"}

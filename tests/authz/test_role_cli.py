@@ -9,7 +9,16 @@ import uuid
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from tests.authz.conftest import AUTHZ_API, MANAGEMENT_SCOPE, http, make_sp, secret_client, sp_token, unique_vault, vault_id
+from tests.authz.conftest import (
+    AUTHZ_API,
+    MANAGEMENT_SCOPE,
+    http,
+    make_sp,
+    secret_client,
+    sp_token,
+    unique_vault,
+    vault_id,
+)
 
 ASSIGNMENTS = "providers/Microsoft.Authorization/roleAssignments"
 

@@ -4,7 +4,7 @@ see a certificate's backing objects) against the session's real server."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -35,7 +35,7 @@ def local_ca(common_name: str = "Test Root"):
     """A CA of the test's own, standing in for an external one."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
@@ -49,7 +49,7 @@ def local_ca(common_name: str = "Test Root"):
 
 
 def leaf_for(public_key, subject: str, ca_key, ca_cert, dns: str | None = None, days: int = 90) -> x509.Certificate:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     builder = (
         x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
         .issuer_name(ca_cert.subject).public_key(public_key).serial_number(x509.random_serial_number())
@@ -65,7 +65,7 @@ def self_signed(subject: str = "imported.example", key=None) -> tuple[object, x5
     """A private key and a self-signed certificate for it, made locally (to import)."""
     key = key or rsa.generate_private_key(65537, 2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))

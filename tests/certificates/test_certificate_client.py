@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -236,7 +236,7 @@ def test_import_of_an_ed25519_certificate_is_bad_parameter(cert_client: Certific
     key once asked the key for RSA/EC public numbers, an AttributeError and a 500)."""
     key = ed25519.Ed25519PrivateKey.generate()
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed25519.example")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=30))
@@ -255,7 +255,7 @@ def test_import_of_an_ed25519_certificate_is_bad_parameter(cert_client: Certific
 
 def test_import_keeps_any_subject(cert_client: CertificateClient):
     """A subject with attributes that have no short name (emailAddress) and escaped commas round-trips."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -263,7 +263,7 @@ def test_import_keeps_any_subject(cert_client: CertificateClient):
     name = x509.Name([x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "Contoso, Ltd"),
                       x509.NameAttribute(x509.NameOID.EMAIL_ADDRESS, "ops@example.com"),
                       x509.NameAttribute(x509.NameOID.COMMON_NAME, "odd.example")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(7)
             .not_valid_before(now).not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
     pfx = pkcs12.serialize_key_and_certificates(b"x", key, cert, None, serialization.NoEncryption())

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import ssl
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -211,7 +211,7 @@ def test_rotation_policy_rotates_the_key_and_notify_raises_near_expiry(dev: Serv
     first = keys.create_rsa_key(rotating)
     keys.update_key_rotation_policy(rotating, KeyRotationPolicy(
         expires_in="P60D", lifetime_actions=[KeyRotationLifetimeAction(KeyRotationPolicyAction.rotate, time_after_create="P7D")]))
-    soon = datetime.fromtimestamp(_vault_now(dev, credential) + 20 * DAY, timezone.utc)
+    soon = datetime.fromtimestamp(_vault_now(dev, credential) + 20 * DAY, UTC)
     keys.create_ec_key(notifying, expires_on=soon)  # the default policy: Notify 30 days before expiry
     _shift(dev, credential, 8 * DAY)
     rotated = _wait_for(lambda: (k := keys.get_key(rotating)).properties.version != first.properties.version and k)
@@ -225,7 +225,7 @@ def test_near_expiry_and_expired_events_for_secrets_and_certificates(dev: Server
     certs, _, secrets = _clients(dev, credential)
     secret, cert = unique("expiring-secret"), unique("expiring-cert")
     now = _vault_now(dev, credential)
-    secrets.set_secret(secret, "v", expires_on=datetime.fromtimestamp(now + 40 * DAY, timezone.utc))
+    secrets.set_secret(secret, "v", expires_on=datetime.fromtimestamp(now + 40 * DAY, UTC))
     certs.begin_create_certificate(cert, CertificatePolicy(
         issuer_name="Self", subject="CN=exp", validity_in_months=1,
         lifetime_actions=[LifetimeAction(CertificatePolicyAction.email_contacts, lifetime_percentage=50)])).result()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import ssl
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
-from azure.keyvault.certificates import CertificateClient, CertificatePolicy, CertificateContentType
+from azure.keyvault.certificates import CertificateClient, CertificateContentType, CertificatePolicy
 from azure.keyvault.secrets import SecretClient
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -25,7 +25,7 @@ def ca_cert(server) -> x509.Certificate:
 
 
 def _verify(leaf: x509.Certificate, roots: list[x509.Certificate], dns: str) -> list[x509.Certificate]:
-    verifier = PolicyBuilder().store(Store(roots)).time(datetime.now(timezone.utc)).build_server_verifier(x509.DNSName(dns))
+    verifier = PolicyBuilder().store(Store(roots)).time(datetime.now(UTC)).build_server_verifier(x509.DNSName(dns))
     return verifier.verify(leaf, [])
 
 

@@ -6,9 +6,9 @@ import stat
 
 import pytest
 
-from tests.conftest import start_server
 from strongroom.barrier import Barrier, BarrierError, Keyring, SealedStore
 from strongroom.storage.sqlite import SQLiteStorage
+from tests.conftest import start_server
 
 VALUES = {"rot-a": "alpha-value", "rot-b": "beta-value", "rot-c": "gamma-value"}
 

@@ -16,9 +16,16 @@ import time
 import grpc
 import httpx
 
-from tests.csi.csi_support import driver_attributes, driver_request, objects_yaml, provider_config, start_provider, unique
 from strongroom.csi.proto.v1alpha1 import service_pb2 as pb
 from strongroom.csi.provider import mount
+from tests.csi.csi_support import (
+    driver_attributes,
+    driver_request,
+    objects_yaml,
+    provider_config,
+    start_provider,
+    unique,
+)
 
 
 def _version(secret_id: str) -> str:

@@ -9,7 +9,6 @@ import pytest
 from strongroom.csi import cloud
 from strongroom.csi.credentials import service_account_token
 from strongroom.csi.spc import KeyVaultObject, SPCError, load_spc, parse_objects, parse_parameters, parse_spc
-
 from tests.csi.csi_support import objects_yaml
 
 POD = {"csi.storage.k8s.io/pod.name": "web-0", "csi.storage.k8s.io/pod.namespace": "default"}

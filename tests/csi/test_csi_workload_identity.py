@@ -114,7 +114,6 @@ def _msi_env(server, monkeypatch) -> None:
 
 def test_vm_managed_identity_mounts_through_the_identity_endpoint(server, walkthrough, monkeypatch):
     from strongroom.csi.provider import mount
-
     from tests.csi.csi_support import provider_config
 
     _msi_env(server, monkeypatch)
@@ -132,7 +131,6 @@ def test_vm_managed_identity_mounts_through_the_identity_endpoint(server, walkth
 def test_vm_managed_identity_with_a_wrong_header_is_refused_with_a_hint(server, walkthrough, monkeypatch):
     from strongroom.csi.errors import ProviderError
     from strongroom.csi.provider import mount
-
     from tests.csi.csi_support import provider_config
 
     _msi_env(server, monkeypatch)

@@ -9,7 +9,14 @@ import subprocess
 from tests.conftest import STRONGROOM, free_port
 from tests.deploy.test_kustomize import one, render
 from tests.webhook.conftest import (
-    FakeKubeAPI, Webhook, admission_review, apply_response, deployment_pod, env_of, make_ca, wait_healthy,
+    FakeKubeAPI,
+    Webhook,
+    admission_review,
+    apply_response,
+    deployment_pod,
+    env_of,
+    make_ca,
+    wait_healthy,
 )
 
 

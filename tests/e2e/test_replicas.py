@@ -205,7 +205,7 @@ def test_an_event_written_through_one_replica_reaches_a_subscriber_of_the_other_
             assert h.put(f"{cluster.a.vault_url('kvrep')}/secrets/pushed", json={"value": str(i)}).status_code == 200
     t.join(15)
     assert len(got) == ROTATION_EVENTS, got
-    latencies = [g - s for (g, _), s in zip(got, sent)]
+    latencies = [g - s for (g, _), s in zip(got, sent, strict=True)]
     print(f"cross-replica event latency over {len(latencies)} events: p50 {percentile(latencies, 50) * 1000:.1f} ms, "
           f"p99 {percentile(latencies, 99) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
     assert percentile(latencies, 99) < 1.0, latencies
@@ -256,7 +256,12 @@ def test_background_work_runs_on_one_replica_only(cluster: Cluster):
 
 
 def test_a_certificate_due_for_renewal_is_renewed_once_not_once_per_replica(cluster: Cluster):
-    from azure.keyvault.certificates import CertificateClient, CertificatePolicy, CertificatePolicyAction, LifetimeAction
+    from azure.keyvault.certificates import (
+        CertificateClient,
+        CertificatePolicy,
+        CertificatePolicyAction,
+        LifetimeAction,
+    )
 
     cluster.a.cli("keyvault", "create", "--name", "kvrenew")
     certs = CertificateClient(f"https://kvrenew.vault.localhost:{cluster.public_port}", cluster.credential(),

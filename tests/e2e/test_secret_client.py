@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.keyvault.secrets import ApiVersion, SecretClient
-
 
 API_VERSIONS = [None, "7.4", "7.6"]
 
@@ -69,8 +68,8 @@ def test_client_speaks_the_requested_api_version(client: SecretClient, request):
 
 def test_set_secret_with_every_attribute(client: SecretClient):
     name = _unique("set")
-    nbf = _whole_seconds(datetime.now(timezone.utc) - timedelta(hours=1))
-    exp = _whole_seconds(datetime.now(timezone.utc) + timedelta(days=30))
+    nbf = _whole_seconds(datetime.now(UTC) - timedelta(hours=1))
+    exp = _whole_seconds(datetime.now(UTC) + timedelta(days=30))
     secret = client.set_secret(
         name, "p@ss", content_type="text/plain", tags={"env": "dev", "team": "a"}, enabled=True,
         not_before=nbf, expires_on=exp,
@@ -86,7 +85,7 @@ def test_set_secret_with_every_attribute(client: SecretClient):
     assert props.enabled is True
     assert props.not_before == nbf
     assert props.expires_on == exp
-    assert abs(props.created_on - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert abs(props.created_on - datetime.now(UTC)) < timedelta(minutes=1)
     assert props.updated_on == props.created_on
     assert props.recoverable_days == 90
     assert props.recovery_level == "Recoverable+Purgeable"
@@ -129,8 +128,8 @@ def test_update_secret_properties(client: SecretClient):
     name = _unique("update")
     v1 = client.set_secret(name, "one", content_type="text/plain", tags={"a": "1"})
     v2 = client.set_secret(name, "two")
-    exp = _whole_seconds(datetime.now(timezone.utc) + timedelta(days=7))
-    nbf = _whole_seconds(datetime.now(timezone.utc) - timedelta(days=1))
+    exp = _whole_seconds(datetime.now(UTC) + timedelta(days=7))
+    nbf = _whole_seconds(datetime.now(UTC) - timedelta(days=1))
 
     # Latest version (no version argument).
     updated = client.update_secret_properties(
@@ -274,7 +273,7 @@ def test_deleted_disabled_secret(client: SecretClient):
 
 def test_get_works_outside_the_nbf_exp_window(client: SecretClient):
     """exp and nbf are informational for secrets: Azure still returns the value."""
-    now = _whole_seconds(datetime.now(timezone.utc))
+    now = _whole_seconds(datetime.now(UTC))
     expired = _unique("expired")
     client.set_secret(expired, "old", expires_on=now - timedelta(days=1))
     got = client.get_secret(expired)

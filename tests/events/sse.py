@@ -33,7 +33,7 @@ class Subscription:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def start(self) -> "Subscription":
+    def start(self) -> Subscription:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         assert self._ready.wait(10), "the subscription did not connect"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -108,18 +109,18 @@ def test_object_change_refuses_unknown_types(env):
 
 def test_event_ids_are_distinct_v4_uuids_and_times_are_rfc3339_utc_microseconds(env):
     import uuid
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     storage, store, vault, secrets = env
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     for i in range(20):
         secrets.set(vault, f"s{i}", SecretInput("v"))
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     entries = read(store, vault)
     ids = [uuid.UUID(e.id) for e in entries]
     assert len(set(ids)) == 20 and all(u.version == 4 and u.variant == uuid.RFC_4122 for u in ids)
     assert all(str(u) == e.id for u, e in zip(ids, entries, strict=True))
     for e in entries:
         assert len(e.time) == 27 and e.time.endswith("Z")
-        t = datetime.strptime(e.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        t = datetime.strptime(e.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         assert before.replace(microsecond=0) <= t <= after

@@ -10,7 +10,7 @@ import os
 import subprocess
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import msal
@@ -147,7 +147,7 @@ def test_certificate_assertion_errors(server, cert_app, own_cert):
 def test_expired_client_secret_is_7000222(server, admin):
     sp = server.cli_json("ad", "sp", "create-for-rbac", "--name", unique("short-lived"))
     app = admin.http.get(f"{server.url}/v1.0/applications/{sp['appId']}", headers=_graph_headers(server)).json()
-    end = (datetime.now(timezone.utc) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     r = admin.http.post(f"{server.url}/v1.0/applications/{app['id']}/addPassword", headers=_graph_headers(server),
                         json={"passwordCredential": {"displayName": "brief", "endDateTime": end}})
     assert r.status_code == 200, r.text

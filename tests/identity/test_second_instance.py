@@ -9,7 +9,15 @@ import jwt
 import pytest
 from azure.identity import WorkloadIdentityCredential
 
-from tests.identity.conftest import Admin, assert_entra_error, assertion_form, claims_of, http, token_request, vault_scope
+from tests.identity.conftest import (
+    Admin,
+    assert_entra_error,
+    assertion_form,
+    claims_of,
+    http,
+    token_request,
+    vault_scope,
+)
 
 
 @pytest.fixture(scope="module")

@@ -21,16 +21,15 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from strongroom.barrier import Barrier, Keyring, SealedStore
 from strongroom.barrier.keyring import master_key_path
 from strongroom.identity.directory import Directory, Tenant
 from strongroom.identity.tokens import MAX_SKEW, SigningKeys, TokenIssuer
 from strongroom.server.runtime import token_issuer_url
-from strongroom.storage import open_storage
 from strongroom.settings import Settings
+from strongroom.storage import open_storage
 
 MISSING_TOKEN = {"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer or PoP token."}}
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.keyvault.keys import JsonWebKey, KeyClient
 from azure.keyvault.keys.crypto import EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, padding as sym_padding
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -209,7 +210,7 @@ def test_key_ops_limit_what_a_key_does(key_client: KeyClient, crypto_client_for,
 
 
 def test_expired_and_not_yet_valid_keys(key_client: KeyClient, crypto_client_for, remote_credential, rsa_pair):
-    past = datetime.now(timezone.utc) - timedelta(days=1)
+    past = datetime.now(UTC) - timedelta(days=1)
     expired = key_client.create_rsa_key(unique("expired"), expires_on=past)
     remote = crypto_client_for(expired.id, remote_credential)
     digest = hashlib.sha256(b"x").digest()
@@ -223,7 +224,7 @@ def test_expired_and_not_yet_valid_keys(key_client: KeyClient, crypto_client_for
     public = _public_key(expired.key)
     ct = public.encrypt(b"old data", padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None))
     assert remote.decrypt(EncryptionAlgorithm.rsa_oaep, ct).plaintext == b"old data"
-    future = key_client.create_rsa_key(unique("future"), not_before=datetime.now(timezone.utc) + timedelta(days=1))
+    future = key_client.create_rsa_key(unique("future"), not_before=datetime.now(UTC) + timedelta(days=1))
     with pytest.raises(HttpResponseError) as exc:
         crypto_client_for(future.id, remote_credential).sign(SignatureAlgorithm.rs256, digest)
     assert exc.value.status_code == 403

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ssl
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -124,8 +124,8 @@ def test_versions_list_and_paging(key_client: KeyClient):
 def test_update_key_properties(key_client: KeyClient):
     name = unique("update")
     key = key_client.create_rsa_key(name)
-    expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=30)
-    nbf = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1)
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+    nbf = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     updated = key_client.update_key_properties(
         name, key.properties.version, enabled=False, expires_on=expires, not_before=nbf,
         key_operations=[KeyOperation.sign, KeyOperation.verify], tags={"team": "payments"},

@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from strongroom.lint import engine, manifests, suppress
 from strongroom.lint.findings import RULES

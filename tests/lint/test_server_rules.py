@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -147,12 +147,12 @@ def test_sr203_unused_assignment_from_the_audit_log(srv, tmp_path):
     client = Client(srv.state_dir)
     last_used = _last_used(srv.state_dir, 200)
     assert last_used is not None
-    later = datetime.now(timezone.utc) + timedelta(days=100)
+    later = datetime.now(UTC) + timedelta(days=100)
     found = {f.file: f for f in server_checks.least_privilege(g, client, Options(unused_days=90), last_used, now=later)
              if f.rule_id == "SR203"}
     assert "never used" in found["apps/worker.yaml"].message
     assert found["apps/worker.yaml"].fix.startswith("strongroom role assignment delete --ids ")
-    assert f"last used {datetime.now(timezone.utc):%Y-%m-%d}" in found["apps/web.yaml"].message
+    assert f"last used {datetime.now(UTC):%Y-%m-%d}" in found["apps/web.yaml"].message
     assert [f for f in server_checks.least_privilege(g, client, Options(unused_days=90), last_used)
             if f.rule_id == "SR203"] == []
 

@@ -10,8 +10,9 @@ error shape. Kept apart from the tests so the fuzz suite can reuse the cases.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 SUB_RG = "/subscriptions/{sub}/resourceGroups/rg-bad-input"
 KV = SUB_RG + "/providers/Microsoft.KeyVault/vaults"

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server
-from tests.server.bad_input_cases import CASES, KV, ARM_VERSION, KV_VERSION, Case, mutations
+from tests.server.bad_input_cases import ARM_VERSION, CASES, KV, KV_VERSION, Case, mutations
 
 VAULT = "srkv-bad-input"
 SCOPES = {

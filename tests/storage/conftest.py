@@ -7,8 +7,8 @@ private cluster (tests/pgcluster.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 

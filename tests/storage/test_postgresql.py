@@ -112,7 +112,7 @@ def test_a_committed_feed_append_is_pushed_to_every_listener_and_a_rolled_back_o
     import queue
 
     writer, reader = PostgreSQLStorage(pg_url), PostgreSQLStorage(pg_url)
-    got: "queue.Queue[dict[str, int] | None]" = queue.Queue()
+    got: queue.Queue[dict[str, int] | None] = queue.Queue()
     stop = reader.listen(got.put)
     try:
         assert got.get(timeout=10) == {}  # listening: re-read what you watch
@@ -136,7 +136,7 @@ def test_a_listener_cut_off_says_so_and_says_again_when_it_listens_again(pg_url:
     import queue
 
     storage = PostgreSQLStorage(pg_url)
-    got: "queue.Queue[dict[str, int] | None]" = queue.Queue()
+    got: queue.Queue[dict[str, int] | None] = queue.Queue()
     stop = storage.listen(got.put)
     try:
         assert got.get(timeout=10) == {}

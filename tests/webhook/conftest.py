@@ -43,7 +43,7 @@ class CA:
 
     def issue(self, directory: Path, names: list[str], cn: str = "strongroom-webhook") -> tuple[Path, Path]:
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         sans = [x509.IPAddress(__import__("ipaddress").ip_address(n)) if n[0].isdigit() else x509.DNSName(n) for n in names]
         cert = (
             x509.CertificateBuilder()
@@ -66,7 +66,7 @@ class CA:
 
 def make_ca(directory: Path, name: str) -> CA:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     cert = (
         x509.CertificateBuilder()

@@ -32,7 +32,14 @@ from jwt.algorithms import RSAAlgorithm
 from tests.conftest import start_server
 from tests.identity.conftest import assert_entra_error, assertion_form, token_request
 from tests.webhook.conftest import (
-    CA, FakeKubeAPI, admission_review, apply_response, deployment_pod, env_of, make_ca, start_webhook,
+    CA,
+    FakeKubeAPI,
+    admission_review,
+    apply_response,
+    deployment_pod,
+    env_of,
+    make_ca,
+    start_webhook,
 )
 
 

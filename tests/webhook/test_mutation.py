@@ -12,7 +12,13 @@ from __future__ import annotations
 import pytest
 
 from tests.webhook.conftest import (
-    AUTHORITY, TENANT, admission_review, apply_response, containers_by_name, deployment_pod, env_of,
+    AUTHORITY,
+    TENANT,
+    admission_review,
+    apply_response,
+    containers_by_name,
+    deployment_pod,
+    env_of,
 )
 
 CLIENT_ID = "8f4e0b1a-5c6d-4e7f-9a0b-1c2d3e4f5a6b"

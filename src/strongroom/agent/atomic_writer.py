@@ -33,10 +33,10 @@ import shutil
 import stat
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 DATA_DIR = "..data"
 NEW_DATA_DIR = "..data_tmp"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from strongroom.agent.tokens import WORKLOAD_IDENTITY_AUDIENCE, ServiceAccountToken
 from strongroom.csi import spc as spc_mod

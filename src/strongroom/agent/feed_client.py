@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -76,7 +77,7 @@ class FeedClient:
         self._scope: str | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "FeedClient":
+    def start(self) -> FeedClient:
         self._thread = threading.Thread(target=self.run, name="change-feed", daemon=True)
         self._thread.start()
         return self

@@ -13,15 +13,24 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Protocol
 
 import grpc
 
 from strongroom.csi.errors import FAILED_PRECONDITION, UNAVAILABLE, ProviderError
-from strongroom.csi.provider import API_VERSION, MAX_RESPONSE_BYTES, File, MountResult, ObjectVersion, Provider, ProviderConfig
 from strongroom.csi.proto.v1alpha1 import service_pb2 as pb
 from strongroom.csi.proto.v1alpha1 import service_pb2_grpc as pb_grpc
+from strongroom.csi.provider import (
+    API_VERSION,
+    MAX_RESPONSE_BYTES,
+    File,
+    MountResult,
+    ObjectVersion,
+    Provider,
+    ProviderConfig,
+)
 
 MOUNT_TIMEOUT = 60.0  # kubelet gives NodePublishVolume about two minutes
 _SERVICE_CONFIG = json.dumps(

@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from strongroom.agent.backoff import Backoff
 from strongroom.agent.feed_client import FeedClient

@@ -30,9 +30,9 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from strongroom.csi.spc import SecretProviderClass
 
@@ -56,7 +56,7 @@ class OnRotation:
     signum: int | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "OnRotation":
+    def parse(cls, text: str) -> OnRotation:
         if text in ("restart", "none"):
             return cls(text)
         if text.startswith("signal:"):
@@ -121,7 +121,7 @@ class Supervisor:
         build_env: Callable[[], dict[bytes, bytes]],
         on_rotation: OnRotation,
         grace: float,
-        rotations: "queue.Queue[object]",
+        rotations: queue.Queue[object],
     ) -> None:
         self.command = command
         self.build_env = build_env

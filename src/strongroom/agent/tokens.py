@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -93,5 +93,5 @@ class FileTokens:
         exp = claims.get("exp")
         if not isinstance(exp, (int, float)) or exp <= time.time():
             raise TokenRequestError(f"--token-file {self.path}: the token has expired; waiting for a fresh one", True)
-        stamp = datetime.fromtimestamp(exp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return ServiceAccountToken(text, stamp)

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
@@ -34,7 +35,7 @@ MAX_FIELD = 2048
 
 @functools.lru_cache(maxsize=4)
 def _second(whole: int) -> str:
-    return datetime.fromtimestamp(whole, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def azure_time(ts: float) -> str:

@@ -11,7 +11,8 @@ Only verified token claims are kept, never the token itself.
 
 from __future__ import annotations
 
-from typing import Any, MutableMapping
+from collections.abc import MutableMapping
+from typing import Any
 
 SCOPE_KEY = "strongroom.audit"
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from strongroom.audit.log import AuditSinkError
 from strongroom.audit.writer import AuditWriter

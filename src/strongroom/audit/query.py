@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from strongroom.audit.event import azure_time
 from strongroom.audit.log import STREAM
@@ -24,7 +25,7 @@ class BadFilter(ValueError):
 
 def parse_since(text: str, now: datetime | None = None) -> str:
     """`--since` as Azure's time format: an ISO 8601 instant, or an age like 30m, 12h, 7d."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     m = _RELATIVE.match(text.strip())
     if m:
         when = now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
@@ -34,7 +35,7 @@ def parse_since(text: str, now: datetime | None = None) -> str:
         except ValueError:
             raise BadFilter(f"--since: '{text}' is neither an ISO 8601 time (2026-01-31T12:00:00Z) nor an age (30m, 12h, 7d)") from None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
     return azure_time(when.timestamp())
 
 

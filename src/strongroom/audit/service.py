@@ -19,8 +19,9 @@ import concurrent.futures
 import contextlib
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from strongroom.audit.event import OBJECT_ID_CLAIM, azure_time
 from strongroom.audit.log import AuditSinkError

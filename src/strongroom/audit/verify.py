@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from strongroom.audit.chain import GENESIS, Link, Unreadable, canonical, parse
 from strongroom.audit.log import Slot, slots

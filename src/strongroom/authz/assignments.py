@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from strongroom.authz.conditions import ConditionError, assignment_attributes, compile_condition
+from strongroom.authz.conditions import Attributes, ConditionError, assignment_attributes, compile_condition
 from strongroom.authz.roles import RoleDefinition, guid_of
 from strongroom.authz.scopes import contains
 from strongroom.authz.store import RoleAssignment, Snapshot, arm_time, new_assignment
@@ -59,7 +59,7 @@ class CheckedAssignment:
     condition: str | None
     condition_version: str | None
     description: str | None
-    attributes: dict[str, Any]  # for the condition of the caller's own assignment (authorizer.may)
+    attributes: Attributes  # for the condition of the caller's own assignment (authorizer.may)
 
 
 def principal_type(kind: str | None) -> str:

@@ -14,8 +14,9 @@ plus ABAC conditions (Key Vault Data Access Administrator's, or an assignment's)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from strongroom.authz import policies
 from strongroom.authz.actions import policy_permission_for
@@ -37,7 +38,7 @@ class Caller:
     issuer: str
 
     @classmethod
-    def from_claims(cls, claims: dict[str, Any]) -> "Caller":
+    def from_claims(cls, claims: dict[str, Any]) -> Caller:
         return cls(claims["oid"], claims.get("appid", ""), claims["tid"], claims["iss"])
 
     def describe(self) -> str:

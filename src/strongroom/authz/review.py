@@ -27,8 +27,9 @@ access are reported too, with `canGrantAccess`, `indirect` and the routes in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from strongroom.authz import policies
 from strongroom.authz.actions import SECRET_DATA_ACTIONS, SECRETS

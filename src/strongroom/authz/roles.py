@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ CUSTOM = "CustomRole"
 
 
 @functools.lru_cache(maxsize=4096)
-def _allows_data(permission: "Permission", action: str) -> bool:
+def _allows_data(permission: Permission, action: str) -> bool:
     # Remembered: every data-plane call asks this, and a permission is immutable.
     return any(matches(p, action) for p in permission.data_actions) and not any(
         matches(p, action) for p in permission.not_data_actions
@@ -60,7 +59,7 @@ class Permission:
         return out
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> "Permission":
+    def from_record(cls, rec: dict[str, Any]) -> Permission:
         return cls(
             actions=tuple(rec.get("actions", ())),
             not_actions=tuple(rec.get("not_actions", ())),
@@ -116,7 +115,7 @@ class RoleDefinition:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> "RoleDefinition":
+    def from_record(cls, rec: dict[str, Any]) -> RoleDefinition:
         rec = dict(rec)
         rec["permissions"] = tuple(Permission.from_record(p) for p in rec["permissions"])
         rec["assignable_scopes"] = tuple(rec["assignable_scopes"])
@@ -132,7 +131,7 @@ def normalize_role_name(role_name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", role_name).split()).casefold()
 
 
-def scopes_to_authorize(existing: "RoleDefinition | None", new_scopes: tuple[str, ...]) -> tuple[str, ...]:
+def scopes_to_authorize(existing: RoleDefinition | None, new_scopes: tuple[str, ...]) -> tuple[str, ...]:
     """Every scope a role write must hold roleDefinitions/write on: the new assignable scopes and, for an
     update, the existing ones too -- narrowing a subscription-wide role to one's own vault and widening its
     dataActions would otherwise change what its subscription-wide assignments grant everywhere."""

@@ -17,7 +17,7 @@ import os
 import threading
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from strongroom.authz.roles import BUILTIN_ROLES, RoleDefinition, guid_of, normalize_role_name, role_definition_id
@@ -32,7 +32,7 @@ ROLE_ASSIGNMENTS = "providers/Microsoft.Authorization/roleAssignments"
 
 def arm_time() -> str:
     """ARM's timestamp spelling: 2026-01-01T12:00:00.0000000Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
 
 
 @dataclass

@@ -28,7 +28,7 @@ class MasterKey:
         return hashlib.sha256(b"strongroom-master-key-id" + self.material).digest()[:4]
 
     @classmethod
-    def generate(cls) -> "MasterKey":
+    def generate(cls) -> MasterKey:
         return cls(secrets.token_bytes(KEY_BYTES))
 
 
@@ -47,7 +47,7 @@ class Keyring:
         return self._by_id.get(key_id)
 
     @classmethod
-    def load(cls, path: Path) -> "Keyring":
+    def load(cls, path: Path) -> Keyring:
         keys = []
         for line in path.read_text().split():
             material = base64.b64decode(line, validate=True)

@@ -12,14 +12,14 @@ import os
 import sys
 import tempfile
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from cryptography.hazmat.primitives import serialization
 
-from strongroom.cli.client import CLIError, Client
+from strongroom.cli.client import Client, CLIError
 from strongroom.cli.common import ServerOpt, StateDirOpt, client
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 from strongroom.cli.role import API_VERSION as AUTHZ_API_VERSION
@@ -68,7 +68,7 @@ def _find_application(c: Client, ident: str) -> dict[str, Any]:
 
 
 def _end(years: int) -> str:
-    return (datetime.now(timezone.utc) + timedelta(days=365 * years)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (datetime.now(UTC) + timedelta(days=365 * years)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _set_certificate(c: Client, app_obj: dict[str, Any], cert_text: str, years: int, append: bool) -> None:

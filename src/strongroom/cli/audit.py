@@ -26,8 +26,8 @@ StorageOpt = Annotated[
 
 
 def _open(state_dir: Path | None, storage_url: str | None):
-    from strongroom.settings import Settings
     from strongroom.audit.table import open_audit_table
+    from strongroom.settings import Settings
     from strongroom.storage import StorageError
 
     state = state_dir or Path(".strongroom")
@@ -82,7 +82,6 @@ def verify(state_dir: StateDirOpt = None, storage: StorageOpt = None) -> None:
     Exits non-zero and names the first altered, inserted or removed record.
     """
     from strongroom.audit.verify import verify as run_verify
-
     from strongroom.cli.progress import activity
 
     state, store = _open(state_dir, storage)

@@ -14,7 +14,17 @@ from typing import Annotated, Any
 import typer
 
 from strongroom.cli.client import CLIError
-from strongroom.cli.common import object_target, ServerOpt, StateDirOpt, TagsOpt, three_state_option, client, iso, parse_tags, three_state
+from strongroom.cli.common import (
+    ServerOpt,
+    StateDirOpt,
+    TagsOpt,
+    client,
+    iso,
+    object_target,
+    parse_tags,
+    three_state,
+    three_state_option,
+)
 from strongroom.cli.key import _json_arg
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 from strongroom.util.files import write_file_atomically

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from strongroom.cli.client import CLIError, Client, state_dir_default
+from strongroom.cli.client import Client, CLIError, state_dir_default
 from strongroom.cli.common import ServerOpt, StateDirOpt, client
 from strongroom.cli.output import OutputFormat, QueryOpt, emit
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from strongroom.cli.client import CLIError, Client
+from strongroom.cli.client import Client, CLIError
 from strongroom.cli.common import ServerOpt, StateDirOpt, client
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 

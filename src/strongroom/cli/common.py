@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
-from strongroom.cli.client import CLIError, Client
+from strongroom.cli.client import Client, CLIError
 
 StateDirOpt = Annotated[
     Path | None,
@@ -82,14 +82,14 @@ def parse_time(value: str | None, flag: str) -> int | None:
     except ValueError:
         raise CLIError(f"{flag}: '{value}' is not an ISO 8601 date-time, e.g. 2026-12-31T00:00:00Z", "InvalidArgumentValue") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp())
 
 
 def iso(ts: Any) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(int(ts), timezone.utc).isoformat()
+    return datetime.fromtimestamp(int(ts), UTC).isoformat()
 
 
 def object_target(

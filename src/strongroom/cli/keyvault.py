@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from strongroom.cli.client import CLIError, Client
-from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, three_state_option, client, parse_tags, three_state
+from strongroom.cli.client import Client, CLIError
+from strongroom.cli.common import ServerOpt, StateDirOpt, TagsOpt, client, parse_tags, three_state, three_state_option
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 
 app = typer.Typer(help="Manage vaults (az keyvault).", no_args_is_help=True)

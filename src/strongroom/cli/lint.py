@@ -7,9 +7,10 @@ Exit codes: 1 when a finding at or above --fail-on remains, 0 otherwise, 2 on a 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Callable
+from typing import Annotated
 
 import typer
 

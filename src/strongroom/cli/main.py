@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 if __name__ == "__main__":  # `mount`/`run` start without the other command groups: see cli/agent_main.py
-    from strongroom.cli.agent_main import is_agent_command, main as _agent_main
+    from strongroom.cli.agent_main import is_agent_command
+    from strongroom.cli.agent_main import main as _agent_main
 
     if is_agent_command(sys.argv[1:]):
         _agent_main()
@@ -13,22 +14,31 @@ if __name__ == "__main__":  # `mount`/`run` start without the other command grou
 
 import typer
 
-from strongroom.cli import admin, keyvault, secret
-from strongroom.cli import certificate, key, timeshift
+from strongroom.cli import (
+    ad,
+    admin,
+    certificate,
+    cloud,
+    cluster,
+    identity,
+    key,
+    keyvault,
+    keyvault_access,
+    role,
+    secret,
+    timeshift,
+)
 from strongroom.cli import audit as audit_cli
 from strongroom.cli import provider as provider_cli
 from strongroom.cli import webhook as webhook_cli
-from strongroom.cli import keyvault_access, role
-from strongroom.cli import ad, cluster, identity
-from strongroom.cli import cloud
 from strongroom.cli.common import complete_three_state_flags
 from strongroom.cli.errors import run_cli
-from strongroom.cli.up import up
+from strongroom.cli.hosts import hosts as hosts_cmd
+from strongroom.cli.lint import lint as lint_cmd
 from strongroom.cli.mount import mount as mount_cmd
 from strongroom.cli.run import run as run_cmd
 from strongroom.cli.trust import trust as trust_cmd
-from strongroom.cli.hosts import hosts as hosts_cmd
-from strongroom.cli.lint import lint as lint_cmd
+from strongroom.cli.up import up
 
 app = typer.Typer(
     help="Strongroom: Azure Key Vault, workload identity and the Secrets Store CSI provider, self-hosted.",

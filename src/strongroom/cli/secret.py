@@ -10,16 +10,16 @@ import typer
 
 from strongroom.cli.client import CLIError
 from strongroom.cli.common import (
-    object_target,
     ServerOpt,
     StateDirOpt,
     TagsOpt,
-    three_state_option,
     client,
     iso,
+    object_target,
     parse_tags,
     parse_time,
     three_state,
+    three_state_option,
 )
 from strongroom.cli.output import OutputFormat, OutputOpt, QueryOpt, emit
 from strongroom.util.files import write_file_atomically

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import ssl
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -77,7 +78,7 @@ def _aadsts(body: Mapping[str, Any]) -> tuple[int | None, str]:
     return (int(m.group(1)) if m else None), short
 
 
-def token_endpoint_error(cred: "_TokenEndpointCredential", status: int, body: Mapping[str, Any]) -> ProviderError:
+def token_endpoint_error(cred: _TokenEndpointCredential, status: int, body: Mapping[str, Any]) -> ProviderError:
     code, description = _aadsts(body)
     what = description or f"HTTP {status} {body.get('error') or ''}".strip()
     if status >= 500 or status == 429:
@@ -121,7 +122,7 @@ def token_endpoint_error(cred: "_TokenEndpointCredential", status: int, body: Ma
 
 
 def managed_identity_error(
-    cred: "ManagedIdentityCredential", url: str, status: int, body: Mapping[str, Any]
+    cred: ManagedIdentityCredential, url: str, status: int, body: Mapping[str, Any]
 ) -> ProviderError:
     err = body.get("error")
     if isinstance(err, dict):  # IMDS and Azure errors

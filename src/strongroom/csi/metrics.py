@@ -125,7 +125,7 @@ class MetricsServer:
     def port(self) -> int:
         return self.httpd.server_address[1]
 
-    def start(self) -> "MetricsServer":
+    def start(self) -> MetricsServer:
         self.thread.start()
         return self
 

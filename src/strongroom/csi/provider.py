@@ -20,10 +20,11 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Generator, Iterable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generator, Iterable, Mapping
+from typing import Any
 
 import grpc
 import httpx

@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from strongroom.barrier import SealedStore
 from strongroom.util import jsonbytes

@@ -27,6 +27,7 @@ import asyncio
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 
 from strongroom.barrier import SealedStore, StorageError
 
@@ -35,7 +36,7 @@ log = logging.getLogger("strongroom.events")
 DEFAULT_INTERVAL = 0.05
 SAFETY_INTERVAL = 2.0  # while notifications are pushed: the poll only covers a silently lost one
 
-_WATCHERS: "weakref.WeakSet[FeedWatcher]" = weakref.WeakSet()
+_WATCHERS: weakref.WeakSet[FeedWatcher] = weakref.WeakSet()
 
 
 def close_all() -> None:
@@ -62,7 +63,7 @@ class FeedWatcher:
         self._listening = False  # asked storage to push (once)
         self.pushed = False  # notifications arrive now: poll only for safety
         self._kick: asyncio.Event | None = None  # poll now (the listener has just (re)connected)
-        self._stop_listen = None
+        self._stop_listen: Callable[[], None] | None = None
         _WATCHERS.add(self)
 
     def close(self) -> None:
@@ -146,7 +147,7 @@ class FeedWatcher:
                 grew = self._grew.setdefault(stream, asyncio.Event())
                 try:
                     await asyncio.wait_for(grew.wait(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return self._last[stream] > seq
             return True
         finally:
@@ -163,7 +164,7 @@ class FeedWatcher:
             else:
                 try:
                     await asyncio.wait_for(self._kick.wait(), interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 self._kick.clear()
             streams = list(self._waiting)

@@ -59,7 +59,7 @@ def self_signed(common_name: str, years: int = 1) -> tuple[bytes, x509.Certifica
     """A new RSA key and a self-signed certificate for it; returns (key+certificate PEM, certificate)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64] or "strongroom")])
-    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -25,8 +25,8 @@ from typing import Any
 
 from strongroom.barrier import SealedStore, records
 from strongroom.errors import ServiceError
-from strongroom.util.clock import now
 from strongroom.util.armnames import resource_group_problem
+from strongroom.util.clock import now
 
 TENANT_KEY = "identity/tenant"
 _PRINCIPALS = "identity/principals/"

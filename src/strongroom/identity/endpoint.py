@@ -10,8 +10,9 @@ The `claims` parameter (the SDKs send a CAE capability there) is accepted and ig
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from strongroom.identity import errors
 from strongroom.identity.assertions import verify_certificate, verify_federated

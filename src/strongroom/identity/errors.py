@@ -7,7 +7,7 @@ message into a search engine lands on the same explanations as for Azure.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from strongroom.errors import ServiceError
 
@@ -39,7 +39,7 @@ class EntraError(ServiceError):
 
 def _iso(ts: float) -> str:
     """Entra prints times with seven fractional digits."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
 
 
 # -- request shape -------------------------------------------------------------

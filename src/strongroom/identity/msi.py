@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from strongroom.identity.directory import Directory, Principal
 from strongroom.util.files import write_private_file

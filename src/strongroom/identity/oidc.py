@@ -97,7 +97,7 @@ def ssl_context(ca_files: list[str]) -> ssl.SSLContext:
     return ctx
 
 
-def _get_json(client: "httpx.Client", url: str, what: str, deadline: float) -> dict[str, Any]:
+def _get_json(client: httpx.Client, url: str, what: str, deadline: float) -> dict[str, Any]:
     """GET one JSON document by `deadline` (monotonic): every read is bounded by what is left of it."""
     import httpx
 
@@ -170,12 +170,12 @@ class IssuerKeys:
     def __init__(self, ca_files: list[str], timeout: float = TIMEOUT) -> None:
         self._ca_files = ca_files
         self._timeout = timeout
-        self._client_: "httpx.Client | None" = None
+        self._client_: httpx.Client | None = None
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
 
     @property
-    def _client(self) -> "httpx.Client":
+    def _client(self) -> httpx.Client:
         """Made on the first fetch: httpx (and the rich/pygments it loads) cost a worker ~7 MB it rarely needs."""
         if self._client_ is None:
             import httpx

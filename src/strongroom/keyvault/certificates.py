@@ -16,10 +16,12 @@ the vault's state.
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import secrets as pysecrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -32,7 +34,14 @@ from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.ca_names import NOT_ALLOWED, CANamePolicy
 from strongroom.keyvault.certificate_contacts import CertificateContacts
 from strongroom.keyvault.certificate_issuers import CertificateIssuers, Signer
-from strongroom.keyvault.certificate_operations import COMPLETED, FAILED, IN_PROGRESS, Operation, PendingOperations, pending_not_found
+from strongroom.keyvault.certificate_operations import (
+    COMPLETED,
+    FAILED,
+    IN_PROGRESS,
+    Operation,
+    PendingOperations,
+    pending_not_found,
+)
 from strongroom.keyvault.certificate_policies import CertificatePolicies, Policy
 from strongroom.keyvault.errors import KeyVaultError, bad_parameter
 from strongroom.keyvault.keys import KeyStore, KeyVersion, key_event
@@ -206,7 +215,7 @@ class CertificateStore:
             self._check_backing_names(vault, name)
         return head
 
-    def _backing(self, vault: Vault, name: str) -> list[tuple[VersionedObjects[Any], Head]]:
+    def _backing(self, vault: Vault, name: str) -> builtins.list[tuple[VersionedObjects[Any], Head]]:
         out: list[tuple[VersionedObjects[Any], Head]] = []
         for coll in (self.keys.objects, self.secret_objects):
             h = coll.head(vault, name)
@@ -218,7 +227,7 @@ class CertificateStore:
     def _backing_event(change: Change, v: KeyVersion | SecretVersion) -> ObjectChange:
         return key_event(change, v) if isinstance(v, KeyVersion) else secret_event(change, v)
 
-    def _backing_events(self, vault: Vault, name: str, change: Change) -> list[ObjectChange]:
+    def _backing_events(self, vault: Vault, name: str, change: Change) -> builtins.list[ObjectChange]:
         out: list[ObjectChange] = []
         for coll, h in self._backing(vault, name):
             v = coll.current(vault, h)
@@ -236,7 +245,9 @@ class CertificateStore:
                 return current.kty, current.material
         return props["kty"], jwk.generate(props["kty"], props.get("key_size"), props.get("crv"))
 
-    def _issue(self, signer: Signer, private_key: Any, x509_props: dict[str, Any], t: int) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    def _issue(
+        self, signer: Signer, private_key: Any, x509_props: dict[str, Any], t: int
+    ) -> tuple[x509.Certificate, builtins.list[x509.Certificate]]:
         if signer == "ca":
             ca = self._ca()
             cert = x509build.issue(private_key.public_key(), x509_props, t, ca.key, ca.cert.subject, ca.cert)
@@ -245,9 +256,9 @@ class CertificateStore:
 
     def _complete_writes(
         self, vault: Vault, name: str, version: str, kty: str, material: dict[str, Any], cert: x509.Certificate,
-        chain: list[x509.Certificate], policy: Policy, *, enabled: bool, tags: dict[str, str] | None,
+        chain: builtins.list[x509.Certificate], policy: Policy, *, enabled: bool, tags: dict[str, str] | None,
         preserve_order: bool | None,
-    ) -> tuple[CertVersion, Changes, list[ObjectChange]]:
+    ) -> tuple[CertVersion, Changes, builtins.list[ObjectChange]]:
         """The certificate version, its backing key and secret: records and events for one batch."""
         t = vault_now(vault.key)
         spelled = self.objects.spelling(vault, name)
@@ -368,7 +379,7 @@ class CertificateStore:
         imported = x509build.parse_import(given.value, given.pwd)
         kty, material = x509build.material_of(imported.key)
         crv = material.get("crv")
-        size = jwk.key_size(material, kty) if kty == "RSA" else jwk.CURVE_BITS[crv]
+        size = jwk.key_size(material, kty) if kty == "RSA" else jwk.CURVE_BITS[material["crv"]]
         content_type = (given.policy.get("secret_props") or {}).get("contentType") or imported.content_type
         derived = x509build.policy_from_certificate(imported.cert, kty, size, crv, content_type)
         for section in ("key_props", "issuer", "attributes"):
@@ -401,7 +412,8 @@ class CertificateStore:
             cv.tags = given.tags
         if given.enabled is not None and not cv.pending:
             cv.enabled = given.enabled
-            for coll in (self.keys.objects, self.secret_objects):
+            backing_collections: tuple[VersionedObjects[Any], ...] = (self.keys.objects, self.secret_objects)
+            for coll in backing_collections:
                 backing = coll.version(vault, name, cv.version)
                 if backing is not None:
                     backing.enabled, backing.updated = given.enabled, t
@@ -428,7 +440,7 @@ class CertificateStore:
         leaf, chain = given.x5c[0], given.x5c[1:]
         assert op.kty is not None
         private_key = x509build.private_key_of(op.material, op.kty)
-        if leaf.public_key().public_numbers() != private_key.public_key().public_numbers():
+        if not x509build.same_public_key(leaf.public_key(), private_key.public_key()):
             raise bad_parameter("Public key from x509 certificate and key of this instance doesn't match")
         policy = self.policies.get(vault, name)
         assert policy is not None

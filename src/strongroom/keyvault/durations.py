@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _DURATION = re.compile(
     r"^P(?!\Z)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?!\Z)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z"
@@ -26,7 +26,7 @@ class Duration:
 
     def add_to(self, ts: int) -> int:
         """`ts` (Unix seconds) plus this duration."""
-        dt = datetime.fromtimestamp(ts, timezone.utc)
+        dt = datetime.fromtimestamp(ts, UTC)
         months = dt.month - 1 + self.months + 12 * self.years
         year, month = dt.year + months // 12, months % 12 + 1
         day = min(dt.day, calendar.monthrange(year, month)[1])
@@ -34,7 +34,7 @@ class Duration:
         return base + self.days * 86400 + self.seconds
 
     def subtract_from(self, ts: int) -> int:
-        dt = datetime.fromtimestamp(ts, timezone.utc)
+        dt = datetime.fromtimestamp(ts, UTC)
         months = dt.month - 1 - self.months - 12 * self.years
         year, month = dt.year + months // 12, months % 12 + 1
         day = min(dt.day, calendar.monthrange(year, month)[1])

@@ -24,8 +24,8 @@ from strongroom.events.feed import Change, ObjectChange, write_with_events
 from strongroom.keyvault import crypto, jwk
 from strongroom.keyvault.backup import BackupSealer
 from strongroom.keyvault.errors import RECOVER_HINT, KeyVaultError, bad_parameter
-from strongroom.keyvault.managed import managed_by_key_vault
 from strongroom.keyvault.layout import KEY_POLICIES, KEYS
+from strongroom.keyvault.managed import managed_by_key_vault
 from strongroom.keyvault.objects import Head, Page, VersionedObjects, purge_protected
 from strongroom.keyvault.rotation import RotationPolicy, default_policy, parse_policy
 from strongroom.keyvault.validation import check_bool, check_object_name, check_tags, check_unixtime

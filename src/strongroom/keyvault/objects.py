@@ -14,15 +14,15 @@ atomic write (a certificate with its backing key and secret).
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterator, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from strongroom.barrier import SealedStore, records
 from strongroom.keyvault.errors import KeyVaultError, bad_parameter
 from strongroom.keyvault.layout import Versioned
 from strongroom.keyvault.validation import check_object_name
 from strongroom.keyvault.vaults import DAY, Vault
-
 
 
 class VersionRecord(Protocol):

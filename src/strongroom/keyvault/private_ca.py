@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -38,7 +38,7 @@ class PrivateCA:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
     @classmethod
-    def load(cls, store: SealedStore) -> "PrivateCA | None":
+    def load(cls, store: SealedStore) -> PrivateCA | None:
         rec = records.load(store, _KEY)
         if rec is None:
             return None
@@ -47,13 +47,13 @@ class PrivateCA:
         return cls(key, x509.load_pem_x509_certificate(rec["cert"].encode()))
 
     @classmethod
-    def ensure(cls, store: SealedStore) -> "PrivateCA":
+    def ensure(cls, store: SealedStore) -> PrivateCA:
         """The instance CA, created on first call (bootstrap calls this before workers start)."""
         found = cls.load(store)
         if found is not None:
             return found
         key = ec.generate_private_key(ec.SECP384R1())  # instant to make, so a first start stays fast
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         name = x509.Name(
             [
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Strongroom"),

@@ -60,7 +60,7 @@ class RotationPolicy:
         }
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> "RotationPolicy":
+    def from_record(cls, rec: dict[str, Any]) -> RotationPolicy:
         policy = parse_policy({"lifetimeActions": rec["lifetimeActions"], "attributes": {"expiryTime": rec.get("expiryTime")}}, check=False)
         policy.created, policy.updated = rec.get("created"), rec.get("updated")
         return policy

@@ -9,10 +9,11 @@ parses from request bodies (server/secret_bodies.py).
 
 from __future__ import annotations
 
+import builtins
 import json
 import secrets as pysecrets
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Iterator
 
 from strongroom.audit import service as service_audit
 from strongroom.barrier import SealedStore
@@ -192,7 +193,9 @@ class SecretStore:
         await write_with_events_async(self.store, vault, changes, events)
         return sv
 
-    def _prepare_set(self, vault: Vault, name: str, given: SecretInput) -> tuple[SecretVersion, dict[str, bytes | None], list[ObjectChange]]:
+    def _prepare_set(
+        self, vault: Vault, name: str, given: SecretInput
+    ) -> tuple[SecretVersion, dict[str, bytes | None], builtins.list[ObjectChange]]:
         """The new version, the records to write and the event of a SecretSet (KeyVaultError if refused)."""
         check_object_name(name)
         head = self.objects.head(vault, name)

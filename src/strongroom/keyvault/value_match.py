@@ -23,7 +23,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from strongroom.keyvault.errors import bad_parameter
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from strongroom.barrier import SealedStore, records
 from strongroom.keyvault.errors import KeyVaultError
@@ -53,7 +54,7 @@ class Vault:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> "Vault":
+    def from_record(cls, rec: dict[str, Any]) -> Vault:
         """A stored vault, read defensively: releases before strict body types stored what a PUT sent
         (tags as a list, "false" as purge protection). Such a record is read as the safe meaning:
         purge protection only when stored as true, tags only as a map of strings."""

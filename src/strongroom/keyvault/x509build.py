@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import ipaddress
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from cryptography import x509
@@ -98,7 +99,7 @@ def issue(
     issuer_cert: x509.Certificate | None = None,
 ) -> x509.Certificate:
     """A certificate for `public_key` per the policy, signed by `signer_key` (the subject's own key: self-signed)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     not_before = now - SKEW
     not_after = Duration("", months=x509_props["validity_months"]).add_to(now)
@@ -109,8 +110,8 @@ def issue(
         .issuer_name(issuer_name or subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(datetime.fromtimestamp(not_before, timezone.utc))
-        .not_valid_after(datetime.fromtimestamp(not_after, timezone.utc))
+        .not_valid_before(datetime.fromtimestamp(not_before, UTC))
+        .not_valid_after(datetime.fromtimestamp(not_after, UTC))
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), False)
     )
     if issuer_cert is not None:

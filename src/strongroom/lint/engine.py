@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from strongroom.lint import graph as graph_mod
 from strongroom.lint import manifests, server_checks, suppress

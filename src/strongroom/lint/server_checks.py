@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import secrets as pysecrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from strongroom.keyvault import value_match
 from strongroom.lint.findings import Finding
@@ -132,7 +133,7 @@ def _parse_time(text: str | None) -> datetime | None:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def least_privilege(
@@ -140,7 +141,7 @@ def least_privilege(
     now: datetime | None = None,
 ) -> list[Finding]:
     try:
-        return _least_privilege(g, backend, options, last_used, now or datetime.now(timezone.utc))
+        return _least_privilege(g, backend, options, last_used, now or datetime.now(UTC))
     except Exception as exc:
         if _refused(exc):
             raise Refused(getattr(exc, "message", str(exc))) from None

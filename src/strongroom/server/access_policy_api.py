@@ -17,9 +17,9 @@ from starlette.responses import Response
 from strongroom.audit import facts as audit
 from strongroom.authz import control, policies
 from strongroom.errors import BadRequest
-from strongroom.server.http import JSON, json_body
 from strongroom.server import guards
 from strongroom.server.guards import management, route, runtime
+from strongroom.server.http import JSON, json_body
 from strongroom.server.management_api import PROVIDER, _vault_in
 
 KINDS = ("add", "replace", "remove")

@@ -17,20 +17,30 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from strongroom.errors import BadRequest, NotFound, Plane
-from strongroom.server import identity_api, management_api, vault_api
-from strongroom.server import cluster_api, directory_api, graph_api
-from strongroom.server import access_policy_api, authorization_api
-from strongroom.server import certificates_api, keys_api
-from strongroom.server import events_api
-from strongroom.server import lint_api
-from strongroom.server import arm_api, graph_objects_api, metadata_api
+from strongroom.server import (
+    access_policy_api,
+    arm_api,
+    authorization_api,
+    certificates_api,
+    cluster_api,
+    dev_api,
+    directory_api,
+    events_api,
+    graph_api,
+    graph_objects_api,
+    identity_api,
+    keys_api,
+    lint_api,
+    management_api,
+    metadata_api,
+    vault_api,
+)
 from strongroom.server.audit_middleware import AuditMiddleware
 from strongroom.server.dispatch import RouteTable
 from strongroom.server.errors import EXCEPTION_HANDLERS, error_response, route_planes, unavailable
 from strongroom.server.guards import public, route
 from strongroom.server.http import JSON, RequestIdMiddleware
 from strongroom.server.runtime import Runtime, build_runtime
-from strongroom.server import dev_api
 from strongroom.server.scheduler import Scheduler
 from strongroom.settings import Settings
 from strongroom.storage import StorageError

@@ -25,8 +25,20 @@ from strongroom.audit import facts as audit
 from strongroom.authz import Caller, control
 from strongroom.errors import BadRequest, NotFound, ServiceError
 from strongroom.resources import (
-    READ_ACTION, RG_DELETE, RG_READ, RG_WRITE, FilterError, GenericResource, ResourceManager, check_location,
-    check_tags, parse_filter, resource_group_id, resource_group_json, subscription_json, tenant_json,
+    READ_ACTION,
+    RG_DELETE,
+    RG_READ,
+    RG_WRITE,
+    FilterError,
+    GenericResource,
+    ResourceManager,
+    check_location,
+    check_tags,
+    parse_filter,
+    resource_group_id,
+    resource_group_json,
+    subscription_json,
+    tenant_json,
 )
 from strongroom.server import guards
 from strongroom.server.guards import management, route, runtime

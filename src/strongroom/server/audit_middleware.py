@@ -27,9 +27,9 @@ from strongroom.audit import event as audit_event
 from strongroom.audit.facts import SCOPE_KEY
 from strongroom.audit.intent import AuditedChange
 from strongroom.audit.writer import AuditSinkError, AuditWriter
+from strongroom.barrier import guard
 from strongroom.errors import Unavailable
 from strongroom.server.errors import error_response
-from strongroom.barrier import guard
 
 log = logging.getLogger("strongroom.audit")
 

@@ -26,17 +26,17 @@ from starlette.responses import Response
 
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller, assignments, control, definitions
+from strongroom.authz.assignments import GUID
 from strongroom.authz.conditions import assignment_attributes
 from strongroom.authz.review import PrincipalInfo, review_secret
 from strongroom.authz.roles import RoleDefinition, scopes_to_authorize
 from strongroom.authz.scopes import Scope, ancestors_or_self, contains, parse_scope
 from strongroom.authz.store import AuthzStore, RoleAssignment
-from strongroom.errors import BadRequest, NotFound, Conflict, ServiceError
-from strongroom.authz.assignments import GUID
+from strongroom.errors import BadRequest, Conflict, NotFound, ServiceError
 from strongroom.keyvault.vaults import Vault
-from strongroom.server.http import JSON, json_body
 from strongroom.server import guards
 from strongroom.server.guards import management, route, runtime
+from strongroom.server.http import JSON, json_body
 from strongroom.server.runtime import Runtime
 
 AUTHZ = "providers/Microsoft.Authorization"
@@ -310,11 +310,12 @@ def _federated_with_local_cluster(rt: Runtime):
     """Does a principal trust the local cluster issuer (so a node agent's service-account token can act as it)?"""
     if rt.identity is None:
         return None
-    issuer = rt.identity.cluster.issuer_url.rstrip("/")
+    identity = rt.identity
+    issuer = identity.cluster.issuer_url.rstrip("/")
 
     def federated(object_id: str) -> bool:
         p = rt.directory.find(object_id)
-        return p is not None and any(f.issuer.rstrip("/") == issuer for f in rt.identity.fics.list(p))
+        return p is not None and any(f.issuer.rstrip("/") == issuer for f in identity.fics.list(p))
 
     return federated
 

@@ -17,8 +17,8 @@ from strongroom.keyvault import certpolicy
 from strongroom.keyvault.certificate_contacts import MAX_CONTACTS, Contact
 from strongroom.keyvault.certificate_issuers import IssuerInput, OrgDetails
 from strongroom.keyvault.certificates import CertificateCreate, CertificateImport, CertificateMerge, CertificateUpdate
-from strongroom.server.bodies import InvalidBody
 from strongroom.keyvault.validation import check_bool, check_tags
+from strongroom.server.bodies import InvalidBody
 
 
 def _object(body: Any, message: str) -> dict[str, Any]:

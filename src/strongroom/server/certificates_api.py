@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from strongroom.authz.actions import CERTIFICATE_ACTIONS, CERTIFICATE_POLICY_PERMISSIONS
-from strongroom.keyvault import certificate_wire as wire
 from strongroom.errors import BadRequest
+from strongroom.keyvault import certificate_wire as wire
 from strongroom.server import certificate_bodies as bodies
-from strongroom.server.secret_bodies import backup_blob
 from strongroom.server.crypto_pool import run_heavy
 from strongroom.server.guards import VAULT_CREATE, public, route, runtime, vault
 from strongroom.server.http import JSON, int_param, json_body
+from strongroom.server.secret_bodies import backup_blob
 from strongroom.server.vault_api import _page_response
 from strongroom.server.vault_api import begin as vault_begin
 

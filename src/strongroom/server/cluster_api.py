@@ -13,25 +13,26 @@ whoever raised it, is rendered as a Kubernetes Status (server/errors.py: these r
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from strongroom.audit import facts as audit
 from strongroom.authz.roles import NODE_AGENT_TOKEN_ACTION
 from strongroom.issuer.cluster import DEFAULT_DURATION, Cluster, ClusterError, ServiceAccount
-from strongroom.audit import facts as audit
 from strongroom.server.guards import admin, public, route, runtime
 from strongroom.server.http import JSON, json_body
+
 
 class JWKS(JSON):
     media_type = "application/jwk-set+json"
 
 
 def _ts(ts: int) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def sa_json(sa: ServiceAccount) -> dict[str, Any]:

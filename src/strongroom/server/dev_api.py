@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from strongroom.keyvault import timeshift
 from strongroom.errors import BadRequest, NotFound
+from strongroom.keyvault import timeshift
 from strongroom.server.guards import admin, route, runtime
 from strongroom.server.http import JSON, json_body
 from strongroom.util.clock import now, vault_now

@@ -8,19 +8,20 @@ may call them (management-token audience).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from strongroom.audit import facts as audit
+from strongroom.errors import BadRequest, NotFound, ServiceError
 from strongroom.identity.directory import MI_TYPE, Principal
 from strongroom.identity.fic import FederatedCredential, validate
-from strongroom.errors import BadRequest, NotFound, ServiceError
-from strongroom.audit import facts as audit
 from strongroom.server.guards import admin, route, runtime
-from strongroom.server.management_api import check_subscription
 from strongroom.server.http import JSON, json_body
+from strongroom.server.management_api import check_subscription
 from strongroom.server.runtime import Runtime
 
 FIC_TYPE = f"{MI_TYPE}/federatedIdentityCredentials"

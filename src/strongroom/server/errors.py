@@ -17,19 +17,28 @@ text (which could carry request data) ever reaches the client.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from strongroom.barrier import StorageError
 from strongroom.errors import (
-    BadRequest, MethodNotAllowed, NotFound, Plane, ServiceError, TooLarge, Unavailable, internal_error, render,
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    Plane,
+    ServiceError,
+    TooLarge,
+    Unavailable,
+    internal_error,
+    render,
 )
 from strongroom.server.http import JSON
 from strongroom.server.limits import BODY_TOO_LARGE
-from strongroom.barrier import StorageError
 
 log = logging.getLogger("strongroom.server")
 

@@ -27,18 +27,18 @@ import asyncio
 import signal
 import threading
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller
+from strongroom.errors import BadRequest
 from strongroom.events.feed import decode, last_sequence, stream_name
 from strongroom.events.schema import all_event_types, event_type, to_event_grid
 from strongroom.events.visibility import Visibility
-from strongroom.events.watch import FeedWatcher, close_all
-from strongroom.errors import BadRequest
+from strongroom.events.watch import close_all
 from strongroom.keyvault.vaults import Vault
 from strongroom.server import guards
 from strongroom.server.guards import route, vault
@@ -93,7 +93,8 @@ async def subscribe(request: Request) -> Response:
     stream = stream_name(vault)
     position = start_after(request, last_sequence(rt.store, vault))
     visibility = Visibility(rt.authorizer, Caller.from_claims(claims))
-    watcher: FeedWatcher = rt.feed_watcher
+    watcher = rt.feed_watcher
+    assert watcher is not None  # built by the runtime of every serving process
     expires = float(claims.get("exp") or 0)
 
     async def events() -> AsyncIterator[bytes]:

@@ -11,17 +11,17 @@ these endpoints (token audience https://graph.microsoft.com).
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from strongroom.errors import BadRequest, Conflict, NotFound
 from strongroom.identity.certs import CertificateError, key_credential, load_certificate
 from strongroom.identity.directory import Principal, new_client_secret, password_credential
 from strongroom.identity.fic import FederatedCredential, validate
-from strongroom.errors import BadRequest, Conflict, NotFound
 from strongroom.server import guards
 from strongroom.server.guards import Guard, admin, route, runtime
 from strongroom.server.http import JSON, json_body
@@ -37,7 +37,7 @@ _STARTSWITH = re.compile(r"^\s*startswith\(\s*displayName\s*,\s*'((?:[^']|'')*)'
 
 
 def _iso(ts: int | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(value: Any, name: str) -> int | None:
@@ -47,7 +47,7 @@ def _parse_time(value: Any, name: str) -> int | None:
         dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         raise _bad(f"Invalid value specified for property '{name}' of resource 'PasswordCredential'.") from None
-    return int((dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp())
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
 
 
 def _bad(message: str) -> BadRequest:
@@ -371,7 +371,8 @@ routes = [
     route(_APPS + "/{id}/federatedIdentityCredentials", create_app_fic, ["POST"], _graph_admin("ApplicationFederatedCredentialCreate")),
     route(_APPS + "/{id}/federatedIdentityCredentials", list_app_fics, ["GET"], _graph_admin("ApplicationFederatedCredentialList")),
     route(_APPS + "/{id}/federatedIdentityCredentials/{fic}", get_app_fic, ["GET"], _graph_admin("ApplicationFederatedCredentialGet")),
-    route(_APPS + "/{id}/federatedIdentityCredentials/{fic}", delete_app_fic, ["DELETE"], _graph_admin("ApplicationFederatedCredentialDelete")),
+    route(_APPS + "/{id}/federatedIdentityCredentials/{fic}", delete_app_fic, ["DELETE"],
+          _graph_admin("ApplicationFederatedCredentialDelete")),
     route("/v1.0/servicePrincipals", list_service_principals, ["GET"], _graph_admin("ServicePrincipalList")),
     route("/v1.0/servicePrincipals/{id}", get_service_principal, ["GET"], _graph_admin("ServicePrincipalGet")),
     route("/v1.0/servicePrincipals/{id}", delete_service_principal, ["DELETE"], _graph_admin("ServicePrincipalDelete")),

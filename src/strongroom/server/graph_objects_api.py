@@ -23,8 +23,8 @@ from starlette.responses import Response
 
 from strongroom.errors import BadRequest, NotFound, ServiceError
 from strongroom.server import guards
-from strongroom.server.guards import admin, route, runtime
 from strongroom.server.graph_api import GRAPH, service_principal_json
+from strongroom.server.guards import admin, route, runtime
 from strongroom.server.http import JSON, json_object
 
 MAX_IDS = 1000  # Graph's limit per request

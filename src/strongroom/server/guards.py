@@ -28,8 +28,9 @@ walks the app's route table and fails on any route that is not a `GuardedRoute`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, NoReturn, Sequence
+from typing import Any, NoReturn
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,9 +38,9 @@ from starlette.routing import Route
 
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller
-from strongroom.identity.tokens import TokenError, TokenVerifier
 from strongroom.errors import Forbidden, Throttled
 from strongroom.errors import Unauthenticated as _Unauthenticated
+from strongroom.identity.tokens import TokenError, TokenVerifier
 from strongroom.server.failure_audit import failure_audit
 from strongroom.server.runtime import Runtime
 

@@ -14,7 +14,8 @@ from starlette.responses import Response
 from strongroom.audit import facts as audit
 from strongroom.identity.endpoint import ASSERTION_ACR, caller_claims, known_resource
 from strongroom.identity.errors import EntraError
-from strongroom.identity.msi import HEADER_NAME, PATH as MSI_PATH, MsiError, check_header, select_identity
+from strongroom.identity.msi import HEADER_NAME, MsiError, check_header, select_identity
+from strongroom.identity.msi import PATH as MSI_PATH
 from strongroom.identity.oidc import FetchNeeded
 from strongroom.server.failure_audit import failure_audit
 from strongroom.server.guards import SIGN_IN, public, route, runtime

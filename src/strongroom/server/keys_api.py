@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from strongroom.authz.actions import KEY_ACTIONS, KEY_POLICY_PERMISSIONS
-from strongroom.keyvault import key_wire as wire
 from strongroom.errors import BadRequest
+from strongroom.keyvault import key_wire as wire
 from strongroom.keyvault.jwk import b64u, b64u_decode
 from strongroom.server.crypto_pool import run_heavy
 from strongroom.server.guards import VAULT_CREATE, route, runtime, vault

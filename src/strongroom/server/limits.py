@@ -40,7 +40,7 @@ class Limits:
     default_vault: bool  # localhost also serves the data plane's paths
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Limits":
+    def from_settings(cls, settings: Settings) -> Limits:
         return cls(
             max_body_control=settings.max_body_control,
             max_body_data=settings.max_body_data,

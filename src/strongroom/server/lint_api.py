@@ -16,8 +16,8 @@ from starlette.responses import Response
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller
 from strongroom.authz.actions import SECRET_ACTIONS, SECRET_POLICY_PERMISSIONS
-from strongroom.keyvault import value_match
 from strongroom.errors import BadRequest
+from strongroom.keyvault import value_match
 from strongroom.keyvault.vaults import Vault
 from strongroom.server import guards
 from strongroom.server.guards import route

@@ -6,7 +6,7 @@ Errors use ARM's shape (`{"error": {"code", "message"}}`) with ARM's codes.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -18,8 +18,7 @@ from strongroom.authz import Caller, control
 from strongroom.authz import policies as access_policies
 from strongroom.errors import NotFound
 from strongroom.keyvault.vaults import Vault, vault_resource_not_found
-from strongroom.server import bodies
-from strongroom.server import guards
+from strongroom.server import bodies, guards
 from strongroom.server.guards import management, route, runtime
 from strongroom.server.http import JSON, json_body
 from strongroom.server.runtime import Runtime
@@ -64,7 +63,7 @@ async def ensure_resource_group(rt: Runtime, name: str, location: Any) -> None:
 
 def arm_time(ts: int | None) -> str | None:
     """ARM writes times as ISO 8601 UTC strings, Key Vault's data plane as Unix seconds."""
-    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
 
 
 def vault_json(rt: Runtime, vault: Vault) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from strongroom.barrier.keyring import load_or_create_keyring
 from strongroom.events.watch import FeedWatcher
 from strongroom.identity.directory import Directory, Tenant
 from strongroom.identity.tokens import SigningKeys, TokenIssuer, TokenVerifier
+from strongroom.keyvault import private_ca
 from strongroom.keyvault.backup import BackupSealer
+from strongroom.keyvault.ca_names import CANamePolicy, parse_allowed
 from strongroom.keyvault.certificates import CertificateStore
 from strongroom.keyvault.keys import KeyStore
-from strongroom.keyvault import private_ca
-from strongroom.keyvault.ca_names import CANamePolicy, parse_allowed
 from strongroom.keyvault.secrets import SecretStore
 from strongroom.keyvault.vaults import VaultRegistry
 from strongroom.server.identity_runtime import IdentityServices, build_identity

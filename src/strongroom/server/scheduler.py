@@ -25,10 +25,10 @@ import os
 import time
 from pathlib import Path
 
+from strongroom.barrier import guard
 from strongroom.keyvault import timeshift
 from strongroom.keyvault.lifecycle import Lifecycle
 from strongroom.server.runtime import Runtime
-from strongroom.barrier import guard
 
 log = logging.getLogger("strongroom.scheduler")
 LOCK_FILE = "scheduler.lock"
@@ -123,7 +123,7 @@ class Scheduler:
                 wait = self.interval if self.leading else min(self.interval, LEAD_RETRY)
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 self._wake.clear()
                 try:

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.server.bodies import InvalidBody
 from strongroom.keyvault.secrets import SecretInput, SecretUpdate
-from strongroom.keyvault.validation import check_bool, check_content_type, check_secret_value, check_tags, check_unixtime
+from strongroom.keyvault.validation import (
+    check_bool,
+    check_content_type,
+    check_secret_value,
+    check_tags,
+    check_unixtime,
+)
+from strongroom.server.bodies import InvalidBody
 
 
 def _attributes(body: dict[str, Any]) -> dict[str, Any]:

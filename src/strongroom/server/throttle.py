@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from strongroom.errors import Throttled as TooManyRequests
 from strongroom.keyvault.vaults import Vault

@@ -19,12 +19,12 @@ from starlette.responses import Response
 from strongroom.audit import facts as audit
 from strongroom.authz import Caller, forbidden
 from strongroom.authz.actions import SECRET_ACTIONS, SECRET_POLICY_PERMISSIONS
-from strongroom.keyvault import wire
 from strongroom.errors import BadRequest
+from strongroom.keyvault import wire
 from strongroom.keyvault.objects import Page
 from strongroom.keyvault.vaults import Vault
-from strongroom.server import secret_bodies as bodies
 from strongroom.server import guards
+from strongroom.server import secret_bodies as bodies
 from strongroom.server.guards import VAULT_CREATE, route, runtime, vault
 from strongroom.server.http import JSON, int_param, json_body
 

@@ -13,8 +13,8 @@ what it holds is the start of the source's stream (same last entry there).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from strongroom.storage.base import Storage, StorageError, Write
 

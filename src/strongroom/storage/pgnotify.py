@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -61,7 +62,7 @@ class StreamListener:
     callback runs on the listener's thread: it must be quick and thread-safe.
     """
 
-    def __init__(self, url: str, connect_kwargs: dict, on_heads: OnHeads) -> None:
+    def __init__(self, url: str, connect_kwargs: dict[str, Any], on_heads: OnHeads) -> None:
         self._url = url
         self._kwargs = connect_kwargs
         self._on_heads = on_heads
@@ -80,7 +81,7 @@ class StreamListener:
         while not self._closed.is_set():
             try:
                 with psycopg.connect(self._url, **self._kwargs) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")  # type: ignore[arg-type]
+                    conn.execute(f"LISTEN {CHANNEL}")
                     self.connected.set()
                     if failing:
                         log.warning("change feed listener reconnected")

@@ -28,15 +28,16 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from strongroom.storage import pgnotify
-from strongroom.storage.batches import GroupCommitWrites
 from strongroom.storage.base import StorageError, Write, mask_url, prefix_end
+from strongroom.storage.batches import GroupCommitWrites
 
 T = TypeVar("T")
 
@@ -108,7 +109,7 @@ class PostgreSQLStorage(GroupCommitWrites):
         self._listeners: list[pgnotify.StreamListener] = []
 
     @classmethod
-    def from_url(cls, url: str) -> "PostgreSQLStorage":
+    def from_url(cls, url: str) -> PostgreSQLStorage:
         return cls(url)
 
     # -- errors ------------------------------------------------------------
@@ -385,7 +386,7 @@ class PostgreSQLStorage(GroupCommitWrites):
                 return None
         return max(1, int(row[0]))  # type: ignore[index]
 
-    def _session_kwargs(self, role: str) -> dict:
+    def _session_kwargs(self, role: str) -> dict[str, Any]:
         """Connection arguments of a session of our own (leadership, membership, LISTEN), named for pg_stat_activity.
 
         These sessions hold locks that must go when their replica does. A killed process
@@ -430,7 +431,7 @@ def _notify(cur: psycopg.Cursor, heads: dict[str, int]) -> None:
         args: list[str] = []
         for p in payloads:
             args += [pgnotify.CHANNEL, p]
-        cur.execute(pgnotify.notify_sql(len(payloads)), args)  # type: ignore[arg-type]
+        cur.execute(pgnotify.notify_sql(len(payloads)), args)
 
 
 def _lock_heads(cur: psycopg.Cursor, streams: list[str]) -> dict[str, int]:

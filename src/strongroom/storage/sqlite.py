@@ -22,12 +22,13 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
-from strongroom.storage.batches import GroupCommitWrites
 from strongroom.storage.base import StorageError, Write
 from strongroom.storage.base import prefix_end as _prefix_end
+from strongroom.storage.batches import GroupCommitWrites
 
 T = TypeVar("T")
 
@@ -92,7 +93,7 @@ class SQLiteStorage(GroupCommitWrites):
         self._migrate()
 
     @classmethod
-    def from_url(cls, url: str) -> "SQLiteStorage":
+    def from_url(cls, url: str) -> SQLiteStorage:
         # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells it.
         rest = url.removeprefix("sqlite:")
         if not rest.startswith("///"):

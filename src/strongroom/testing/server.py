@@ -65,7 +65,7 @@ class Identity:
     authority: str
     namespace: str
     service_account: str
-    _server: "StrongroomServer"
+    _server: StrongroomServer
 
     def federated_token(self, duration: int = 3600) -> str:
         """A fresh service-account token for the identity's federated credential."""
@@ -133,7 +133,7 @@ class StrongroomServer:
 
     # -- lifecycle ------------------------------------------------------------
 
-    def start(self) -> "StrongroomServer":
+    def start(self) -> StrongroomServer:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "strongroom.cli.main", "up", "--state-dir", str(self.state_dir),
                "--port", str(self.port), *self.extra_args]
@@ -196,7 +196,7 @@ class StrongroomServer:
         if self._own_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
-    def __enter__(self) -> "StrongroomServer":
+    def __enter__(self) -> StrongroomServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
