@@ -64,3 +64,21 @@ def test_storage_urls(tmp_path: Path):
         open_storage("sqlite:relative.db")
     with pytest.raises(StorageError):
         open_storage("mysql://x")
+
+
+def test_the_database_and_its_wal_are_owner_only_whatever_the_umask(tmp_path: Path):
+    """Another local user must not read the sealed records, even when the process umask is 022."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        storage = SQLiteStorage(tmp_path / "s.db")
+        storage.write([Write("a", b"1")])
+        files = sorted(p for p in tmp_path.iterdir() if p.name.startswith("s.db"))
+        assert {p.name for p in files} >= {"s.db", "s.db-wal"}
+        for p in files:
+            assert stat.S_IMODE(p.stat().st_mode) == 0o600, (p.name, oct(p.stat().st_mode))
+        storage.close()
+    finally:
+        os.umask(old)

@@ -82,6 +82,9 @@ class SQLiteStorage(GroupCommitWrites):
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only from the first byte: SQLite would create the file (and its -wal/-shm, which copy the
+        # database's mode) with the process umask, readable by other local users when the umask is 022.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self.path = path
         self._write_lock = threading.Lock()
         self._local = threading.local()
