@@ -346,7 +346,7 @@ def test_ip_address_sans(cert_client: CertificateClient, server, admin_credentia
     body = {"policy": {"issuer": {"name": "Self"}, "x509_props": {
         "subject": "CN=10.0.0.1", "sans": {"ipAddresses": ["10.0.0.1", "::1"], "uris": ["spiffe://cluster/ns/app"]}}}}
     r = httpx.post(f"{cert_client.vault_url}/certificates/{name}/create", params={"api-version": "7.6"}, json=body,
-                   headers={"Authorization": f"Bearer {token}"}, verify=server.ca)
+                   headers={"Authorization": f"Bearer {token}"}, verify=server.ssl_context)
     assert r.status_code == 202 and r.headers["Location"].startswith(f"{cert_client.vault_url}/certificates/{name}/pending")
     san = x509.load_der_x509_certificate(cert_client.get_certificate(name).cer).extensions.get_extension_for_class(
         x509.SubjectAlternativeName).value
