@@ -105,3 +105,4 @@ def test_leadership_passes_on_within_seconds_when_the_leader_is_killed(pg_url: s
     finally:
         leader.kill()
         leader.wait()
+        leader.stdout.close()
