@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tests.certificates.conftest import leaf_for, local_ca, self_signed, unique
+from .conftest import leaf_for, local_ca, self_signed, unique
 
 
 def test_create_with_the_default_policy(cert_client: CertificateClient, key_client, secret_client: SecretClient):
