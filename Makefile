@@ -35,8 +35,11 @@ install-dev: $(DEV_STAMP)
 run: install
 	$(BIN)/strongroom up $(ARGS)
 
+# Two worker processes (pytest-xdist), each test file on one worker so its module-scoped servers start once;
+# TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: install-dev
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 # Strongroom against OpenBao on this machine (bench/): ARGS='--quick' for a short run.
 # wrk comes from Debian when missing (as root, or through sudo).
