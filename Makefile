@@ -73,5 +73,5 @@ fuzz: install-dev
 	STRONGROOM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) STRONGROOM_FUZZ_STEPS=$(FUZZ_STEPS) \
 	STRONGROOM_FUZZ_PHASES=examples,coverage,fuzzing \
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz tests/server/test_bad_input.py \
-		tests/e2e/test_schemathesis_secrets.py tests/keys/test_schemathesis_keys.py \
-		tests/certificates/test_schemathesis_certificates.py $(ARGS)
+		tests/e2e/test_schemathesis_secrets.py tests/keyvault/keys/test_schemathesis_keys.py \
+		tests/keyvault/certificates/test_schemathesis_certificates.py $(ARGS)

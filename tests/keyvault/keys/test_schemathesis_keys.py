@@ -29,7 +29,7 @@ from tests.e2e.test_schemathesis_secrets import content_type_conformance_with_bo
 if TYPE_CHECKING:
     from tests.conftest import Server
 
-SPEC_PATH = Path(__file__).resolve().parents[1] / "specs" / "keyvault" / "2026-04-01" / "keys.json"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "specs" / "keyvault" / "2026-04-01" / "keys.json"
 API_VERSION = "2026-04-01"
 VAULT = "kv-fuzz-keys"
 MAX_EXAMPLES = int(os.environ.get("STRONGROOM_FUZZ_EXAMPLES", "12"))
