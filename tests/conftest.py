@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -59,6 +60,11 @@ class Server:
         return str(self.state_dir / "ca.pem")
 
     @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """Trusts this server's CA, for httpx (which deprecated `verify=<path>`); SDKs take `ca` as `connection_verify`."""
+        return ssl.create_default_context(cafile=self.ca)
+
+    @property
     def admin(self) -> dict:
         return json.loads((self.state_dir / "admin.json").read_text())
 
@@ -67,23 +73,24 @@ class Server:
 
     def start(self, timeout: float = 20.0) -> Server:
         self.log_path = self.state_dir.parent / f"server-{self.port}.log"
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [*STRONGROOM, "up", "--state-dir", str(self.state_dir), "--port", str(self.port), *self.extra_args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.state_dir.parent,
-        )
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [*STRONGROOM, "up", "--state-dir", str(self.state_dir), "--port", str(self.port), *self.extra_args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.state_dir.parent,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/healthz", verify=self.ca, timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", verify=self.ssl_context, timeout=1).status_code == 200:
                     return self
             except (httpx.HTTPError, OSError):
                 pass
             time.sleep(0.05)
+        self.stop(signal.SIGKILL)
         raise RuntimeError(f"server not healthy within {timeout}s:\n{self.log_path.read_text()}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

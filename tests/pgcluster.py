@@ -193,9 +193,14 @@ def pg_url(pg_cluster: PgCluster) -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    if _SKIPPED:
+    reasons = list(_SKIPPED)
+    # Under pytest-xdist the fixture ran in a worker process: the skip reports that reach this one carry the reason.
+    for report in terminalreporter.stats.get("skipped", []):
+        if isinstance(report.longrepr, tuple) and "PostgreSQL half skipped: " in report.longrepr[2]:
+            reasons.append(report.longrepr[2].split("PostgreSQL half skipped: ", 1)[1])
+    if reasons:
         terminalreporter.write_sep("!", "PostgreSQL HALF OF THE SUITE SKIPPED", red=True, bold=True)
         terminalreporter.write_line(
-            f"{_SKIPPED[0]}. Install it (Debian: apt-get install postgresql) or set STRONGROOM_PG_BIN; "
+            f"{reasons[0]}. Install it (Debian: apt-get install postgresql) or set STRONGROOM_PG_BIN; "
             "CI (CI=true) fails instead of skipping.", red=True, bold=True,
         )

@@ -109,8 +109,10 @@ def agent_env(server: Server) -> dict[str, str]:
 
 def agent(server: Server, *args: str, log: Path | None = None) -> subprocess.Popen:
     """A long-running agent command (`mount --watch`, `run`), its output in `log`."""
-    out = open(log, "ab") if log else subprocess.DEVNULL
-    return subprocess.Popen([*STRONGROOM, *args], env=agent_env(server), stdout=out, stderr=subprocess.STDOUT)
+    if log is None:
+        return subprocess.Popen([*STRONGROOM, *args], env=agent_env(server), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    with open(log, "ab") as out:  # the agent keeps its own descriptor
+        return subprocess.Popen([*STRONGROOM, *args], env=agent_env(server), stdout=out, stderr=subprocess.STDOUT)
 
 
 def agent_once(server: Server, *args: str) -> subprocess.CompletedProcess:

@@ -60,7 +60,7 @@ def session(srv: Server, credential, canary: str) -> dict[str, str]:
     ids["NoToken"] = str(uuid.uuid4())
     r = httpx.get(
         f"{srv.vault_url(VAULT)}/secrets/db-password?api-version=7.6",
-        headers={"x-ms-client-request-id": ids["NoToken"]}, verify=srv.ca,
+        headers={"x-ms-client-request-id": ids["NoToken"]}, verify=srv.ssl_context,
     )
     assert r.status_code == 401
     return ids
@@ -127,7 +127,7 @@ def test_a_denied_caller_is_recorded_with_its_claims(srv: Server):
     )
     cid = str(uuid.uuid4())
     r = httpx.get(
-        f"{srv.vault_url(VAULT)}/secrets/db-password?api-version=7.6", verify=srv.ca,
+        f"{srv.vault_url(VAULT)}/secrets/db-password?api-version=7.6", verify=srv.ssl_context,
         headers={**bearer(outsider), "x-ms-client-request-id": cid},
     )
     assert r.status_code == 403
@@ -151,7 +151,7 @@ def test_a_granted_caller_is_recorded_with_the_assignment_that_granted_it(srv: S
     )
     cid = str(uuid.uuid4())
     r = httpx.get(
-        f"{srv.vault_url(VAULT)}/secrets/db-password?api-version=7.6", verify=srv.ca,
+        f"{srv.vault_url(VAULT)}/secrets/db-password?api-version=7.6", verify=srv.ssl_context,
         headers={**bearer(reader), "x-ms-client-request-id": cid},
     )
     assert r.status_code == 200
@@ -172,7 +172,7 @@ def test_the_record_carries_the_response_request_id_and_tls_version(srv: Server,
 
 def test_query_values_that_might_be_secret_are_masked(srv: Server, credential):
     url = f"{srv.vault_url(VAULT)}/secrets?api-version=7.6&maxresults=2&sig=hunter2"
-    assert httpx.get(url, headers=bearer(credential), verify=srv.ca).status_code == 200
+    assert httpx.get(url, headers=bearer(credential), verify=srv.ssl_context).status_code == 200
     (rec,) = audit_list(srv, "--last", "1")
     assert rec["properties"]["requestUri"].endswith("?api-version=7.6&maxresults=2&sig=REDACTED")
 
@@ -281,15 +281,15 @@ def test_unwritable_audit_log_fails_reads_closed(srv: Server, session, credentia
     log.rename(aside)
     log.symlink_to("/dev/full")  # every write: ENOSPC, as on a full disk
     try:
-        r = httpx.get(url, headers=headers, verify=srv.ca)
+        r = httpx.get(url, headers=headers, verify=srv.ssl_context)
         assert r.status_code == 503
         assert r.json()["error"]["code"] == "ServiceUnavailable"
         assert canary not in r.text and r.headers["x-ms-request-id"]
-        assert httpx.get(f"{srv.url}/healthz", verify=srv.ca).status_code == 200  # unaudited: still up
+        assert httpx.get(f"{srv.url}/healthz", verify=srv.ssl_context).status_code == 200  # unaudited: still up
     finally:
         log.unlink()
         aside.rename(log)
-    r = httpx.get(url, headers=headers, verify=srv.ca)
+    r = httpx.get(url, headers=headers, verify=srv.ssl_context)
     assert r.status_code == 200 and r.json()["value"] == canary
     out = srv.cli_json("audit", "verify")
     assert out["ok"] and out["records"] == before + 1  # the refused read left no record; the next one did
@@ -301,13 +301,13 @@ def test_workers_keep_verifiable_chains(tmp_path: Path):
         s.cli("keyvault", "create", "--name", "kvw")
         a = s.admin
         token = httpx.post(
-            f"{s.url}/{a['tenantId']}/oauth2/v2.0/token", verify=s.ca,
+            f"{s.url}/{a['tenantId']}/oauth2/v2.0/token", verify=s.ssl_context,
             data={"grant_type": "client_credentials", "client_id": a["clientId"], "client_secret": a["clientSecret"],
                   "scope": "https://vault.azure.net/.default"},
         ).json()["access_token"]
 
         def burst(_: int) -> set[int]:
-            with httpx.Client(verify=s.ca, headers={"Authorization": f"Bearer {token}"}) as c:
+            with httpx.Client(verify=s.ssl_context, headers={"Authorization": f"Bearer {token}"}) as c:
                 return {c.get(f"{s.vault_url('kvw')}/secrets?api-version=7.6").status_code for _ in range(25)}
 
         with ThreadPoolExecutor(8) as pool:

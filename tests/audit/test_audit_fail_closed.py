@@ -37,14 +37,14 @@ def put_secret(srv: Server, bearer: str, name: str, value: str, cid: str) -> htt
         f"{srv.vault_url(VAULT)}/secrets/{name}?api-version=7.6",
         json={"value": value},
         headers={"Authorization": f"Bearer {bearer}", "x-ms-client-request-id": cid},
-        verify=srv.ca,
+        verify=srv.ssl_context,
     )
 
 
 def get_secret(srv: Server, bearer: str, name: str) -> httpx.Response:
     return httpx.get(
         f"{srv.vault_url(VAULT)}/secrets/{name}?api-version=7.6",
-        headers={"Authorization": f"Bearer {bearer}"}, verify=srv.ca,
+        headers={"Authorization": f"Bearer {bearer}"}, verify=srv.ssl_context,
     )
 
 

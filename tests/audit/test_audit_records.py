@@ -41,7 +41,7 @@ def test_a_failed_sign_in_carries_no_verified_identity_only_the_claimed_client_i
         f"{srv.url}/{a['tenantId']}/oauth2/v2.0/token",
         data={"grant_type": "client_credentials", "scope": "https://vault.azure.net/.default",
               "client_id": a["clientId"], "client_secret": wrong},
-        headers={"client-request-id": cid}, verify=srv.ca,
+        headers={"client-request-id": cid}, verify=srv.ssl_context,
     )
     assert r.status_code == 401
     (rec,) = records_of(srv, cid)
@@ -63,7 +63,7 @@ def test_a_successful_sign_in_names_the_verified_caller_and_its_details(srv: Ser
         f"{srv.url}/{a['tenantId']}/oauth2/v2.0/token",
         data={"grant_type": "client_credentials", "scope": "https://vault.azure.net/.default",
               "client_id": a["clientId"], "client_secret": a["clientSecret"]},
-        headers={"client-request-id": cid}, verify=srv.ca,
+        headers={"client-request-id": cid}, verify=srv.ssl_context,
     )
     assert r.status_code == 200
     (rec,) = records_of(srv, cid)
@@ -90,10 +90,10 @@ def test_no_tag_value_or_token_reaches_the_audit_log(srv: Server):
     headers = {"Authorization": f"Bearer {bearer}"}
     for tags in ({tag_name: tag_value * 40}, {tag_name * 60: tag_value}, {f"{tag_name}{i}": tag_value for i in range(60)}):
         r = httpx.put(f"{srv.vault_url(VAULT)}/secrets/bad?api-version=7.6", json={"value": value, "tags": tags},
-                      headers=headers, verify=srv.ca)
+                      headers=headers, verify=srv.ssl_context)
         assert r.status_code == 400
     r = httpx.put(f"{srv.vault_url(VAULT)}/secrets/bad?api-version=7.6&token={bearer}", json={"value": value},
-                  headers=headers, verify=srv.ca)
+                  headers=headers, verify=srv.ssl_context)
     text = (srv.state_dir / "audit.jsonl").read_text()
     for marker in (mark, bearer, bearer.split(".")[2]):
         assert marker not in text, f"{marker[:20]}... found in the audit log"

@@ -100,4 +100,4 @@ def az_server(tmp_path_factory) -> Server:
 
 
 def instance_metadata(server: Server) -> dict:
-    return httpx.get(f"{server.url}/strongroom/metadata", verify=server.ca, timeout=10).json()
+    return httpx.get(f"{server.url}/strongroom/metadata", verify=server.ssl_context, timeout=10).json()

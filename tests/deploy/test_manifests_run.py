@@ -51,8 +51,9 @@ def test_webhook_runs_as_the_deployment_and_configmap_say(tmp_path):
     args = [f"--port={port}" if a.startswith("--port=") else a for a in args]
     env = {**os.environ, **config, "AZURE_TENANT_ID": "t1", "KUBECONFIG": str(api.kubeconfig(tmp_path / "kc"))}
     log = tmp_path / "log"
-    proc = subprocess.Popen([*STRONGROOM, *args, "--bind", "127.0.0.1"], env=env, stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT)
+    with open(log, "wb") as out:  # the webhook keeps its own descriptor
+        proc = subprocess.Popen([*STRONGROOM, *args, "--bind", "127.0.0.1"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
     hook = Webhook(f"https://localhost:{port}", str(ca.path), proc, log, cert, key)
     try:
         wait_healthy(hook)

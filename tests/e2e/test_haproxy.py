@@ -59,7 +59,8 @@ def lb(tmp_path_factory, pg_cluster: PgCluster):
     root = tmp_path_factory.mktemp("haproxy")
     cfg = root / "haproxy.cfg"
     cfg.write_text(HAPROXY_CFG.format(port=port, a=la, b=lb_))
-    proc = subprocess.Popen([haproxy, "-f", str(cfg), "-db"], stdout=open(root / "haproxy.log", "wb"), stderr=subprocess.STDOUT)
+    with open(root / "haproxy.log", "wb") as log:  # haproxy keeps its own descriptor
+        proc = subprocess.Popen([haproxy, "-f", str(cfg), "-db"], stdout=log, stderr=subprocess.STDOUT)
     a = replica(tmp_path_factory.mktemp("ha-a"), url, public, la)
     b = replica(tmp_path_factory.mktemp("ha-b"), url, public, lb_, copy_from=a)
     a.cli("keyvault", "create", "--name", "kvha")  # through HAProxy: admin.json's server is the public URL

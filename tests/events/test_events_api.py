@@ -189,7 +189,7 @@ def test_events_reach_subscribers_on_every_worker(tmp_path):
         subs = [Subscription(events_url(srv, "kvfeed2"), token, srv.ca).start() for _ in range(4)]
         latencies = []
         for i in range(8):  # a new connection per write: the kernel spreads them over both workers
-            with httpx.Client(verify=srv.ca) as h:
+            with httpx.Client(verify=srv.ssl_context) as h:
                 r = h.put(f"{srv.vault_url('kvfeed2')}/secrets/w{i}", params={"api-version": "7.4"},
                           json={"value": "x"}, headers={"Authorization": f"Bearer {token}"})
                 assert r.status_code == 200

@@ -32,7 +32,7 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=
 
 def token(server: Server, scope: str) -> str:
     a = server.admin
-    r = httpx.post(f"{server.url}/{a['tenantId']}/oauth2/v2.0/token", verify=server.ca, data={
+    r = httpx.post(f"{server.url}/{a['tenantId']}/oauth2/v2.0/token", verify=server.ssl_context, data={
         "grant_type": "client_credentials", "client_id": a["clientId"], "client_secret": a["clientSecret"], "scope": scope,
     })
     r.raise_for_status()

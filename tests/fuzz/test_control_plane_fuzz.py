@@ -93,14 +93,14 @@ def check(response: Any, case: schemathesis.Case) -> None:
 def target(tmp_path_factory) -> Target:
     server = start_server(tmp_path_factory.mktemp("fuzz-control"))
     try:
-        meta = httpx.get(f"{server.url}/strongroom/metadata", verify=server.ca).json()
+        meta = httpx.get(f"{server.url}/strongroom/metadata", verify=server.ssl_context).json()
         TARGET.server = server
         TARGET.tokens = {"arm": token(server, "https://management.azure.com/.default"),
                          "graph": token(server, "https://graph.microsoft.com/.default")}
         TARGET.fixed = {"subscriptionId": meta["subscriptionId"], "tenant": meta["tenantId"]}
         arm = {"Authorization": f"Bearer {TARGET.tokens['arm']}"}
         base = f"{server.url}/subscriptions/{meta['subscriptionId']}/resourceGroups/rg-fuzz/providers"
-        with httpx.Client(verify=server.ca, timeout=30) as c:
+        with httpx.Client(verify=server.ssl_context, timeout=30) as c:
             c.put(f"{base}/Microsoft.KeyVault/vaults/srkv-fuzz", params={"api-version": ARM_VERSION}, headers=arm,
                   json={"location": "local", "properties": {}}).raise_for_status()
             c.put(f"{base}/Microsoft.ManagedIdentity/userAssignedIdentities/id-fuzz",

@@ -1,6 +1,6 @@
 """Stateful schemathesis over the three official Key Vault specs (issue #10, section 6).
 
-tests/e2e, tests/keys and tests/certificates already run each spec's operations one at
+tests/e2e, tests/keyvault/keys and tests/keyvault/certificates already run each spec's operations one at
 a time in positive and negative modes with the conformance checks. This adds
 sequences: schemathesis infers links between operations (a set or create, then the
 get, update, delete, recover and purge of what it made, by name and version) and runs
@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import schemathesis
 
-from tests.certificates.test_schemathesis_certificates import load_spec as certificates_spec
 from tests.conftest import Server
 from tests.e2e.test_schemathesis_secrets import get_token
 from tests.e2e.test_schemathesis_secrets import load_spec as secrets_spec
 from tests.fuzz.support import REQUEST_TIMEOUT, SETTINGS, answer_problem
-from tests.keys.test_schemathesis_keys import load_spec as keys_spec
+from tests.keyvault.certificates.test_schemathesis_certificates import load_spec as certificates_spec
+from tests.keyvault.keys.test_schemathesis_keys import load_spec as keys_spec
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "keyvault" / "2026-04-01"
 API_VERSION = "2026-04-01"

@@ -11,6 +11,7 @@ import subprocess
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jwt
 import msal
@@ -80,7 +81,7 @@ def test_certificate_credential_of_azure_identity(server, cert_app):
 def test_msal_with_sha256_thumbprint_and_ps256(server, cert_app, monkeypatch):
     """MSAL signs with PS256 and names the certificate by x5t#S256 when given the public certificate."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca)  # requests lets this variable override `verify`
-    pem = open(cert_app["fileWithCertAndPrivateKey"]).read()
+    pem = Path(cert_app["fileWithCertAndPrivateKey"]).read_text()
     key_pem = pem[: pem.index("-----BEGIN CERTIFICATE-----")]
     cert_pem = pem[pem.index("-----BEGIN CERTIFICATE-----"):]
     app = msal.ConfidentialClientApplication(

@@ -166,7 +166,7 @@ def test_algorithms_outside_the_allow_list_are_refused(server, fed, alg):
     if alg == "PS256":
         token = jwt.encode(claims, rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm=alg)
     else:
-        token = jwt.encode(claims, "secret-the-attacker-chose" if alg == "HS256" else None, algorithm=alg)
+        token = jwt.encode(claims, "secret-the-attacker-chose-32-bytes" if alg == "HS256" else None, algorithm=alg)
     body = assert_entra_error(token_request(server, assertion_form(server, fed.client_id, token)), 700027)
     assert alg in body["error_description"]
 

@@ -187,7 +187,7 @@ def test_sr403_negative(srv, tmp_path):
 
 
 def _token(srv: Server, app_id: str, secret: str) -> str:
-    r = httpx.post(f"{srv.url}/{srv.admin['tenantId']}/oauth2/v2.0/token", verify=srv.ca, data={
+    r = httpx.post(f"{srv.url}/{srv.admin['tenantId']}/oauth2/v2.0/token", verify=srv.ssl_context, data={
         "grant_type": "client_credentials", "client_id": app_id, "client_secret": secret,
         "scope": "https://vault.azure.net/.default"})
     assert r.status_code == 200, r.text
@@ -198,7 +198,7 @@ def _ask(srv: Server, token: str | None, body) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     return httpx.post(f"{srv.vault_url(VAULT)}/strongroom/lint/value-matches", params={"api-version": "2026-04-01"},
-                      headers={**headers, "Content-Type": "application/json"}, content=content, verify=srv.ca,
+                      headers={**headers, "Content-Type": "application/json"}, content=content, verify=srv.ssl_context,
                       timeout=30)
 
 
@@ -272,7 +272,7 @@ def test_value_match_costs_quota_by_the_work_it_does(srv):
     name = f"kvq{uuid.uuid4().hex[:8]}"
     cli(srv, "keyvault", "create", "--name", name, "--tags", "strongroom-reads-per-10s=2")
     admin_token = _token(srv, srv.admin["clientId"], srv.admin["clientSecret"])
-    with httpx.Client(verify=srv.ca, timeout=30, headers={"Authorization": f"Bearer {admin_token}"}) as h:
+    with httpx.Client(verify=srv.ssl_context, timeout=30, headers={"Authorization": f"Bearer {admin_token}"}) as h:
         for i in range(26):
             r = h.put(f"{srv.vault_url(name)}/secrets/s{i}", params={"api-version": "2026-04-01"}, json={"value": f"v{i}"})
             assert r.status_code == 200, r.text

@@ -32,7 +32,7 @@ SCOPES = {
 
 def token(server: Server, scope: str) -> str:
     a = server.admin
-    r = httpx.post(f"{server.url}/{a['tenantId']}/oauth2/v2.0/token", verify=server.ca, data={
+    r = httpx.post(f"{server.url}/{a['tenantId']}/oauth2/v2.0/token", verify=server.ssl_context, data={
         "grant_type": "client_credentials", "client_id": a["clientId"], "client_secret": a["clientSecret"], "scope": scope,
     })
     r.raise_for_status()
@@ -44,7 +44,7 @@ class Target:
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        meta = httpx.get(f"{server.url}/strongroom/metadata", verify=server.ca).json()
+        meta = httpx.get(f"{server.url}/strongroom/metadata", verify=server.ssl_context).json()
         self.fill = {"{sub}": meta["subscriptionId"], "{tenant}": meta["tenantId"]}
         self.tokens = {plane: token(server, scope.replace("https://vault.azure.net", meta["vaultResource"]))
                        for plane, scope in SCOPES.items()}

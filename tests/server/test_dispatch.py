@@ -12,9 +12,9 @@ API = "api-version=7.4"
 
 @pytest.fixture(scope="module")
 def call(server: Server, vault: str, admin_credential):
-    resource = httpx.get(f"{server.url}/strongroom/metadata", verify=server.ca).json()["vaultResource"]
+    resource = httpx.get(f"{server.url}/strongroom/metadata", verify=server.ssl_context).json()["vaultResource"]
     token = admin_credential.get_token(f"{resource}/.default").token
-    client = httpx.Client(base_url=server.vault_url(vault), verify=server.ca,
+    client = httpx.Client(base_url=server.vault_url(vault), verify=server.ssl_context,
                           headers={"Authorization": f"Bearer {token}"})
     yield lambda method, path, **kw: client.request(method, f"{path}?{API}", **kw)
     client.close()

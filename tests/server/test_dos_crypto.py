@@ -34,7 +34,7 @@ def vault_token(server: Server, vault: str, admin_credential) -> str:
 def _import(server: Server, vault: str, token: str, jwk: dict) -> httpx.Response:
     return httpx.put(
         f"{server.vault_url(vault)}/keys/dos-{secrets.token_hex(4)}?api-version=7.4", json={"key": jwk},
-        headers={"Authorization": f"Bearer {token}"}, verify=server.ca, timeout=30,
+        headers={"Authorization": f"Bearer {token}"}, verify=server.ssl_context, timeout=30,
     )
 
 
@@ -49,7 +49,7 @@ def test_jwk_import_with_a_huge_public_exponent_is_refused_at_once(server: Serve
     def probe() -> None:  # a reader meanwhile: must not wait behind the import
         while not done.is_set():
             t = time.monotonic()
-            httpx.get(f"{server.url}/healthz", verify=server.ca, timeout=30)
+            httpx.get(f"{server.url}/healthz", verify=server.ssl_context, timeout=30)
             health_times.append(time.monotonic() - t)
             time.sleep(0.05)
 
@@ -107,7 +107,7 @@ def test_deeply_nested_json_is_a_400(server: Server, vault: str, vault_token: st
     body = '{"value": "x", "tags": ' + "[" * depth + "]" * depth + "}"
     r = httpx.put(f"{server.vault_url(vault)}/secrets/deep?api-version=7.4", content=body,
                   headers={"Authorization": f"Bearer {vault_token}", "Content-Type": "application/json"},
-                  verify=server.ca, timeout=30)
+                  verify=server.ssl_context, timeout=30)
     assert r.status_code == 400 and r.json()["error"]["code"] == "BadParameter"
     assert "deeper than 64" in r.json()["error"]["message"]
 
@@ -117,7 +117,7 @@ def test_token_form_with_too_many_fields_is_refused_quickly(server: Server):
     form = "&".join(f"f{i}=" for i in range(50_000))  # ~350 KB: under the control-plane cap
     start = time.monotonic()
     r = httpx.post(f"{server.url}/{tenant}/oauth2/v2.0/token", content=form,
-                   headers={"Content-Type": "application/x-www-form-urlencoded"}, verify=server.ca, timeout=30)
+                   headers={"Content-Type": "application/x-www-form-urlencoded"}, verify=server.ssl_context, timeout=30)
     assert r.status_code in (400, 401) and "error" in r.json()
     assert time.monotonic() - start < 2.0
 

@@ -85,7 +85,7 @@ def closed_within(sock: socket.socket, seconds: float) -> float:
 
 
 def healthy(server: Server) -> bool:
-    return httpx.get(f"{server.url}/healthz", verify=server.ca, timeout=5).status_code == 200
+    return httpx.get(f"{server.url}/healthz", verify=server.ssl_context, timeout=5).status_code == 200
 
 
 # -- body caps --------------------------------------------------------------------------------
@@ -130,13 +130,13 @@ def test_chunked_body_is_counted_while_read_and_cut_off(limited: Server):
 def test_data_plane_and_arm_refuse_oversized_bodies_in_their_shape(limited: Server):
     big = json.dumps({"value": "v" * (MAX_DATA + 1)})
     r = httpx.put(f"{limited.vault_url('kvdos')}/secrets/s1?api-version=7.4", content=big,
-                  headers={"Content-Type": "application/json"}, verify=limited.ca)
+                  headers={"Content-Type": "application/json"}, verify=limited.ssl_context)
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "RequestEntityTooLarge" and str(MAX_DATA) in r.json()["error"]["message"]
     sub = "00000000-0000-0000-0000-000000000000"
     r = httpx.put(f"{limited.url}/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/v?api-version=2023-07-01",
                   content=json.dumps({"tags": {"t": "x" * MAX_CONTROL}}), headers={"Content-Type": "application/json"},
-                  verify=limited.ca)
+                  verify=limited.ssl_context)
     assert r.status_code == 413 and r.json()["error"]["code"] == "RequestEntityTooLarge"
 
 
@@ -227,13 +227,13 @@ def test_requests_without_a_token_do_not_lock_out_a_legitimate_caller_and_are_au
     limited.cli("keyvault", "create", "--name", "kvflood", "--tags", "strongroom-reads-per-10s=30")
     a = limited.admin
     token = httpx.post(
-        f"{limited.url}/{a['tenantId']}/oauth2/v2.0/token", verify=limited.ca,
+        f"{limited.url}/{a['tenantId']}/oauth2/v2.0/token", verify=limited.ssl_context,
         data={"grant_type": "client_credentials", "client_id": a["clientId"], "client_secret": a["clientSecret"],
               "scope": f"https://vault.localhost:{limited.port}/.default"},
     ).json()["access_token"]
     url = f"{limited.vault_url('kvflood')}/secrets/none?api-version=7.4"
     flood = 100
-    with httpx.Client(verify=limited.ca, timeout=10) as c:
+    with httpx.Client(verify=limited.ssl_context, timeout=10) as c:
         statuses = [c.get(url).status_code for _ in range(flood)]
         assert set(statuses) == {401, 429} and statuses[0] == 401 and statuses[-1] == 429
         assert statuses.count(401) <= UNAUTHENTICATED
@@ -291,7 +291,7 @@ def test_failed_sign_ins_are_limited_per_source_and_client_before_any_credential
     url = f"{limited.url}/{a['tenantId']}/oauth2/v2.0/token"
     scope = f"https://vault.localhost:{limited.port}/.default"
     victim = str(uuid.uuid4())  # a claimed client id nobody has: every guess fails
-    with httpx.Client(verify=limited.ca, timeout=10) as c:
+    with httpx.Client(verify=limited.ssl_context, timeout=10) as c:
         statuses = [
             c.post(url, data={"grant_type": "client_credentials", "client_id": victim, "client_secret": f"guess-{i}",
                               "scope": scope}).status_code

@@ -36,7 +36,7 @@ def host_vault(server: Server) -> dict[str, str]:
     headers = {"Authorization": f"Bearer {tok}"}
     for name in ("h1", "h2"):
         r = httpx.put(f"{server.vault_url(VAULT)}/secrets/{name}", params={"api-version": "7.5"}, json={"value": "v"},
-                      headers=headers, verify=server.ca)
+                      headers=headers, verify=server.ssl_context)
         r.raise_for_status()
     return headers
 
@@ -113,7 +113,7 @@ def test_a_certificate_assertion_for_another_hosts_token_endpoint_is_refused(ser
         claims = {"aud": f"https://{aud_host}/{tenant}/oauth2/v2.0/token", "iss": app["appId"], "sub": app["appId"],
                   "jti": str(uuid.uuid4()), "iat": t, "nbf": t, "exp": t + 600}
         assertion = jwt.encode(claims, key, algorithm="RS256", headers={"x5t": x5t})
-        return httpx.post(f"{server.url}/{tenant}/oauth2/v2.0/token", verify=server.ca,
+        return httpx.post(f"{server.url}/{tenant}/oauth2/v2.0/token", verify=server.ssl_context,
                           headers={"Host": host_header} if host_header else {},
                           data={"grant_type": "client_credentials", "client_id": app["appId"],
                                 "client_assertion": assertion,
@@ -130,7 +130,7 @@ def test_a_certificate_assertion_for_another_hosts_token_endpoint_is_refused(ser
 def test_the_control_plane_records_its_own_authority_whatever_host_reached_it(server: Server) -> None:
     """A token request sent with Host: attacker.example is audited under https://localhost:<port>, not the Host."""
     a = server.admin
-    r = httpx.post(f"{server.url}/{a['tenantId']}/oauth2/v2.0/token", verify=server.ca,
+    r = httpx.post(f"{server.url}/{a['tenantId']}/oauth2/v2.0/token", verify=server.ssl_context,
                    headers={"Host": f"attacker.example:{server.port}", "x-ms-client-request-id": "host-audit-probe"},
                    data={"grant_type": "client_credentials", "client_id": a["clientId"], "client_secret": "wrong",
                          "scope": f"https://vault.localhost:{server.port}/.default"})

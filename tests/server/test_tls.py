@@ -17,6 +17,11 @@ from cryptography import x509
 # TLS < 1.2 is deprecated in Python; the test uses it on purpose to prove it is refused.
 warnings.filterwarnings("ignore", "ssl.TLSVersion.TLSv1", DeprecationWarning)
 warnings.filterwarnings("ignore", "ssl.PROTOCOL_TLS", DeprecationWarning)
+# The same inside the tests, where pytest's own filters apply: offering TLS 1.0/1.1 is the point.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:ssl.PROTOCOL_TLS:DeprecationWarning"),
+]
 
 
 def legacy_client(version: ssl.TLSVersion) -> ssl.SSLContext:

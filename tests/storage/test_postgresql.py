@@ -105,6 +105,7 @@ def test_leadership_passes_on_within_seconds_when_the_leader_is_killed(pg_url: s
     finally:
         leader.kill()
         leader.wait()
+        leader.stdout.close()
 
 
 def test_a_committed_feed_append_is_pushed_to_every_listener_and_a_rolled_back_one_never(pg_url: str):

@@ -228,11 +228,12 @@ def start_webhook(directory: Path, ca: CA, api: FakeKubeAPI, *extra: str) -> Web
     kubeconfig = api.kubeconfig(directory / "kubeconfig")
     port = free_port()
     log = directory / "webhook.log"
-    proc = subprocess.Popen(
-        [*STRONGROOM, "webhook", "serve", "--port", str(port), "--bind", "127.0.0.1", "--tls-cert-file", str(cert),
-         "--tls-private-key-file", str(key), "--kubeconfig", str(kubeconfig), *extra],
-        stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-    )
+    with open(log, "ab") as out:  # the webhook keeps its own descriptor
+        proc = subprocess.Popen(
+            [*STRONGROOM, "webhook", "serve", "--port", str(port), "--bind", "127.0.0.1", "--tls-cert-file", str(cert),
+             "--tls-private-key-file", str(key), "--kubeconfig", str(kubeconfig), *extra],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
     return wait_healthy(Webhook(f"https://localhost:{port}", str(ca.path), proc, log, cert, key))
 
 

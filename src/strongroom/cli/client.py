@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
+import weakref
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,8 +64,10 @@ class Client:
         self.client_id = admin.get("clientId") or os.environ.get("AZURE_CLIENT_ID", "")
         self._client_secret = admin.get("clientSecret") or os.environ.get("AZURE_CLIENT_SECRET", "")
         ca = os.environ.get("STRONGROOM_CA_FILE") or admin.get("caFile") or str(state_dir / "ca.pem")
-        verify: Any = ca if Path(ca).exists() else True
+        # A context, not the path: httpx deprecated `verify=<str>`.
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if Path(ca).exists() else True
         self.http = httpx.Client(verify=verify, timeout=30.0)
+        weakref.finalize(self, self.http.close)  # its sockets closed, also when the CLI runs in-process
         self._tokens: dict[str, str] = {}
         self._meta: dict[str, Any] | None = None
 

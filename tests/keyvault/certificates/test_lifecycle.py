@@ -22,9 +22,10 @@ from azure.keyvault.secrets import SecretClient
 from cryptography import x509
 
 from strongroom.csi.provider import mount
-from tests.certificates.conftest import unique
 from tests.conftest import Server, start_server
 from tests.csi.csi_support import driver_attributes, objects_yaml, provider_config
+
+from .conftest import unique
 
 DAY = 86400
 MANAGEMENT = "https://management.azure.com/.default"

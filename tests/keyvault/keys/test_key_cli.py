@@ -9,7 +9,7 @@ import json
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
-from tests.keys.conftest import unique
+from .conftest import unique
 
 
 def _fails(server, *args: str) -> str:

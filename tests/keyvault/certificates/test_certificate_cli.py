@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from tests.certificates.conftest import self_signed, unique
+from .conftest import self_signed, unique
 
 
 def _fails(server, *args: str) -> str:

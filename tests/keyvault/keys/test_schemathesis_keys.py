@@ -1,11 +1,10 @@
-"""Property-based run of the official Key Vault certificates spec (certificates.json, 2026-04-01) against a real server.
+"""Property-based run of the official Key Vault keys spec (keys.json, 2026-04-01) against a real server.
 
 As tests/e2e/test_schemathesis_secrets.py does for secrets: schemathesis generates
 valid and invalid requests for every operation of the spec and checks each answer
 (never a 5xx, a status and content type the spec allows, a body matching the
-schema). Some generated requests name seeded certificates (issued, pending,
-deleted), so the checks reach real objects. Bounded (STRONGROOM_FUZZ_EXAMPLES,
-default 12 per operation) to about 30 s.
+schema). Some generated requests name seeded keys, so the checks reach real
+objects. Bounded (STRONGROOM_FUZZ_EXAMPLES, default 12 per operation) to about 30 s.
 """
 
 from __future__ import annotations
@@ -34,9 +33,9 @@ from tests.e2e.test_schemathesis_secrets import content_type_conformance_with_bo
 if TYPE_CHECKING:
     from tests.conftest import Server
 
-SPEC_PATH = Path(__file__).resolve().parents[1] / "specs" / "keyvault" / "2026-04-01" / "certificates.json"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "specs" / "keyvault" / "2026-04-01" / "keys.json"
 API_VERSION = "2026-04-01"
-VAULT = "kv-fuzz-certs"
+VAULT = "kv-fuzz-keys"
 MAX_EXAMPLES = int(os.environ.get("STRONGROOM_FUZZ_EXAMPLES", "12"))
 
 if not SPEC_PATH.is_file():
@@ -50,7 +49,7 @@ def load_spec(path: Path) -> dict[str, Any]:
     on it); the spec types nextLink as a plain string.
     """
     spec = json.loads(path.read_text())
-    for name in ("CertificateListResult", "DeletedCertificateListResult", "CertificateIssuerListResult"):
+    for name in ("KeyListResult", "DeletedKeyListResult"):
         spec["definitions"][name]["properties"]["nextLink"]["x-nullable"] = True
     return spec
 
@@ -68,33 +67,24 @@ class Seeds:
     doomed: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     purgeable: list[str] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)
     versions: list[tuple[str, str]] = field(default_factory=list)
-    issuers: list[str] = field(default_factory=list)
     backup: str = ""
 
 
 SEEDS = Seeds()
 POOL_BY_OPERATION = {
-    "DELETE /certificates/{certificate-name}": "doomed",
-    "GET /deletedcertificates/{certificate-name}": "deleted",
-    "DELETE /deletedcertificates/{certificate-name}": "purgeable",
-    "POST /deletedcertificates/{certificate-name}/recover": "deleted",
-    "GET /certificates/{certificate-name}/pending": "pending",
-    "PATCH /certificates/{certificate-name}/pending": "pending",
-    "DELETE /certificates/{certificate-name}/pending": "pending",
-    "POST /certificates/{certificate-name}/pending/merge": "pending",
+    "DELETE /keys/{key-name}": "doomed",
+    "GET /deletedkeys/{key-name}": "deleted",
+    "DELETE /deletedkeys/{key-name}": "purgeable",
+    "POST /deletedkeys/{key-name}/recover": "deleted",
 }
-POLICY = {"issuer": {"name": "Self"}, "x509_props": {"subject": "CN=fuzz"}, "key_props": {"kty": "EC"}}
 
 
 def _seeded(label: str, names: set[str]) -> st.SearchStrategy[dict[str, str]]:
-    if "issuer-name" in names:
-        return st.sampled_from(SEEDS.issuers).map(lambda n: {"issuer-name": n})
-    if "certificate-version" in names:
-        return st.sampled_from(SEEDS.versions).map(lambda nv: {"certificate-name": nv[0], "certificate-version": nv[1]})
+    if "key-version" in names:
+        return st.sampled_from(SEEDS.versions).map(lambda nv: {"key-name": nv[0], "key-version": nv[1]})
     pool: list[str] = getattr(SEEDS, POOL_BY_OPERATION.get(label, "live"))
-    return st.sampled_from(pool).map(lambda name: {"certificate-name": name})
+    return st.sampled_from(pool).map(lambda name: {"key-name": name})
 
 
 @schema.hook
@@ -103,21 +93,25 @@ def before_generate_path_parameters(context: schemathesis.HookContext, strategy:
     if operation is None:
         return strategy
     names = {p.name for p in operation.path_parameters}
-    if not names & {"certificate-name", "issuer-name"}:
+    if "key-name" not in names:
         return strategy
     return st.one_of(strategy, st.deferred(lambda: _seeded(operation.label, names)))
 
 
 @schema.hook
 def before_generate_body(context: schemathesis.HookContext, strategy: st.SearchStrategy) -> st.SearchStrategy:
-    """Offer real bodies besides generated ones: a backup to restore, a policy that issues."""
+    """Offer real bodies besides generated ones: a backup blob to restore, sign/encrypt requests that fit the keys."""
     if context.operation is None:
         return strategy
     label = context.operation.label
-    if label == "POST /certificates/restore":
+    if label == "POST /keys/restore":
         return st.one_of(strategy, st.deferred(lambda: st.just({"value": SEEDS.backup})))
-    if label == "POST /certificates/{certificate-name}/create":
-        return st.one_of(strategy, st.just({"policy": POLICY}))
+    if label.endswith("/sign"):
+        return st.one_of(strategy, st.just({"alg": "RS256", "value": "A" * 43}), st.just({"alg": "ES256", "value": "A" * 43}))
+    if label.endswith(("/encrypt", "/wrapkey")):
+        return st.one_of(strategy, st.just({"alg": "RSA-OAEP-256", "value": "AAAA"}), st.just({"alg": "A256GCM", "value": "AAAA"}))
+    if label == "POST /keys/{key-name}/create":
+        return st.one_of(strategy, st.sampled_from([{"kty": "EC", "crv": "P-256"}, {"kty": "oct", "key_size": 128}]))
     return strategy
 
 
@@ -129,39 +123,34 @@ def fuzz_target(server: Server) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {get_token(server, tls)}"}
     with httpx.Client(base_url=base_url, verify=tls, headers=headers, params={"api-version": API_VERSION}) as c:
 
-        def create(name: str, policy: dict = POLICY) -> str:
-            c.post(f"/certificates/{name}/create", json={"policy": policy, "tags": {"env": "fuzz"}}).raise_for_status()
-            return c.get(f"/certificates/{name}/").raise_for_status().json()["id"].rsplit("/", 1)[1]
+        def create(name: str, body: dict) -> str:
+            r = c.post(f"/keys/{name}/create", json={**body, "tags": {"env": "fuzz"}})
+            r.raise_for_status()
+            return r.json()["key"]["kid"].rsplit("/", 1)[1]
 
-        for name in ("seed-alpha", "seed-beta"):
-            SEEDS.versions.append((name, create(name)))
+        for name, body in (("seed-rsa", {"kty": "RSA"}), ("seed-ec", {"kty": "EC", "crv": "P-256"}),
+                           ("seed-oct", {"kty": "oct", "key_size": 256})):
+            SEEDS.versions.append((name, create(name, body)))
             SEEDS.versions.append((name, ""))
             SEEDS.live.append(name)
-        for n in range(3):
-            create(f"seed-pending-{n}", {"issuer": {"name": "Unknown"}, "x509_props": {"subject": "CN=pending"}})
-            SEEDS.pending.append(f"seed-pending-{n}")
         for n in range(4):
-            create(f"seed-doomed-{n}")
+            create(f"seed-doomed-{n}", {"kty": "EC"})
             SEEDS.doomed.append(f"seed-doomed-{n}")
             for pool in (SEEDS.deleted, SEEDS.purgeable):
                 name = f"seed-gone-{len(SEEDS.deleted) + len(SEEDS.purgeable)}"
-                create(name)
-                c.delete(f"/certificates/{name}").raise_for_status()
+                create(name, {"kty": "EC"})
+                c.delete(f"/keys/{name}").raise_for_status()
                 pool.append(name)
-        create("seed-restorable")
-        SEEDS.backup = c.post("/certificates/seed-restorable/backup").raise_for_status().json()["value"]
-        c.delete("/certificates/seed-restorable").raise_for_status()
-        c.delete("/deletedcertificates/seed-restorable").raise_for_status()
-        for n in range(2):
-            c.put(f"/certificates/issuers/seed-issuer-{n}", json={"provider": "Test"}).raise_for_status()
-            SEEDS.issuers.append(f"seed-issuer-{n}")
-        c.put("/certificates/contacts", json={"contacts": [{"email": "fuzz@example.com"}]}).raise_for_status()
+        create("seed-restorable", {"kty": "EC"})
+        SEEDS.backup = c.post("/keys/seed-restorable/backup").raise_for_status().json()["value"]
+        c.delete("/keys/seed-restorable").raise_for_status()
+        c.delete("/deletedkeys/seed-restorable").raise_for_status()
     return {"base_url": base_url, "headers": headers, "verify": server.ca}
 
 
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-def test_certificates_api_conforms_to_spec(case: schemathesis.Case, fuzz_target: dict[str, Any]) -> None:
+def test_keys_api_conforms_to_spec(case: schemathesis.Case, fuzz_target: dict[str, Any]) -> None:
     case.call_and_validate(
         base_url=fuzz_target["base_url"], headers=fuzz_target["headers"], verify=fuzz_target["verify"], checks=CHECKS
     )

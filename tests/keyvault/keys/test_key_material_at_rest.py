@@ -18,10 +18,11 @@ from azure.keyvault.keys import JsonWebKey, KeyClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.certificates.conftest import self_signed
 from tests.conftest import Server
 from tests.e2e.test_no_plaintext import find_leaks, state_files
-from tests.keys.conftest import unique
+
+from ..certificates.conftest import self_signed
+from .conftest import unique
 
 
 def _b(v: int) -> bytes:

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.certificates.conftest import leaf_for, local_ca, self_signed, unique
+from .conftest import leaf_for, local_ca, self_signed, unique
 
 
 def test_create_with_the_default_policy(cert_client: CertificateClient, key_client, secret_client: SecretClient):
@@ -368,7 +368,7 @@ def test_ip_address_sans(cert_client: CertificateClient, server, admin_credentia
     body = {"policy": {"issuer": {"name": "Self"}, "x509_props": {
         "subject": "CN=10.0.0.1", "sans": {"ipAddresses": ["10.0.0.1", "::1"], "uris": ["spiffe://cluster/ns/app"]}}}}
     r = httpx.post(f"{cert_client.vault_url}/certificates/{name}/create", params={"api-version": "7.6"}, json=body,
-                   headers={"Authorization": f"Bearer {token}"}, verify=server.ca)
+                   headers={"Authorization": f"Bearer {token}"}, verify=server.ssl_context)
     assert r.status_code == 202 and r.headers["Location"].startswith(f"{cert_client.vault_url}/certificates/{name}/pending")
     san = x509.load_der_x509_certificate(cert_client.get_certificate(name).cer).extensions.get_extension_for_class(
         x509.SubjectAlternativeName).value

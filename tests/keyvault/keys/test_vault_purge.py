@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.keys.conftest import unique
+from .conftest import unique
 
 
 def test_purged_vault_leaves_no_keys_or_certificates(server):

@@ -22,7 +22,7 @@ from azure.keyvault.keys import (
 from azure.keyvault.keys.crypto import SignatureAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.keys.conftest import unique
+from .conftest import unique
 
 PRIVATE_FIELDS = ("d", "p", "q", "dp", "dq", "qi", "k")
 

@@ -11,7 +11,7 @@ from azure.keyvault.certificates import CertificateClient, CertificatePolicy
 from azure.keyvault.keys import KeyClient
 from azure.keyvault.keys.crypto import CryptographyClient, EncryptionAlgorithm, KeyWrapAlgorithm, SignatureAlgorithm
 
-from tests.keys.conftest import unique
+from .conftest import unique
 
 
 def test_key_and_certificate_permissions(server, admin_credential):

@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from strongroom.csi.provider import mount
-from tests.certificates.conftest import unique
 from tests.csi.csi_support import driver_attributes, objects_yaml, provider_config
+
+from .conftest import unique
 
 
 @pytest.fixture(scope="module")

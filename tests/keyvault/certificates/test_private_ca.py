@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from tests.certificates.conftest import unique
+from .conftest import unique
 
 
 @pytest.fixture(scope="module")
