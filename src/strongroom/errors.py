@@ -26,6 +26,7 @@ into a response).
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -278,3 +279,23 @@ def render(
     if err.status == 401 and challenge and "WWW-Authenticate" not in headers:
         headers["WWW-Authenticate"] = challenge
     return Rendered(err.status, body, headers)
+
+
+def describe(status: int, text: str) -> tuple[str, str | None]:
+    """The message and code of an error answer in any plane's shape, as a client reads it back.
+
+    Kubernetes' Status (`reason`), the Azure envelope `{"error": {"code", "message"}}` (Key Vault,
+    ARM, Graph) or OAuth's `{"error", "error_description"}`; anything else is named by its status.
+    """
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return f"HTTP {status}: {text[:200]}", None
+    if isinstance(body, dict) and body.get("kind") == "Status":
+        return str(body.get("message", "")), body.get("reason")
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        return str(err.get("message", "")), err.get("code")
+    if isinstance(err, str):
+        return str(body.get("error_description", "")), err
+    return f"HTTP {status}", None

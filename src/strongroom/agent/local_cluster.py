@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from strongroom.agent.tokens import ServiceAccountToken, TokenRequestError
+from strongroom.errors import describe
 
 MANAGEMENT_SCOPE = "https://management.azure.com/.default"
 TOKEN_SECONDS = 3600
@@ -41,18 +42,7 @@ class ClusterAPIError(Exception):
 
 def _error_from(response: httpx.Response) -> ClusterAPIError:
     """Kubernetes' Status (the cluster API), ARM's `{"error": {...}}` or Entra's `{"error", "error_description"}`."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ClusterAPIError(f"HTTP {response.status_code}: {response.text[:200]}")
-    if isinstance(body, dict) and body.get("kind") == "Status":
-        return ClusterAPIError(str(body.get("message", "")), body.get("reason"))
-    err = body.get("error") if isinstance(body, dict) else None
-    if isinstance(err, dict):
-        return ClusterAPIError(err.get("message", ""), err.get("code"))
-    if isinstance(err, str):
-        return ClusterAPIError(body.get("error_description", ""), err)
-    return ClusterAPIError(f"HTTP {response.status_code}")
+    return ClusterAPIError(*describe(response.status_code, response.text))
 
 
 class LocalCluster:

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from strongroom.errors import describe
+
 MANAGEMENT_SCOPE = "https://management.azure.com/.default"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
@@ -35,18 +37,7 @@ def state_dir_default() -> Path:
 
 
 def _error_from(response: httpx.Response) -> CLIError:
-    try:
-        body = response.json()
-    except ValueError:
-        return CLIError(f"HTTP {response.status_code}: {response.text[:200]}")
-    if isinstance(body, dict) and body.get("kind") == "Status":  # Kubernetes' error shape (cluster API)
-        return CLIError(str(body.get("message", "")), body.get("reason"))
-    err = body.get("error") if isinstance(body, dict) else None
-    if isinstance(err, dict):
-        return CLIError(err.get("message", ""), err.get("code"))
-    if isinstance(err, str):  # Entra's shape
-        return CLIError(body.get("error_description", ""), err)
-    return CLIError(f"HTTP {response.status_code}")
+    return CLIError(*describe(response.status_code, response.text))
 
 
 class Client:
