@@ -64,7 +64,7 @@ def test_cloud_config_json_registers_the_same_cloud_without_discovery(az: Az, az
 
 def test_login_as_service_principal_finds_the_subscription(az: Az, az_server):
     a = az_server.admin
-    accounts = az.json("login", "--service-principal", "--username", a["clientId"], "--password", a["clientSecret"],
+    accounts = az.json("login", "--service-principal", "--username", a["clientId"], f"--password={a['clientSecret']}",
                        "--tenant", a["tenantId"])
     meta = instance_metadata(az_server)
     assert [s["id"] for s in accounts] == [meta["subscriptionId"]]

@@ -45,7 +45,8 @@ def test_a_promoted_standby_takes_the_writes_with_only_503s_in_between(tmp_path,
     primary, standby = primary_and_standby
     url = (f"postgresql://strongroom@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/strongroom"
            "?target_session_attrs=read-write")
-    srv = Server(tmp_path / "state", free_port(), extra_args=["--storage", url]).start()
+    # Per-vault limits off: the writer goes as fast as it can, and this test is about failover, not quotas.
+    srv = Server(tmp_path / "state", free_port(), extra_args=["--storage", url, "--no-throttle"]).start()
     try:
         srv.cli("keyvault", "create", "--name", "kvfail")
         a = srv.admin

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from strongroom.barrier import Barrier, Keyring, MasterKey, SealedStore
-from strongroom.identity.directory import Directory, DirectoryError
+from strongroom.identity.directory import Directory, DirectoryError, new_client_secret
 from strongroom.identity.fic import FederatedCredentials, validate
 from strongroom.storage.sqlite import SQLiteStorage
 from tests.identity.conftest import EXCHANGE, token_request, unique
@@ -179,3 +179,10 @@ def test_only_the_administrator_manages_identities(server, admin):
     refused = admin.http.put(f"{server.url}{path}", json={"location": "local"}, headers=headers)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "AuthorizationFailed"
     assert admin.http.put(f"{server.url}{path}", json={"location": "local"}).status_code == 401
+
+
+def test_a_client_secret_never_starts_with_a_dash():
+    """`az login --service-principal --password -abc…` reads a leading dash as an option (1 secret in 64 did)."""
+    made = [new_client_secret() for _ in range(3000)]
+    assert not [s for s in made if s.startswith("-")]
+    assert all(len(s) == 43 and s.endswith("~SR") for s in made)

@@ -113,8 +113,12 @@ def _mi_index_key(resource_group: str, name: str) -> str:
 
 
 def new_client_secret() -> str:
-    # Entra's client secrets are 40 characters; the "~" marks ours as strongroom-made.
-    return secrets.token_urlsafe(30) + "~SR"
+    # Entra's client secrets are 40 characters; the "~" marks ours as strongroom-made. Never a leading
+    # "-": `az login --password -abc...` (and most CLIs) would read the secret as an option.
+    while True:
+        secret = secrets.token_urlsafe(30) + "~SR"
+        if not secret.startswith("-"):
+            return secret
 
 
 def managed_identity_id(subscription_id: str, resource_group: str, name: str) -> str:
