@@ -19,9 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.pgcluster import remove_cluster, start_cluster  # noqa: E402
+
 from strongroom.barrier.envelope import open_store  # noqa: E402
 from strongroom.barrier.keyring import Keyring, MasterKey  # noqa: E402
-from tests.pgcluster import remove_cluster, start_cluster  # noqa: E402
 
 
 def main() -> None:

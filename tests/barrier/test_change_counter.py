@@ -13,7 +13,7 @@ from strongroom.storage import Storage, open_storage
 
 
 class Counting:
-    """A real storage, with its point reads counted (what the counter exists to save)."""
+    """A real storage, with its reads (point reads and scans) counted (what the counter exists to save)."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage, self.gets = storage, 0
@@ -21,6 +21,10 @@ class Counting:
     def get(self, key: str) -> bytes | None:
         self.gets += 1
         return self.storage.get(key)
+
+    def scan(self, *args, **kwargs):
+        self.gets += 1
+        return self.storage.scan(*args, **kwargs)
 
     def __getattr__(self, name: str):
         return getattr(self.storage, name)
