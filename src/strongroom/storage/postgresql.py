@@ -318,7 +318,8 @@ class PostgreSQLStorage(GroupCommitWrites):
         if not entries:
             return []
         try:
-            with self._pool.connection(timeout=self._wait()) as conn, conn.transaction(), conn.cursor() as cur:
+            # Pipeline mode: two round trips (the counter's number, then the rest with the COMMIT).
+            with self._pool.connection(timeout=self._wait()) as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
                 if not sync:  # visible at once; durable with the next synchronous commit (the caller keeps a copy)
                     cur.execute("SET LOCAL synchronous_commit = off")
                 last = _lock_heads(cur, [stream])[stream]
