@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from strongroom.barrier import Barrier, Keyring, MasterKey, SealedStore
+from strongroom.barrier.envelope import CHANGE_SLOTS, CHANGES
 from strongroom.storage import Storage, open_storage
 
 
@@ -50,6 +51,7 @@ def test_a_request_sees_every_earlier_change_by_another_process_and_reads_nothin
     counted = Counting(open_storage(url))
     mine = SealedStore(counted, Barrier(Keyring([key])))  # type: ignore[arg-type]
     other = SealedStore(open_storage(url), Barrier(Keyring([key])))
+    other._changes_key = f"{CHANGES}/{(int(mine._changes_key[-2:]) + 1) % CHANGE_SLOTS:02d}"  # never mine's slot
     try:
         other.write({"vaults/a": b"one", "secrets/a/s": b"v1"})
         assert request(mine, "vaults/a", "secrets/a/s") == [b"one", b"v1"]
