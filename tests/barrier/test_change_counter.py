@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from strongroom.barrier import Barrier, Keyring, MasterKey, SealedStore
+from strongroom.barrier.envelope import CHANGE_SLOTS, CHANGES
 from strongroom.storage import Storage, open_storage
 
 
 class Counting:
-    """A real storage, with its point reads counted (what the counter exists to save)."""
+    """A real storage, with its reads (point reads and scans) counted (what the counter exists to save)."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage, self.gets = storage, 0
@@ -21,6 +22,10 @@ class Counting:
     def get(self, key: str) -> bytes | None:
         self.gets += 1
         return self.storage.get(key)
+
+    def scan(self, *args, **kwargs):
+        self.gets += 1
+        return self.storage.scan(*args, **kwargs)
 
     def __getattr__(self, name: str):
         return getattr(self.storage, name)
@@ -46,6 +51,7 @@ def test_a_request_sees_every_earlier_change_by_another_process_and_reads_nothin
     counted = Counting(open_storage(url))
     mine = SealedStore(counted, Barrier(Keyring([key])))  # type: ignore[arg-type]
     other = SealedStore(open_storage(url), Barrier(Keyring([key])))
+    other._changes_key = f"{CHANGES}/{(int(mine._changes_key[-2:]) + 1) % CHANGE_SLOTS:02d}"  # never mine's slot
     try:
         other.write({"vaults/a": b"one", "secrets/a/s": b"v1"})
         assert request(mine, "vaults/a", "secrets/a/s") == [b"one", b"v1"]

@@ -35,10 +35,15 @@ SCAN_YIELD_EVERY = 16  # records opened between two hand-overs of the GIL (~0.3 
 MEMO_BYTES = 8 * 2**20  # opened records kept per process, plaintext counted (~16,000 small records)
 MEMO_ENTRY_OVERHEAD = 250  # the key, the nonce and tag, the tuple and the dict slot of an entry, roughly
 MEMO_MAX_RECORD = 64 * 1024  # a larger record is opened every time rather than crowd out the small ones
-CHANGES = "barrier/changes"  # rewritten (resealed: new bytes) by every batch: the change counter of the whole store
+# The change counter of the whole store: the records under this prefix, read together. Every batch
+# reseals (new bytes) one of them, its process's slot: slots, not one row, so that two replicas'
+# commits do not queue on one row lock held until each other's WAL flush. Any commit by anyone
+# still changes what one scan of the prefix returns.
+CHANGES = "barrier/changes"
+CHANGE_SLOTS = 16
 PIN_MAX_AGE = 1.0  # seconds a request's pinned counter is trusted; a longer request (an event stream) reads it again
 
-# The change counter as the current request read it: (sealed bytes of CHANGES, monotonic time read).
+# The change counter as the current request read it: (sealed bytes under CHANGES, monotonic time read).
 # A ContextVar, so each request (an asyncio task, and the threadpool calls it makes) has its own.
 _pinned: ContextVar[tuple[bytes | None, float] | None] = ContextVar("strongroom_barrier_pin", default=None)
 
@@ -104,8 +109,9 @@ class SealedStore:
     less).
 
     One change counter makes the storage read itself unnecessary on the hot path:
-    every batch also rewrites the record `CHANGES` (fresh sealing, so new bytes), and
-    a request reads its sealed bytes once (`pin`). A memo entry is tagged with the
+    every batch also rewrites a record under `CHANGES` (fresh sealing, so new bytes;
+    this process's slot of `CHANGE_SLOTS`), and a request reads their sealed bytes once,
+    in one scan (`pin`). A memo entry is tagged with the
     counter under which its row was last fetched; while the request's counter is
     the same, no process or replica has committed anything since, and the entry is
     returned without a trip to storage. The tag also holds a local epoch bumped
@@ -117,6 +123,7 @@ class SealedStore:
     def __init__(self, storage: Storage, barrier: Barrier, memo_bytes: int = MEMO_BYTES) -> None:
         self._storage = storage
         self.barrier = barrier
+        self._changes_key = f"{CHANGES}/{int.from_bytes(os.urandom(2), 'big') % CHANGE_SLOTS:02d}"
         self._memo: dict[str, tuple[bytes, bytes, int | None]] = {}
         self._epoch = 0  # how many commits this process made (bumped after each): part of every change token
         self._epoch_lock = threading.Lock()
@@ -132,7 +139,7 @@ class SealedStore:
         Called where a request enters (the vault host router). Whatever any worker or
         replica committed before this call is seen by the request.
         """
-        _pinned.set((self._storage.get(CHANGES), time.monotonic()))
+        _pinned.set((b"".join(v for _, v in self._storage.scan(CHANGES)), time.monotonic()))
 
     def change_token(self) -> int | None:
         """What a cache compares to know nothing changed: an id of the request's pinned counter and this
@@ -279,7 +286,7 @@ class SealedStore:
                     self._memo_used -= len(old[1]) + MEMO_ENTRY_OVERHEAD
         writes = [Write(k, None if v is None else self.barrier.seal(k, v)) for k, v in changes.items()]
         if writes:  # every batch moves the change counter, so every process's next request notices it
-            writes.append(Write(CHANGES, self.barrier.seal(CHANGES, b"")))
+            writes.append(Write(self._changes_key, self.barrier.seal(self._changes_key, b"")))
         return writes
 
     def rewrap_all(self, new: MasterKey, batch_size: int = 500, on_batch: Callable[[int], object] | None = None) -> int:

@@ -234,7 +234,45 @@ class PostgreSQLStorage(GroupCommitWrites):
     # -- writes (write, write_and_append[_async]: storage/batches.py) -------
 
     def _commit_group(self, items: list[tuple[list[Write], str | None, list[bytes]]]) -> list[list[int] | BaseException]:
-        """One transaction for every item; the outcome of each (its sequence numbers, or its error).
+        """One transaction for every item, in two round trips; the outcome of each (its sequence numbers, or its error).
+
+        The group's statements go out in pipeline mode: the stream counters are locked and
+        read in one statement (its numbers are needed for the entries), then every write,
+        append, counter update, NOTIFY and the COMMIT leave together and are answered at
+        once, instead of one round trip (and one wake-up of this thread) per statement.
+        A statement PostgreSQL refuses aborts the pipeline without saying which item sent
+        it, so then the group runs again statement by statement (`_commit_group_stepwise`),
+        which fails that item alone.
+        """
+        retries = 0
+        while True:
+            try:
+                with self._pool.connection(timeout=self._wait()) as conn:
+                    with conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+                        streams = sorted({s for _, s, e in items if s is not None and e})
+                        heads = _lock_heads(cur, streams)
+                        outcomes: list[list[int] | BaseException] = [_apply_item(cur, heads, *item) for item in items]
+                        if streams:
+                            cur.execute(
+                                "UPDATE log_heads SET last = h.last FROM unnest(%s::text[], %s::bigint[]) AS h(stream, last) "
+                                "WHERE log_heads.stream = h.stream",
+                                (streams, [heads[s] for s in streams]),
+                            )
+                        _notify(cur, heads)
+                self._unreachable = False
+                return outcomes
+            except _RETRYABLE as exc:
+                retries += 1
+                if retries > _RETRY_GROUP:
+                    raise self._error("write", exc) from None
+            except _DISCONNECTED as exc:
+                self._unreachable = True
+                raise self._error("write", exc) from None
+            except Exception:  # one item was refused (or could not be sent): find it
+                return self._commit_group_stepwise(items)
+
+    def _commit_group_stepwise(self, items: list[tuple[list[Write], str | None, list[bytes]]]) -> list[list[int] | BaseException]:
+        """One transaction for every item, a round trip per statement; the outcome of each (its sequence numbers, or its error).
 
         An item PostgreSQL refuses is left out and the transaction run again
         without it, so it fails alone; a lost connection or a failed commit fails
@@ -280,7 +318,8 @@ class PostgreSQLStorage(GroupCommitWrites):
         if not entries:
             return []
         try:
-            with self._pool.connection(timeout=self._wait()) as conn, conn.transaction(), conn.cursor() as cur:
+            # Pipeline mode: two round trips (the counter's number, then the rest with the COMMIT).
+            with self._pool.connection(timeout=self._wait()) as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
                 if not sync:  # visible at once; durable with the next synchronous commit (the caller keeps a copy)
                     cur.execute("SET LOCAL synchronous_commit = off")
                 last = _lock_heads(cur, [stream])[stream]
@@ -436,15 +475,15 @@ def _notify(cur: psycopg.Cursor, heads: dict[str, int]) -> None:
 
 def _lock_heads(cur: psycopg.Cursor, streams: list[str]) -> dict[str, int]:
     """Lock the counter rows of `streams` (creating missing ones) in the given order; their last numbers."""
-    heads: dict[str, int] = {}
-    for stream in streams:
-        cur.execute(
-            "INSERT INTO log_heads (stream, last) VALUES (%s, 0) "
-            "ON CONFLICT (stream) DO UPDATE SET last = log_heads.last RETURNING last",
-            (stream,),
-        )
-        heads[stream] = int(cur.fetchone()[0])  # type: ignore[index]
-    return heads
+    if not streams:
+        return {}
+    # One statement (one round trip): rows are inserted, so locked, in the order given.
+    cur.execute(
+        "INSERT INTO log_heads (stream, last) SELECT s, 0 FROM unnest(%s::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n "
+        "ON CONFLICT (stream) DO UPDATE SET last = log_heads.last RETURNING stream, last",
+        (streams,),
+    )
+    return {stream: int(last) for stream, last in cur.fetchall()}
 
 
 def _apply_item(cur: psycopg.Cursor, heads: dict[str, int], batch: list[Write], stream: str | None, entries: list[bytes]) -> list[int]:
