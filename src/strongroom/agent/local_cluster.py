@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,9 @@ class LocalCluster:
         self.client_id = admin.get("clientId") or os.environ.get("AZURE_CLIENT_ID", "")
         self._client_secret = admin.get("clientSecret") or os.environ.get("AZURE_CLIENT_SECRET", "")
         ca = os.environ.get("STRONGROOM_CA_FILE") or admin.get("caFile") or str(state_dir / "ca.pem")
-        self.http = httpx.Client(verify=ca if Path(ca).exists() else True, timeout=30.0)
+        # A context, not the path (httpx deprecated `verify=<str>`), as cli/client.py does.
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if Path(ca).exists() else True
+        self.http = httpx.Client(verify=verify, timeout=30.0)
         self._token: str | None = None
         self._meta: dict[str, Any] | None = None
 
