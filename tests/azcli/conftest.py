@@ -39,6 +39,22 @@ def az_python() -> Path:
         pytest.fail(f"azure-cli {tools.AZ_VERSION} could not be installed from PyPI: {exc}")
 
 
+SECRET_OPTIONS = ("--password", "-p", "--federated-token", "--client-secret")
+
+
+def _masked(args: tuple[str, ...]) -> list[str]:
+    """The command line for a failure message, without the credentials it carried."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        if i and args[i - 1] in SECRET_OPTIONS:
+            out.append("***")
+        elif a.startswith(tuple(o + "=" for o in SECRET_OPTIONS)):
+            out.append(a.split("=", 1)[0] + "=***")
+        else:
+            out.append(a)
+    return out
+
+
 @dataclass
 class Az:
     python: Path
@@ -74,7 +90,7 @@ class Az:
             capture_output=True, text=True, env=self.env(), timeout=AZ_TIMEOUT, cwd=self.home,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"az {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+            raise AssertionError(f"az {' '.join(_masked(args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         return proc
 
     def json(self, *args: str):
